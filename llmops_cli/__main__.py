@@ -1,0 +1,3 @@
+from llmops_cli.cli import main
+
+main()

@@ -1,0 +1,52 @@
+"""`llmops init`: scaffold a project that passes `llmops check` at once."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from llmops_cli.errors import InputError
+
+GITIGNORE_ENTRY = ".llmops/"
+
+
+def _template_files() -> list[tuple[str, str]]:
+    root = resources.files("llmops_cli") / "templates" / "project"
+    found: list[tuple[str, str]] = []
+
+    def walk(node: object, prefix: str) -> None:
+        for child in sorted(node.iterdir(), key=lambda c: c.name):  # type: ignore[attr-defined]
+            rel = f"{prefix}{child.name}"
+            if child.is_dir():
+                walk(child, rel + "/")
+            else:
+                found.append((rel, child.read_text(encoding="utf-8")))
+
+    walk(root, "")
+    return found
+
+
+def init(root: Path, force: bool = False) -> list[str]:
+    """Write the example project; returns the paths written. Never overwrites without force."""
+    files = _template_files()
+    existing = [rel for rel, _ in files if (root / rel).exists()]
+    if existing and not force:
+        raise InputError([f"{rel}: already exists; use --force to overwrite" for rel in existing])
+    written = []
+    for rel, text in files:
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        written.append(rel)
+    if _ensure_gitignore(root / ".gitignore"):
+        written.append(".gitignore")
+    return written
+
+
+def _ensure_gitignore(path: Path) -> bool:
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    if GITIGNORE_ENTRY in lines or ".llmops" in lines:
+        return False
+    lines.append(GITIGNORE_ENTRY)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return True

@@ -1,0 +1,17 @@
+"""`llmops lock`: hash every golden set into llmops.lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llmops_cli.lock import LOCK_FILE, build_lock
+from llmops_cli.project import load_project
+from llmops_cli.source import WorkTree
+
+
+def lock(root: Path) -> dict[str, int]:
+    """Write llmops.lock for all suites; returns suite -> case count."""
+    project = load_project(WorkTree(root), read_lock=False)
+    suites = {name: (suite.cases_path, project.cases[name]) for name, suite in project.suites.items()}
+    (root / LOCK_FILE).write_text(build_lock(suites), encoding="utf-8")
+    return {name: len(cases) for name, (_, cases) in suites.items()}

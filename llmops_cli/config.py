@@ -1,0 +1,519 @@
+"""llmops.yaml, prompts/*.yaml and evals/*/suite.yaml as typed, frozen values.
+
+Everything the user writes is validated here, in one place, and every problem is collected as
+`file:line: message` (naming the bad key and what is allowed) so that one run shows all of them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from llmops_cli.errors import Problems
+from llmops_cli.yamlfile import LineDict, LineList, YamlError, load_yaml
+
+CONFIG_FILE = "llmops.yaml"
+PROMPTS_DIR = "prompts"
+EVALS_DIR = "evals"
+
+# metric -> True when higher is better; thresholds may only name these.
+METRICS: dict[str, bool] = {
+    "correctness": True,
+    "schema_validity": True,
+    "refusal_rate": False,
+    "unsafe_compliance": False,
+    "error_rate": False,
+    "latency_p50_s": False,
+    "latency_p95_s": False,
+    "latency_max_s": False,
+    "tokens_in": False,
+    "tokens_out": False,
+    "cost_usd": False,
+}
+
+BUILTIN_REDACTIONS = ("email", "phone", "card", "secret")
+MESSAGE_ROLES = ("system", "user", "assistant")
+SUITE_KINDS = ("quality", "redteam")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model alias resolved to what litellm needs; the key itself is never stored here."""
+
+    alias: str
+    model: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    input_cost_per_token: float | None = None
+    output_cost_per_token: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Limits:
+    concurrency: int = 16
+    timeout_s: float = 60.0
+    retries: int = 4
+    max_cost_usd: float | None = None
+    max_error_rate: float = 0.02
+    max_consecutive_errors: int = 25
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    baseline: str = "origin/main"
+    alpha: float = 0.05
+    require_significance: bool = False
+
+
+@dataclass(frozen=True)
+class RedactRule:
+    name: str
+    pattern: str | None = None  # None: a built-in rule
+
+
+@dataclass(frozen=True)
+class RefusalConfig:
+    phrases: tuple[str, ...] = ()
+    replace_builtin: bool = False
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    models: Mapping[str, ModelSpec]
+    limits: Limits = Limits()
+    gate: GateConfig = GateConfig()
+    redact: tuple[RedactRule, ...] = ()
+    refusal: RefusalConfig = RefusalConfig()
+    judge_model: str | None = None
+    allow_python: bool = False
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str
+    path: str
+    model: str
+    messages: tuple[Message, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    schema: Mapping[str, Any] | None = None
+    description: str = ""
+    text: str = ""  # the file as written, for template diffs
+
+
+@dataclass(frozen=True)
+class Assertion:
+    type: str
+    spec: Mapping[str, Any]
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Threshold:
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    max_drop: float | None = None
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: str
+    prompts: tuple[str, ...]
+    models: tuple[str, ...]
+    cases_path: str
+    repeat: int = 1
+    asserts: tuple[Assertion, ...] = ()
+    thresholds: Mapping[str, Threshold] = field(default_factory=dict)
+    kind: str = "quality"
+    description: str = ""
+    line_of_models: int = 0
+
+
+class Fields:
+    """Reads typed fields out of one YAML mapping, recording problems instead of raising."""
+
+    def __init__(self, data: LineDict, file: str, problems: Problems, what: str) -> None:
+        self.data, self.file, self.problems, self.what = data, file, problems, what
+
+    def line(self, key: str | None = None) -> int:
+        return self.data.line_of(key) if key is not None else self.data.line
+
+    def bad(self, key: str | None, message: str) -> None:
+        self.problems.add(self.file, self.line(key), message)
+
+    def only(self, allowed: tuple[str, ...]) -> None:
+        for key in self.data:
+            if key not in allowed:
+                self.bad(key, f"unknown key {key!r} in {self.what}; allowed: {', '.join(allowed)}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None, required: bool = False) -> Any:
+        if key not in self.data:
+            if required:
+                self.bad(None, f"{self.what} is missing required key {key!r}")
+            return default
+        value = self.data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, bool) and kind in (int, float):
+            value = None
+        if not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.bad(key, f"{key!r} in {self.what} must be {_article(names)}, got {type(value).__name__}")
+            return default
+        return value
+
+    def number(self, key: str, default: float | None, low: float = 0.0, high: float | None = None) -> float | None:
+        value = self.get(key, float, default)
+        if value is None or value is default:
+            return value
+        if value < low or (high is not None and value > high):
+            span = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+            self.bad(key, f"{key!r} in {self.what} must be {span}, got {value:g}")
+            return default
+        return float(value)
+
+    def integer(self, key: str, default: int, low: int = 0) -> int:
+        value = self.get(key, int, default)
+        if value < low:
+            self.bad(key, f"{key!r} in {self.what} must be at least {low}, got {value}")
+            return default
+        return int(value)
+
+
+def _article(noun: str) -> str:
+    names = {"dict": "a mapping", "list": "a list", "str": "a string", "int": "an integer",
+             "float": "a number", "bool": "true or false"}
+    return " or ".join(names.get(part, part) for part in noun.split(" or "))
+
+
+def parse_yaml_file(text: str, file: str, problems: Problems) -> LineDict | None:
+    """Parse a YAML file whose top level must be a mapping."""
+    try:
+        data = load_yaml(text)
+    except YamlError as exc:
+        problems.add(file, exc.line, exc.message)
+        return None
+    if not isinstance(data, LineDict):
+        problems.add(file, getattr(data, "line", None) or 1, "top level must be a mapping of keys to values")
+        return None
+    return data
+
+
+def parse_config(text: str, problems: Problems, file: str = CONFIG_FILE) -> ProjectConfig | None:
+    data = parse_yaml_file(text, file, problems)
+    if data is None:
+        return None
+    top = Fields(data, file, problems, file)
+    top.only(("version", "models", "limits", "gate", "redact", "refusal", "judge_model", "allow_python"))
+    version = top.get("version", int, 1)
+    if version != 1:
+        top.bad("version", f"unsupported version {version}; this llmops reads version 1")
+    models = _parse_models(top, problems, file)
+    judge = top.get("judge_model", str)
+    if judge is not None and judge not in models:
+        top.bad("judge_model", f"judge_model {judge!r} is not a model alias; known: {', '.join(models) or 'none'}")
+    return ProjectConfig(
+        models=models,
+        limits=_parse_limits(top, problems, file),
+        gate=_parse_gate(top, problems, file),
+        redact=_parse_redact(top, problems, file),
+        refusal=_parse_refusal(top, problems, file),
+        judge_model=judge,
+        allow_python=bool(top.get("allow_python", bool, False)),
+    )
+
+
+def _sub(top: Fields, key: str, problems: Problems, file: str) -> Fields | None:
+    value = top.get(key, dict)
+    return Fields(value, file, problems, key) if isinstance(value, LineDict) else None
+
+
+def _parse_models(top: Fields, problems: Problems, file: str) -> dict[str, ModelSpec]:
+    raw = top.get("models", dict, required=True)
+    if not isinstance(raw, LineDict):
+        return {}
+    if not raw:
+        top.bad("models", "'models' needs at least one alias, e.g. default: openai/gpt-4o-mini")
+    models: dict[str, ModelSpec] = {}
+    for alias, value in raw.items():
+        line = raw.line_of(alias)
+        if not isinstance(alias, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", alias):
+            problems.add(file, line, f"model alias {alias!r} must be letters, digits, '_', '.' or '-'")
+            continue
+        if isinstance(value, str) and value.strip():
+            models[alias] = ModelSpec(alias=alias, model=value.strip())
+            continue
+        if not isinstance(value, LineDict):
+            problems.add(file, line, f"model {alias!r} must be a litellm model string or a mapping with 'model'")
+            continue
+        fields = Fields(value, file, problems, f"model {alias!r}")
+        known = ("model", "api_base", "api_key_env", "input_cost_per_token", "output_cost_per_token", "params")
+        fields.only(known)
+        model = fields.get("model", str, required=True)
+        key_env = fields.get("api_key_env", str)
+        if key_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
+            fields.bad("api_key_env", f"api_key_env must name an environment variable (the key itself never goes in llmops.yaml), got {key_env[:4]}...")
+            key_env = None
+        if model:
+            models[alias] = ModelSpec(
+                alias=alias,
+                model=model,
+                api_base=fields.get("api_base", str),
+                api_key_env=key_env,
+                input_cost_per_token=fields.number("input_cost_per_token", None),
+                output_cost_per_token=fields.number("output_cost_per_token", None),
+                extra=dict(fields.get("params", dict, {}) or {}),
+            )
+    return models
+
+
+def _parse_limits(top: Fields, problems: Problems, file: str) -> Limits:
+    fields = _sub(top, "limits", problems, file)
+    if fields is None:
+        return Limits()
+    fields.only(("concurrency", "timeout_s", "retries", "max_cost_usd", "max_error_rate", "max_consecutive_errors"))
+    d = Limits()
+    return Limits(
+        concurrency=fields.integer("concurrency", d.concurrency, low=1),
+        timeout_s=fields.number("timeout_s", d.timeout_s, low=0.001) or d.timeout_s,
+        retries=fields.integer("retries", d.retries),
+        max_cost_usd=fields.number("max_cost_usd", None),
+        max_error_rate=fields.number("max_error_rate", d.max_error_rate, high=1.0) or 0.0,
+        max_consecutive_errors=fields.integer("max_consecutive_errors", d.max_consecutive_errors, low=1),
+    )
+
+
+def _parse_gate(top: Fields, problems: Problems, file: str) -> GateConfig:
+    fields = _sub(top, "gate", problems, file)
+    if fields is None:
+        return GateConfig()
+    fields.only(("baseline", "alpha", "require_significance"))
+    d = GateConfig()
+    alpha = fields.number("alpha", d.alpha, high=0.5)
+    return GateConfig(
+        baseline=fields.get("baseline", str, d.baseline),
+        alpha=alpha if alpha else d.alpha,
+        require_significance=bool(fields.get("require_significance", bool, False)),
+    )
+
+
+def _parse_redact(top: Fields, problems: Problems, file: str) -> tuple[RedactRule, ...]:
+    raw = top.get("redact", list, [])
+    rules: list[RedactRule] = []
+    for index, item in enumerate(raw or []):
+        line = raw.line_of(index)
+        if isinstance(item, str):
+            if item in BUILTIN_REDACTIONS:
+                rules.append(RedactRule(item))
+            else:
+                problems.add(file, line, f"unknown redaction {item!r}; built-in: {', '.join(BUILTIN_REDACTIONS)}, "
+                             "or a custom rule {name: ..., pattern: <regex>}")
+            continue
+        if isinstance(item, LineDict) and isinstance(item.get("pattern"), str):
+            try:
+                re.compile(item["pattern"])
+            except re.error as exc:
+                problems.add(file, line, f"redaction pattern {item['pattern']!r} is not a valid regex: {exc}")
+                continue
+            rules.append(RedactRule(str(item.get("name", "custom")), item["pattern"]))
+            continue
+        problems.add(file, line, "each redact entry is a built-in name or {name: ..., pattern: <regex>}")
+    return tuple(rules)
+
+
+def _parse_refusal(top: Fields, problems: Problems, file: str) -> RefusalConfig:
+    fields = _sub(top, "refusal", problems, file)
+    if fields is None:
+        return RefusalConfig()
+    fields.only(("phrases", "replace_builtin"))
+    phrases = fields.get("phrases", list, [])
+    bad = [p for p in phrases if not isinstance(p, str) or not p.strip()]
+    if bad:
+        fields.bad("phrases", "refusal phrases must be non-empty strings")
+    return RefusalConfig(
+        phrases=tuple(p.strip().lower() for p in phrases if isinstance(p, str) and p.strip()),
+        replace_builtin=bool(fields.get("replace_builtin", bool, False)),
+    )
+
+
+def parse_prompt(name: str, text: str, path: str, models: Mapping[str, ModelSpec], problems: Problems) -> Prompt | None:
+    data = parse_yaml_file(text, path, problems)
+    if data is None:
+        return None
+    fields = Fields(data, path, problems, "prompt")
+    fields.only(("description", "model", "params", "messages", "output"))
+    model = fields.get("model", str, "default")
+    if models and model not in models:
+        fields.bad("model" if "model" in data else None,
+                   f"unknown model alias {model!r}; define it under models: in llmops.yaml (known: {', '.join(models)})")
+    messages = _parse_messages(fields, path, problems)
+    schema = None
+    output = fields.get("output", dict)
+    if isinstance(output, LineDict):
+        out_fields = Fields(output, path, problems, "output")
+        out_fields.only(("schema",))
+        schema = out_fields.get("schema", dict)
+        if schema is not None:
+            _check_json_schema(schema, path, output.line_of("schema"), problems)
+    return Prompt(
+        name=name,
+        path=path,
+        model=model,
+        messages=messages,
+        params=dict(fields.get("params", dict, {}) or {}),
+        schema=_plain(schema) if schema is not None else None,
+        description=fields.get("description", str, ""),
+        text=text,
+    )
+
+
+def _parse_messages(fields: Fields, path: str, problems: Problems) -> tuple[Message, ...]:
+    raw = fields.get("messages", list, required=True)
+    if raw is not None and not raw:
+        fields.bad("messages", "'messages' needs at least one {role, content} entry")
+    messages: list[Message] = []
+    for index, item in enumerate(raw or []):
+        line = raw.line_of(index)
+        if not isinstance(item, LineDict):
+            problems.add(path, line, f"messages[{index}] must be a mapping with role and content")
+            continue
+        mf = Fields(item, path, problems, f"messages[{index}]")
+        mf.only(("role", "content"))
+        role = mf.get("role", str, required=True)
+        content = mf.get("content", str, required=True)
+        if role is not None and role not in MESSAGE_ROLES:
+            mf.bad("role", f"messages[{index}] role {role!r} is not one of {', '.join(MESSAGE_ROLES)}")
+        if role is not None and content is not None:
+            messages.append(Message(role=role, content=content, line=line))
+    return tuple(messages)
+
+
+def _check_json_schema(schema: Any, path: str, line: int, problems: Problems) -> None:
+    from jsonschema import SchemaError
+    from jsonschema.validators import validator_for
+
+    try:
+        validator_for(schema).check_schema(_plain(schema))
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path) or "schema"
+        problems.add(path, line, f"output.schema is not a valid JSON Schema at {where}: {exc.message}")
+
+
+def _plain(value: Any) -> Any:
+    """Drop the line-tracking subclasses so values compare, hash and serialise like plain JSON."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def parse_suite(name: str, text: str, path: str, problems: Problems, prompts: Mapping[str, Prompt],
+                models: Mapping[str, ModelSpec], validate_assertion: Any) -> Suite | None:
+    data = parse_yaml_file(text, path, problems)
+    if data is None:
+        return None
+    fields = Fields(data, path, problems, "suite")
+    fields.only(("description", "prompt", "prompts", "models", "cases", "repeat", "assert", "thresholds", "kind"))
+    prompt_names = _suite_prompts(fields)
+    for prompt_name in prompt_names:
+        if prompt_name not in prompts:
+            key = "prompt" if "prompt" in data else "prompts"
+            fields.bad(key, f"prompt {prompt_name!r} not found: expected prompts/{prompt_name}.yaml")
+    default_model = prompts[prompt_names[0]].model if prompt_names and prompt_names[0] in prompts else "default"
+    model_list = fields.get("models", list, None)
+    suite_models = tuple(model_list) if model_list else (default_model,)
+    for index, alias in enumerate(suite_models):
+        if not isinstance(alias, str) or (models and alias not in models):
+            line = model_list.line_of(index) if model_list else fields.line()
+            problems.add(path, line, f"unknown model alias {alias!r}; define it under models: in llmops.yaml "
+                                     f"(known: {', '.join(models) or 'none'})")
+    kind = fields.get("kind", str, "quality")
+    if kind not in SUITE_KINDS:
+        fields.bad("kind", f"suite kind {kind!r} is not one of {', '.join(SUITE_KINDS)}")
+    asserts = parse_assertions(data.get("assert"), path, data.line_of("assert"), problems, validate_assertion)
+    folder = path.rsplit("/", 1)[0]
+    return Suite(
+        name=name,
+        path=path,
+        prompts=prompt_names,
+        models=tuple(str(m) for m in suite_models),
+        cases_path=f"{folder}/{fields.get('cases', str, 'cases.jsonl')}",
+        repeat=fields.integer("repeat", 1, low=1),
+        asserts=asserts,
+        thresholds=_parse_thresholds(fields, path, problems),
+        kind=kind,
+        description=fields.get("description", str, ""),
+        line_of_models=data.line_of("models"),
+    )
+
+
+def _suite_prompts(fields: Fields) -> tuple[str, ...]:
+    single = fields.get("prompt", str)
+    many = fields.get("prompts", list)
+    if single and many:
+        fields.bad("prompts", "use either 'prompt' or 'prompts', not both")
+    if many:
+        if not all(isinstance(p, str) for p in many):
+            fields.bad("prompts", "'prompts' must be a list of prompt names")
+            return ()
+        return tuple(many)
+    if single:
+        return (single,)
+    fields.bad(None, "suite is missing required key 'prompt' (the name of a file in prompts/)")
+    return ()
+
+
+def parse_assertions(raw: Any, file: str, line: int, problems: Problems, validate: Any) -> tuple[Assertion, ...]:
+    """Parse a list of assertion mappings; `validate(type, spec)` returns problems for one."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.add(file, line, "'assert' must be a list of {type: ...} mappings")
+        return ()
+    result: list[Assertion] = []
+    for index, item in enumerate(raw):
+        item_line = raw.line_of(index) if isinstance(raw, LineList) else line
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            problems.add(file, item_line, f"assert[{index}] must be a mapping with a 'type'")
+            continue
+        spec = {k: _plain(v) for k, v in item.items() if k != "type"}
+        messages = validate(item["type"], spec)
+        for message in messages:
+            problems.add(file, item_line, f"assert[{index}] ({item['type']}): {message}")
+        if not messages:
+            result.append(Assertion(type=item["type"], spec=spec, file=file, line=item_line))
+    return tuple(result)
+
+
+def _parse_thresholds(fields: Fields, path: str, problems: Problems) -> dict[str, Threshold]:
+    raw = fields.get("thresholds", dict, {})
+    thresholds: dict[str, Threshold] = {}
+    for metric, bounds in (raw or {}).items():
+        line = raw.line_of(metric)
+        if metric not in METRICS:
+            problems.add(path, line, f"unknown threshold metric {metric!r}; known: {', '.join(METRICS)}")
+            continue
+        if not isinstance(bounds, LineDict):
+            problems.add(path, line, f"threshold {metric!r} must be a mapping like {{min: 0.9}} or {{max: 0.05}}")
+            continue
+        tf = Fields(bounds, path, problems, f"threshold {metric!r}")
+        tf.only(("min", "max", "max_drop"))
+        thresholds[metric] = Threshold(
+            metric=metric,
+            min=tf.number("min", None, low=-1e18),
+            max=tf.number("max", None, low=-1e18),
+            max_drop=tf.number("max_drop", None),
+        )
+    return thresholds

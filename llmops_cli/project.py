@@ -1,0 +1,182 @@
+"""A whole project (config, prompts, suites, golden cases, lock) loaded from one Source.
+
+Loading collects every problem of every file before raising, so a user fixes all of them in
+one pass; the same loader serves the work tree and a baseline git ref.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping, Sequence
+
+from llmops_cli.cases import Case, parse_cases
+from llmops_cli.config import (CONFIG_FILE, EVALS_DIR, PROMPTS_DIR, ProjectConfig, Prompt, Suite, parse_config,
+                               parse_prompt, parse_suite)
+from llmops_cli.errors import InputError, Problems
+from llmops_cli.lock import LOCK_FILE, CaseChanges, case_hashes, diff_cases, parse_lock
+from llmops_cli.render import CompiledPrompt, RenderError, compile_prompt
+from llmops_cli.scoring.registry import validate_assertion
+from llmops_cli.source import Source
+
+
+@dataclass(frozen=True)
+class Project:
+    source: Source
+    config: ProjectConfig
+    prompts: Mapping[str, Prompt]
+    suites: Mapping[str, Suite]
+    cases: Mapping[str, Sequence[Case]]
+    lock: Mapping[str, Mapping[str, str]] | None
+    compiled: Mapping[str, CompiledPrompt] = field(default_factory=dict)
+
+    def lock_changes(self, suite: str) -> CaseChanges | None:
+        """How a suite's golden set differs from llmops.lock (None: no lock entry)."""
+        if self.lock is None or suite not in self.lock:
+            return None
+        return diff_cases(self.lock[suite], case_hashes(self.cases[suite]))
+
+
+def _read(source: Source, path: str, problems: Problems) -> str | None:
+    try:
+        return source.read_text(path)
+    except UnicodeError as exc:
+        problems.add(path, None, f"cannot read as UTF-8 text ({exc}); save it as UTF-8")
+    except OSError as exc:
+        problems.add(path, None, f"cannot read: {exc.strerror or exc}")
+    return None
+
+
+def load_project(source: Source, only_suites: Sequence[str] = (), read_lock: bool = True) -> Project:
+    """Load and validate everything; raise InputError listing every problem."""
+    problems = Problems()
+    text = _read(source, CONFIG_FILE, problems)
+    if text is None and not problems:
+        raise InputError(f"{CONFIG_FILE}: not found in {source.label}; run `llmops init` to create a project")
+    config = parse_config(text, problems) if text is not None else None
+    if config is None:
+        problems.raise_if_any()
+        raise InputError(f"{CONFIG_FILE}: could not be read")
+    prompts = _load_prompts(source, config, problems)
+    suites = _load_suites(source, config, prompts, problems, only_suites)
+    cases = {}
+    for name, suite in suites.items():
+        cases_text = _read(source, suite.cases_path, problems)
+        if cases_text is None:
+            if not any(p.file == suite.cases_path for p in problems.items):
+                problems.add(suite.path, None, f"cases file {suite.cases_path} not found")
+            continue
+        cases[name] = parse_cases(cases_text, suite.cases_path, problems, validate_assertion)
+    _check_suite_needs(suites, prompts, config, problems)
+    compiled = _compile(prompts, problems)
+    lock = _load_lock(source, problems) if read_lock else None
+    problems.raise_if_any()
+    return Project(source, config, prompts, suites, cases, lock, compiled)
+
+
+def _load_prompts(source: Source, config: ProjectConfig, problems: Problems) -> dict[str, Prompt]:
+    prompts = {}
+    for file_name in source.list_dir(PROMPTS_DIR):
+        if not file_name.endswith((".yaml", ".yml")):
+            continue
+        path = f"{PROMPTS_DIR}/{file_name}"
+        text = _read(source, path, problems)
+        name = file_name.rsplit(".", 1)[0]
+        if text is not None:
+            prompt = parse_prompt(name, text, path, config.models, problems)
+            if prompt is not None:
+                prompts[name] = prompt
+    return prompts
+
+
+def _load_suites(source: Source, config: ProjectConfig, prompts: Mapping[str, Prompt], problems: Problems,
+                 only: Sequence[str]) -> dict[str, Suite]:
+    suites = {}
+    available = [n for n in source.list_dir(EVALS_DIR) if source.read_text(f"{EVALS_DIR}/{n}/suite.yaml") is not None]
+    for wanted in only:
+        if wanted not in available:
+            problems.add(EVALS_DIR, None, f"unknown suite {wanted!r}; known: {', '.join(available) or 'none'}")
+    for name in available:
+        if only and name not in only:
+            continue
+        path = f"{EVALS_DIR}/{name}/suite.yaml"
+        text = _read(source, path, problems)
+        if text is not None:
+            suite = parse_suite(name, text, path, problems, prompts, config.models, validate_assertion)
+            if suite is not None:
+                suites[name] = suite
+    return suites
+
+
+def _check_suite_needs(suites: Mapping[str, Suite], prompts: Mapping[str, Prompt], config: ProjectConfig,
+                       problems: Problems) -> None:
+    """Cross-file rules: a schema assertion needs a schema somewhere; python needs opt-in."""
+    for suite in suites.values():
+        for assertion in suite.asserts:
+            if assertion.type == "schema" and "schema" not in assertion.spec:
+                for name in suite.prompts:
+                    if name in prompts and prompts[name].schema is None:
+                        problems.add(suite.path, assertion.line,
+                                     f"schema assertion but prompts/{name}.yaml declares no output.schema")
+            if assertion.type == "python" and not config.allow_python:
+                problems.add(suite.path, assertion.line,
+                             "python assertions run repository code; enable them with allow_python: true in llmops.yaml")
+
+
+def _compile(prompts: Mapping[str, Prompt], problems: Problems) -> dict[str, CompiledPrompt]:
+    compiled = {}
+    for name, prompt in prompts.items():
+        try:
+            compiled[name] = compile_prompt(prompt)
+        except RenderError as exc:
+            problems.add(prompt.path, exc.line, exc.message)
+    return compiled
+
+
+def _load_lock(source: Source, problems: Problems) -> dict[str, dict[str, str]] | None:
+    text = _read(source, LOCK_FILE, problems)
+    if text is None:
+        return None
+    try:
+        return parse_lock(text)
+    except ValueError as exc:
+        problems.add(LOCK_FILE, None, str(exc))
+        return None
+
+
+def iter_renders(project: Project, suite: Suite) -> Iterator[tuple[Case, str, list[dict[str, str]] | RenderError]]:
+    """Every (case, prompt name, rendered messages or the error) of a suite."""
+    for case in project.cases.get(suite.name, ()):
+        for prompt_name in suite.prompts:
+            compiled = project.compiled[prompt_name]
+            try:
+                yield case, prompt_name, compiled.render(case.vars)
+            except RenderError as exc:
+                yield case, prompt_name, exc
+
+
+def render_problems(project: Project) -> Problems:
+    """Render every case of every suite; each failure names the cases file, line and case id."""
+    problems = Problems()
+    for suite in project.suites.values():
+        for case, prompt_name, result in iter_renders(project, suite):
+            if isinstance(result, RenderError):
+                path = project.prompts[prompt_name].path
+                problems.add(suite.cases_path, case.line, f"case {case.id!r}: {path}: {result.message}")
+    return problems
+
+
+def lock_problems(project: Project) -> Problems:
+    """Golden sets that no longer match llmops.lock (a missing lock file is allowed)."""
+    problems = Problems()
+    if project.lock is None:
+        return problems
+    for name, suite in project.suites.items():
+        if name not in project.cases:
+            continue
+        changes = project.lock_changes(name)
+        if changes is None:
+            problems.add(suite.cases_path, None, f"suite {name!r} is not in {LOCK_FILE}; run `llmops lock` and commit it")
+        elif changes:
+            problems.add(suite.cases_path, None, f"golden set differs from {LOCK_FILE}: {changes.describe()}; "
+                                                 "if intended, run `llmops lock` and commit llmops.lock")
+    return problems

@@ -1,0 +1,1 @@
+"""Scorers: assertion types behind one registry, the refusal classifier, per-call scoring."""

@@ -1,0 +1,79 @@
+"""What every assertion type shares: the output under test and a verdict.
+
+An assertion type is a module-level object with `validate(spec) -> list[str]` (problems, checked
+when files load, so an unknown key is an input error and never a silent skip) and
+`check(output, spec) -> Verdict`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
+
+_FENCE = re.compile(r"```(?:json)?\s*\n(.*?)\n```", re.DOTALL)
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    message: str = ""
+
+
+@dataclass
+class Output:
+    """A model's answer plus what the assertions need to know about the case."""
+
+    text: str
+    schema: Mapping[str, Any] | None = None
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    allow_python: bool = False
+    _json: Any = field(default=_MISSING, repr=False)
+
+    def json(self) -> Any:
+        """The answer parsed as JSON (a ```json fence is accepted); raises ValueError."""
+        if self._json is _MISSING:
+            self._json = parse_json_answer(self.text)
+        if isinstance(self._json, ValueError):
+            raise self._json
+        return self._json
+
+
+def parse_json_answer(text: str) -> Any:
+    stripped = text.strip()
+    candidates = [stripped] + [m.group(1) for m in _FENCE.finditer(text)]
+    for candidate in candidates:
+        try:
+            return json.loads(candidate)
+        except (json.JSONDecodeError, RecursionError):
+            continue
+    return ValueError("output is not valid JSON")
+
+
+class AssertionType(Protocol):
+    name: str
+    validate: Callable[[Mapping[str, Any]], list[str]]
+    check: Callable[[Output, Mapping[str, Any]], Verdict]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A registered assertion type."""
+
+    name: str
+    validate: Callable[[Mapping[str, Any]], list[str]]
+    check: Callable[[Output, Mapping[str, Any]], Verdict]
+
+
+def keys_problems(spec: Mapping[str, Any], required: tuple[str, ...], optional: tuple[str, ...] = ()) -> list[str]:
+    problems = [f"missing required key {key!r}" for key in required if key not in spec]
+    allowed = required + optional
+    problems += [f"unknown key {key!r}; allowed: {', '.join(allowed) or 'none'}" for key in spec if key not in allowed]
+    return problems
+
+
+def short(text: Any, limit: int = 80) -> str:
+    shown = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"

@@ -1,0 +1,25 @@
+"""Assertion types by name: a new type is a module plus one line here."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from llmops_cli.scoring import python_hook, structured, text
+from llmops_cli.scoring.base import Kind
+
+REGISTRY: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        text.EQUALS, text.CONTAINS, text.ICONTAINS, text.NOT_CONTAINS, text.REGEX,
+        structured.SCHEMA, structured.JSON_FIELD, structured.NUMERIC,
+        python_hook.PYTHON,
+    )
+}
+
+
+def validate_assertion(type_name: str, spec: Mapping[str, Any]) -> list[str]:
+    """Problems with one assertion; an unknown type is a problem, never a skip."""
+    kind = REGISTRY.get(type_name)
+    if kind is None:
+        return [f"unknown assertion type {type_name!r}; known: {', '.join(sorted(REGISTRY))}"]
+    return kind.validate(spec)

@@ -1,0 +1,144 @@
+"""Assertions on structured answers: schema, json_field, numeric."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, Mapping
+
+from llmops_cli.cases import canonical_json
+from llmops_cli.scoring.base import Kind, Output, Verdict, keys_problems, short
+
+_PATH_PART = re.compile(r"[^.\[\]]+|\[\d+\]")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+@lru_cache(maxsize=64)
+def _validator(schema_json: str) -> Any:
+    import json
+
+    from jsonschema.validators import validator_for
+
+    schema = json.loads(schema_json)
+    return validator_for(schema)(schema)
+
+
+def schema_errors(value: Any, schema: Mapping[str, Any]) -> str | None:
+    """None when `value` validates; else the first error, readable."""
+    error = next(iter(_validator(canonical_json(schema)).iter_errors(value)), None)
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+    return f"schema: {where}: {error.message}"
+
+
+def _validate_schema(spec: Mapping[str, Any]) -> list[str]:
+    problems = keys_problems(spec, (), ("schema",))
+    if "schema" in spec:
+        from jsonschema import SchemaError
+        from jsonschema.validators import validator_for
+
+        try:
+            validator_for(spec["schema"]).check_schema(spec["schema"])
+        except SchemaError as exc:
+            problems.append(f"'schema' is not a valid JSON Schema: {exc.message}")
+    return problems
+
+
+def _schema(out: Output, spec: Mapping[str, Any]) -> Verdict:
+    schema = spec.get("schema") or out.schema
+    if schema is None:
+        return Verdict(False, "no schema: declare output.schema in the prompt or give 'schema'")
+    try:
+        value = out.json()
+    except ValueError as exc:
+        return Verdict(False, str(exc))
+    error = schema_errors(value, schema)
+    return Verdict(error is None, error or "")
+
+
+def lookup(value: Any, path: str) -> Any:
+    """Follow a path like `items[0].name` or `items.0.name`; raises KeyError when absent."""
+    for part in _PATH_PART.findall(path):
+        key: Any = int(part[1:-1]) if part.startswith("[") else part
+        if isinstance(value, list):
+            index = int(key) if isinstance(key, int) or str(key).isdigit() else None
+            if index is None or index >= len(value):
+                raise KeyError(path)
+            value = value[index]
+        elif isinstance(value, dict) and key in value:
+            value = value[key]
+        else:
+            raise KeyError(path)
+    return value
+
+
+def _validate_json_field(spec: Mapping[str, Any]) -> list[str]:
+    problems = keys_problems(spec, ("path",), ("equals", "in", "regex", "contains", "tolerance"))
+    tests = [k for k in ("equals", "in", "regex", "contains") if k in spec]
+    if len(tests) != 1:
+        problems.append("give exactly one of equals, in, regex, contains")
+    if "in" in spec and not isinstance(spec["in"], list):
+        problems.append("'in' must be a list")
+    if "tolerance" in spec and not isinstance(spec.get("equals"), (int, float)):
+        problems.append("'tolerance' needs a numeric 'equals'")
+    return problems
+
+
+def _json_field(out: Output, spec: Mapping[str, Any]) -> Verdict:
+    path = spec["path"]
+    try:
+        value = lookup(out.json(), path)
+    except ValueError as exc:
+        return Verdict(False, str(exc))
+    except KeyError:
+        return Verdict(False, f"field {path!r} is missing")
+    if "equals" in spec:
+        expected = spec["equals"]
+        if "tolerance" in spec:
+            ok = _close(value, expected, spec["tolerance"])
+        else:
+            ok = value == expected
+        return Verdict(ok, "" if ok else f"{path}: expected {short(expected)}, got {short(value)}")
+    if "in" in spec:
+        ok = value in spec["in"]
+        return Verdict(ok, "" if ok else f"{path}: {short(value)} not in {short(spec['in'])}")
+    if "contains" in spec:
+        ok = isinstance(value, (str, list)) and spec["contains"] in value
+        return Verdict(ok, "" if ok else f"{path}: {short(value)} does not contain {short(spec['contains'])}")
+    ok = isinstance(value, str) and re.search(spec["regex"], value) is not None
+    return Verdict(ok, "" if ok else f"{path}: {short(value)} does not match /{spec['regex']}/")
+
+
+def _close(value: Any, expected: float, tolerance: float) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value - expected) <= tolerance
+
+
+def _validate_numeric(spec: Mapping[str, Any]) -> list[str]:
+    problems = keys_problems(spec, ("equals",), ("tolerance", "path"))
+    if not isinstance(spec.get("equals"), (int, float)) or isinstance(spec.get("equals"), bool):
+        problems.append("'equals' must be a number")
+    if not isinstance(spec.get("tolerance", 0), (int, float)):
+        problems.append("'tolerance' must be a number")
+    return problems
+
+
+def _numeric(out: Output, spec: Mapping[str, Any]) -> Verdict:
+    expected, tolerance = spec["equals"], spec.get("tolerance", 0)
+    if "path" in spec:
+        try:
+            value = lookup(out.json(), spec["path"])
+        except (ValueError, KeyError) as exc:
+            return Verdict(False, f"no number at {spec['path']!r}: {exc}")
+    else:
+        match = _NUMBER.search(out.text.replace(",", ""))
+        if match is None:
+            return Verdict(False, "output contains no number")
+        value = float(match.group())
+    ok = _close(value, expected, tolerance)
+    return Verdict(ok, "" if ok else f"expected {expected}±{tolerance}, got {short(value)}")
+
+
+SCHEMA = Kind("schema", _validate_schema, _schema)
+JSON_FIELD = Kind("json_field", _validate_json_field, _json_field)
+NUMERIC = Kind("numeric", _validate_numeric, _numeric)
