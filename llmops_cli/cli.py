@@ -93,6 +93,52 @@ def lock(project: Optional[Path] = ROOT_OPTION) -> None:
         console.print(f"locked {suite}: {count} cases", markup=False)
 
 
+@app.command("eval")
+def eval_(
+    suites: Optional[list[str]] = typer.Argument(None, help="Suites to run (default: all)."),
+    project: Optional[Path] = ROOT_OPTION,
+    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model alias to run instead of the suite's list (repeatable)."),
+    baseline: Optional[str] = typer.Option(None, help="Git ref to compare with (default: gate.baseline)."),
+    no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the baseline comparison."),
+    repeat: Optional[int] = typer.Option(None, min=1, help="Runs per case (overrides the suite)."),
+    concurrency: Optional[int] = typer.Option(None, min=1, help="Calls in flight (overrides limits.concurrency)."),
+    offline: bool = typer.Option(False, help="Answer only from the cache; list every miss (exit 3)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Call the model even when the cache has the answer."),
+    max_cost: Optional[float] = typer.Option(None, min=0.0, help="Stop scheduling calls past this spend in USD."),
+    format: str = typer.Option("md,json,junit", "--format", help="Report formats: md,json,junit,html."),
+    out: Optional[Path] = typer.Option(None, help="Report folder (default .llmops/reports/<run>/)."),
+    shard: Optional[str] = typer.Option(None, help="Run slice i of n of the cases, e.g. 1/4."),
+    filter: Optional[str] = typer.Option(None, "--filter", help="Case id glob, or tag:NAME."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Render and plan; call nothing."),
+    require_significance: bool = typer.Option(False, "--require-significance", help="Fail max_drop only on significant drops."),
+) -> None:
+    """Run suites, score them, compare with the baseline, gate and write reports."""
+    from llmops_cli.commands.eval import DryRun, EvalOptions, evaluate
+    from llmops_cli.plan import Selection, parse_shard
+    from llmops_cli.progress import progress_bar
+    from llmops_cli.report import parse_formats
+
+    def run() -> object:
+        selection = Selection(tuple(suites or ()), tuple(model or ()), repeat, filter,
+                              parse_shard(shard) if shard else None)
+        options = EvalOptions(selection, baseline, no_baseline, concurrency, offline, no_cache, max_cost,
+                              parse_formats(format), out, dry_run, require_significance)
+        with progress_bar(err_console) as on_progress:
+            return evaluate(_root(project), options, on_progress)
+
+    result = guarded(run)
+    if isinstance(result, DryRun):
+        for note in result.notes:
+            console.print(f"note: {note}", markup=False)
+        console.print(f"dry run: {result.suites} suites, {result.calls} calls, {result.unique_requests} unique requests, "
+                      f"{result.cached} already cached, {result.unique_requests - result.cached} would be sent", markup=False)
+        return
+    from llmops_cli.commands.eval import print_result
+
+    print_result(console, result)
+    raise typer.Exit(result.exit_code)
+
+
 def main() -> None:
     try:
         app()

@@ -24,7 +24,8 @@ that applies wins:
                    later ones answer normally (default: every attempt fails).
      latency_ms=N  latency for this request instead of the global one.
      noise=P       with probability P (seeded by seed, fingerprint, attempt) answer wrongly:
-                   another category in JSON mode, a different sentence for text.
+                   another category in JSON mode, a different sentence for text, and
+                   compliance instead of a refusal. Global `noise` applies to every request.
      reply=TEXT    answer TEXT literally. It must be the last key and runs to the first `]`,
                    so TEXT cannot contain `]`; there is no escaping; outer spaces are stripped.
    Directives are cut out of the text before rules 2-4 read it. Unknown keys or faults -> 400.
@@ -60,11 +61,11 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 FAULTS = frozenset({"429", "500", "502", "503", "timeout", "reset", "malformed",
                     "empty_choices", "content_filter"})
-CONFIG_KEYS = frozenset({"latency_ms", "noise", "seed", "fail_rate", "retry_after", "sleep_s"})
 REFUSAL = "I'm sorry, but I can't help with that request."
 NOISE_TEXT = "Stand-in noise: I am not sure, but it is probably something else entirely."
 CAPITALS = {"france": "Paris", "germany": "Berlin", "italy": "Rome", "spain": "Madrid",
@@ -75,9 +76,6 @@ REPLIES = {"refund": "We have started your refund; you will get a confirmation e
 OWN_LABELS = {"refund": "billing", "bug": "technical", "other": "general"}
 MODELS = ("standin-1", "gpt-4o-mini", "text-embedding-3-small")
 EMBED_DIM = 64
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-           429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-           503: "Service Unavailable"}
 
 _DIRECTIVE = re.compile(r"\[standin:([^\]]*)\]", re.IGNORECASE)
 _REPLY_KEY = re.compile(r"(?:^|,)\s*reply\s*=")
@@ -86,7 +84,7 @@ _HARMFUL = re.compile(
     r"poison(s|ed|ing)?|bypass(ing)? security|jailbreak)\b|"
     r"ignore (all )?(the |your )?(previous|prior|above) instructions|"
     r"pretend (that )?(you are|you're|to be) dan\b", re.IGNORECASE)
-_ARITH = re.compile(r"(-?\d+(?:\.\d+)?)\s*([-+*/x\u00d7])\s*(-?\d+(?:\.\d+)?)")
+_ARITH = re.compile(r"(?<![\w.-])(-?\d+(?:\.\d+)?)\s*([-+*/x\u00d7])\s*(-?\d+(?:\.\d+)?)(?![\w-]|\.\d)")
 _CAPITAL = re.compile(r"capital of ([a-z]+)", re.IGNORECASE)
 _REFUND = re.compile(r"refund|money back|charge", re.IGNORECASE)
 _BUG = re.compile(r"\bbug|crash|error|broken|doesn'?t work|does not work", re.IGNORECASE)
@@ -119,11 +117,34 @@ def strip_directives(text: str) -> str:
     return " ".join(_DIRECTIVE.sub(" ", text).split())
 
 
-def _number(key: str, raw: str) -> float:
+def _fault_name(raw: str) -> str:
+    if raw.lower() not in FAULTS:
+        raise ValueError(f"unknown fault {raw!r}; one of {sorted(FAULTS)}")
+    return raw.lower()
+
+
+def _retry_after(raw: Any) -> float | None:
+    return None if raw is None or str(raw).lower() == "none" else float(raw)
+
+
+def _fail_rate(raw: Any) -> dict[str, float]:
+    return {_fault_name(str(fault)): float(rate) for fault, rate in dict(raw).items()}
+
+
+DIRECTIVE_TYPES = {"fault": _fault_name, "times": lambda raw: int(float(raw)),
+                   "retry_after": _retry_after, "sleep_s": float, "latency_ms": float,
+                   "noise": float}
+CONFIG_TYPES = {"latency_ms": float, "noise": float, "seed": int, "retry_after": _retry_after,
+                "sleep_s": float, "fail_rate": _fail_rate}
+
+
+def _typed(types: dict[str, Any], key: str, raw: Any) -> Any:
+    if key not in types:
+        raise DirectiveError(f"unknown stand-in key {key!r}; known: {sorted(types)}")
     try:
-        return float(raw)
-    except ValueError:
-        raise DirectiveError(f"standin directive {key}={raw!r} is not a number") from None
+        return types[key](raw)
+    except (TypeError, ValueError) as exc:
+        raise DirectiveError(f"stand-in {key}={raw!r}: {exc}") from None
 
 
 def parse_directives(texts: list[str]) -> dict[str, Any]:
@@ -138,23 +159,9 @@ def parse_directives(texts: list[str]) -> dict[str, Any]:
             for pair in filter(None, (p.strip() for p in body.split(","))):
                 key, eq, raw = (s.strip() for s in pair.partition("="))
                 if not eq:
-                    raise DirectiveError(f"standin directive {pair!r} is not key=value")
-                out[key] = _directive_value(key, raw)
+                    raise DirectiveError(f"stand-in directive {pair!r} is not key=value")
+                out[key] = _typed(DIRECTIVE_TYPES, key, raw)
     return out
-
-
-def _directive_value(key: str, raw: str) -> Any:
-    if key == "fault":
-        if raw.lower() not in FAULTS:
-            raise DirectiveError(f"unknown standin fault {raw!r}; one of {sorted(FAULTS)}")
-        return raw.lower()
-    if key == "times":
-        return int(_number(key, raw))
-    if key == "retry_after":
-        return None if raw.lower() == "none" else _number(key, raw)
-    if key in ("sleep_s", "latency_ms", "noise"):
-        return _number(key, raw)
-    raise DirectiveError(f"unknown standin directive key {key!r}")
 
 
 def fingerprint(model: str, messages: Any) -> str:
@@ -181,9 +188,9 @@ def arithmetic(text: str) -> str | None:
     if not match:
         return None
     a, op, b = float(match[1]), match[2], float(match[3])
-    if op in "/" and b == 0:
+    if op == "/" and b == 0:
         return "undefined"
-    value = {"+": a + b, "-": a - b, "/": a / b if b else 0.0}.get(op, a * b)
+    value = a + b if op == "+" else a - b if op == "-" else a / b if op == "/" else a * b
     return str(int(value)) if value == int(value) else f"{value:.6g}"
 
 
@@ -328,15 +335,8 @@ class StandinServer:
             self._attempts.clear()
 
     def configure(self, **kw: Any) -> None:
-        unknown = set(kw) - CONFIG_KEYS
-        if unknown:
-            raise DirectiveError(f"unknown stand-in config keys: {sorted(unknown)}")
-        rates = kw.get("fail_rate") or {}
-        if not isinstance(rates, dict) or not set(map(str, rates)) <= FAULTS:
-            raise DirectiveError(f"fail_rate must map fault names {sorted(FAULTS)} to rates")
-        clean = {k: (None if v is None else float(v)) if k == "retry_after"
-                 else {str(f): float(p) for f, p in rates.items()} if k == "fail_rate"
-                 else int(v) if k == "seed" else float(v) for k, v in kw.items()}
+        """Change global settings: latency_ms, noise, seed, retry_after, sleep_s, fail_rate."""
+        clean = {key: _typed(CONFIG_TYPES, key, value) for key, value in kw.items()}
         with self._lock:
             self._config.update(clean)
 
@@ -410,7 +410,7 @@ class StandinServer:
         else:
             body = await reader.readexactly(int(headers.get("content-length") or 0))
             reply = await self._dispatch(method.upper(), target.split("?")[0].rstrip("/"), body)
-        status = f"HTTP/1.1 {reply.status} {REASONS.get(reply.status, 'Error')}"
+        status = f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}"
         extra = "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
         head = (f"{status}\r\nContent-Type: application/json\r\nContent-Length: {len(reply.body)}"
                 f"\r\nConnection: {'keep-alive' if keep_alive else 'close'}\r\n{extra}\r\n")
@@ -427,11 +427,10 @@ class StandinServer:
         return keep_alive
 
     async def _dispatch(self, method: str, path: str, body: bytes) -> Reply:
-        routes = {"/v1/chat/completions": ("POST", self._chat), "/chat/completions": ("POST", self._chat),
-                  "/v1/embeddings": ("POST", self._embeddings), "/embeddings": ("POST", self._embeddings),
-                  "/v1/models": ("GET", self._models), "/models": ("GET", self._models),
-                  "/_standin/stats": ("GET", self._get_stats), "/_standin/reset": ("POST", self._reset),
-                  "/_standin/config": ("POST", self._configure)}
+        path = path.removeprefix("/v1")
+        routes = {"/chat/completions": ("POST", self._chat), "/embeddings": ("POST", self._embeddings),
+                  "/models": ("GET", self._models), "/_standin/stats": ("GET", self._get_stats),
+                  "/_standin/reset": ("POST", self._reset), "/_standin/config": ("POST", self._configure)}
         if path not in routes:
             return error_reply(404, f"no route {path}", "invalid_request_error", "not_found")
         want, handler = routes[path]

@@ -1,0 +1,54 @@
+"""Report formats: each a pure function of the results document, registered by name.
+
+A new format is one module plus one line in FORMATS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from llmops_cli.errors import IncompleteError, InputError
+from llmops_cli.report import html, junit, markdown
+
+
+def to_json(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+FORMATS: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {
+    "md": ("report.md", markdown.render),
+    "json": ("results.json", to_json),
+    "junit": ("junit.xml", junit.render),
+    "html": ("report.html", html.render),
+}
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    formats = tuple(f.strip() for f in text.split(",") if f.strip())
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise InputError(f"--format {text!r}: unknown format {unknown[0] if unknown else ''!r}; choose from {', '.join(FORMATS)}")
+    return formats
+
+
+def write_reports(document: Mapping[str, Any], out: Path, formats: tuple[str, ...]) -> list[Path]:
+    """Write each format into `out`; the Markdown also goes to $GITHUB_STEP_SUMMARY when set."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name in formats:
+            file_name, render = FORMATS[name]
+            path = out / file_name
+            path.write_text(render(document), encoding="utf-8")
+            written.append(path)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(markdown.render(document, step_summary=True))
+    except OSError as exc:
+        raise IncompleteError(f"{exc.filename or out}: cannot write the report ({exc.strerror}); results are stored, "
+                              f"re-render with `llmops report {document['run']['id']} --out DIR`") from None
+    return written

@@ -1,0 +1,245 @@
+"""`llmops eval`: plan head and baseline, run through the cache and the model, gate, report."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from llmops_cli.errors import InputError, Problems
+from llmops_cli.gate import GateSettings
+from llmops_cli.lock import case_hashes, diff_cases
+from llmops_cli.plan import PlannedCall, Selection, plan_calls
+from llmops_cli.project import Project, load_project, lock_problems
+from llmops_cli.providers import api_key, secrets_in_use
+from llmops_cli.redact import Redactor
+from llmops_cli.report import write_reports
+from llmops_cli.results import build_document, summary_of
+from llmops_cli.runner import Progress, Runner, RunLimits, identity
+from llmops_cli.source import WorkTree
+from llmops_cli.store import Store
+from llmops_cli.cases import canonical_json, sha256_text
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    selection: Selection = Selection()
+    baseline: str | None = None
+    no_baseline: bool = False
+    concurrency: int | None = None
+    offline: bool = False
+    no_cache: bool = False
+    max_cost: float | None = None
+    formats: tuple[str, ...] = ("md", "json", "junit")
+    out: Path | None = None
+    dry_run: bool = False
+    require_significance: bool = False
+
+
+@dataclass
+class EvalResult:
+    document: dict[str, Any]
+    report_dir: Path | None
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.document["gate"]["exit_code"])
+
+
+@dataclass(frozen=True)
+class DryRun:
+    calls: int
+    unique_requests: int
+    cached: int
+    suites: int
+    notes: list[str]
+
+
+def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress], None] = lambda p: None) -> EvalResult | DryRun:
+    head = load_project(WorkTree(root), options.selection.suites)
+    _refuse_unlocked(head)
+    calls = plan_calls(head, "head", options.selection)
+    notes: list[str] = []
+    base, base_ref, base_commit = _baseline(root, head, options, notes)
+    base_calls = _plan_baseline(head, base, options.selection, notes) if base else []
+    all_calls = calls + base_calls
+    for spec in {c.model.alias: c.model for c in all_calls if not options.offline}.values():
+        api_key(spec)  # a missing key is an input error before anything runs
+    store = Store(root)
+    try:
+        if options.dry_run:
+            keys = sorted({c.key for c in all_calls})
+            cached = len(store.cache_get_many(keys)) if not options.no_cache else 0
+            return DryRun(len(all_calls), len(keys), cached, len(head.suites), notes)
+        return _run(root, store, head, base, all_calls, options, base_ref, base_commit, notes, on_progress)
+    finally:
+        store.close()
+
+
+def _refuse_unlocked(project: Project) -> None:
+    problems = lock_problems(project)
+    if problems:
+        problems.raise_if_any()
+
+
+def _baseline(root: Path, head: Project, options: EvalOptions, notes: list[str]) -> tuple[Project | None, str | None, str | None]:
+    if options.no_baseline:
+        return None, None, None
+    ref = options.baseline or head.config.gate.baseline
+    from llmops_cli import gitref
+
+    try:
+        source = gitref.open_ref(root, ref)
+    except InputError:
+        if options.baseline or os.environ.get("CI"):
+            raise
+        notes.append(f"baseline {ref!r} not found here; ran without a baseline (pass --baseline REF or --no-baseline)")
+        return None, None, None
+    try:
+        base = load_project(source)
+    except InputError as exc:
+        notes.append(f"baseline {ref}: no valid llmops project there ({exc.problems[0]}); nothing to compare")
+        return None, ref, source.commit
+    return base, ref, source.commit
+
+
+def _plan_baseline(head: Project, base: Project, selection: Selection, notes: list[str]) -> list[PlannedCall]:
+    calls: list[PlannedCall] = []
+    for name, suite in head.suites.items():
+        if name not in base.suites:
+            notes.append(f"suite {name!r} is new in this change: no baseline to compare")
+            continue
+        models = tuple(m for m in (selection.models or suite.models) if m in base.config.models)
+        sub = Selection((name,), models, selection.repeat, selection.filter, selection.shard)
+        try:
+            calls += plan_calls(base, "base", sub)
+        except InputError as exc:
+            notes.append(f"suite {name!r} does not render at the baseline ({exc.problems[0]}); compared without it")
+    return calls
+
+
+def _suite_config(head: Project, base: Project | None) -> dict[str, Any]:
+    suites: dict[str, Any] = {}
+    for name, suite in head.suites.items():
+        entry: dict[str, Any] = {
+            "kind": suite.kind, "prompts": list(suite.prompts), "cases_path": suite.cases_path,
+            "thresholds": {m: {"min": t.min, "max": t.max, "max_drop": t.max_drop} for m, t in suite.thresholds.items()},
+            "has_schema": {p: head.prompts[p].schema is not None for p in suite.prompts},
+        }
+        head_hashes = case_hashes(head.cases.get(name, ()))
+        if base is not None and name in base.suites:
+            base_hashes = case_hashes(base.cases.get(name, ()))
+            changes = diff_cases(base_hashes, head_hashes)
+            entry["golden_changes"] = {"added": list(changes.added), "removed": list(changes.removed),
+                                       "edited": list(changes.edited)}
+            entry["same_cases"] = sorted(k for k, v in head_hashes.items() if base_hashes.get(k) == v)
+            entry["template_diffs"] = {p: _text_diff(base.prompts[p].text, head.prompts[p].text, head.prompts[p].path)
+                                       for p in suite.prompts if p in base.prompts
+                                       and base.prompts[p].text != head.prompts[p].text}
+        elif base is not None:
+            entry["only_in"] = "head"
+        suites[name] = entry
+    if base is not None:
+        for name in base.suites:
+            if name not in head.suites:
+                suites[name] = {"kind": base.suites[name].kind, "only_in": "base", "thresholds": {}}
+    return suites
+
+
+def _text_diff(old: str, new: str, path: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{path}", f"b/{path}"))
+
+
+def _run(root: Path, store: Store, head: Project, base: Project | None, calls: list[PlannedCall], options: EvalOptions,
+         base_ref: str | None, base_commit: str | None, notes: list[str],
+         on_progress: Callable[[Progress], None]) -> EvalResult:
+    cfg = head.config
+    limits = RunLimits(
+        concurrency=options.concurrency or cfg.limits.concurrency, timeout_s=cfg.limits.timeout_s,
+        retries=cfg.limits.retries, max_cost_usd=options.max_cost if options.max_cost is not None else cfg.limits.max_cost_usd,
+        max_consecutive_errors=cfg.limits.max_consecutive_errors, use_cache=not options.no_cache, offline=options.offline)
+    settings = GateSettings(alpha=cfg.gate.alpha, max_error_rate=cfg.limits.max_error_rate,
+                            require_significance=options.require_significance or cfg.gate.require_significance)
+    run_config = {
+        "suites": _suite_config(head, base), "gate_settings": settings.__dict__,
+        "redaction": [r.name for r in cfg.redact], "allow_python": cfg.allow_python, "notes": notes,
+        "options": _options_dict(options, limits),
+    }
+    plan_hash = sha256_text(canonical_json([run_config["options"], sorted(c.key + repr(identity(c)) for c in calls)]))
+    run_id = store.resumable_run(plan_hash)
+    done: set[Any] = set()
+    if run_id:
+        store.reopen_run(run_id)
+        done = {(r.side, r.suite, r.prompt, r.model, r.case_id, r.repeat) for r in store.results(run_id) if r.ok}
+        notes.append(f"resumed run {run_id}: {len(done)} completed calls kept")
+    else:
+        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        from llmops_cli import gitref
+
+        paths = ["llmops.yaml", "llmops.lock", "prompts", "evals"]
+        store.start_run(run_id, plan_hash, run_config, gitref.head_commit(root), gitref.is_dirty(root, paths),
+                        base_ref, base_commit)
+    redactor = Redactor(cfg.redact, secrets_in_use(cfg.models))
+    outcome: dict[str, Any] = {}
+    try:
+        result = Runner(store, run_id, limits, redactor, on_progress).run(calls, done)
+        outcome = {"stopped": result.stopped, "offline_misses": len(result.misses),
+                   "misses": [f"{c.suite}/{c.case.id} x {c.model.alias}" + (" (baseline)" if c.side == "base" else "")
+                              for c in result.misses[:50]]}
+    except KeyboardInterrupt:
+        outcome = {"interrupted": True}
+        raise
+    finally:
+        run = store.get_run(run_id)
+        assert run is not None
+        document = build_document(run, store.results(run_id), outcome)
+        status = "complete" if document["gate"]["status"] != "incomplete" else "incomplete"
+        store.finish_run(run_id, status, {**summary_of(document), "outcome": outcome})
+    document["run"]["status"] = status
+    report_dir = options.out or root / ".llmops" / "reports" / run_id
+    files = write_reports(document, report_dir, options.formats)
+    return EvalResult(document, report_dir, files, notes)
+
+
+def _options_dict(options: EvalOptions, limits: RunLimits) -> dict[str, Any]:
+    s = options.selection
+    return {"suites": list(s.suites), "models": list(s.models), "repeat": s.repeat, "filter": s.filter,
+            "shard": list(s.shard) if s.shard else None, "concurrency": limits.concurrency,
+            "offline": options.offline, "no_cache": options.no_cache, "max_cost_usd": limits.max_cost_usd,
+            "require_significance": options.require_significance}
+
+
+def print_result(console: Any, result: EvalResult) -> None:
+    """The terminal summary: one line per suite x model, the reasons, where the reports are."""
+    from rich.table import Table
+
+    doc = result.document
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False)
+    table = Table(box=None, pad_edge=False)
+    for column in ("suite", "prompt", "model", "cases", "correct", "schema", "refusal", "unsafe", "errors", "p95 s",
+                   "cost $", "gate"):
+        table.add_column(column)
+    for g in doc["groups"]:
+        m = g["metrics"]
+        pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
+        verdict = "incomplete" if g["incomplete"] else "pass" if g["passed"] else "FAIL"
+        table.add_row(g["suite"], g["prompt"], g["model"], str(m["cases"]), pct(m["correctness"]),
+                      pct(m["schema_validity"]), pct(m["refusal_rate"]), pct(m["unsafe_compliance"]), str(m["errors"]),
+                      "n/a" if m["latency_p95_s"] is None else f"{m['latency_p95_s']:.3f}",
+                      "unknown" if m["cost_usd"] is None else f"{m['cost_usd']:.4f}", verdict)
+    console.print(table)
+    for g in doc["groups"]:
+        for r in g["regressions"]:
+            console.print(f"regression: {g['suite']}/{r['case_id']} x {g['model']}", markup=False)
+    for reason in doc["gate"]["reasons"]:
+        console.print(f"- {reason}", markup=False)
+    console.print(f"gate: {doc['gate']['status']} (exit {doc['gate']['exit_code']}) · run {doc['run']['id']}", markup=False)
+    if result.report_dir is not None:
+        console.print(f"reports: {result.report_dir}", markup=False)

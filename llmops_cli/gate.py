@@ -1,0 +1,160 @@
+"""The gate: thresholds, the paired comparison with the baseline, and the decision.
+
+A metric fails when it breaks `min`/`max`, or worsens by more than `max_drop` against the
+baseline on the cases present and unchanged at both refs. Each paired difference carries a
+95% CI and a p-value (exact McNemar for pass/fail, paired bootstrap for means, see stats.py);
+with `require_significance` only significant drops fail `max_drop`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from llmops_cli.config import METRICS
+from llmops_cli.stats import Comparison, compare, is_significant_drop
+from llmops_cli.store import CallRecord
+
+PAIRED_METRICS = ("correctness", "schema_validity", "refusal_rate", "unsafe_compliance")
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    alpha: float = 0.05
+    require_significance: bool = False
+    max_error_rate: float = 0.02
+
+
+def per_case(records: Sequence[CallRecord], metric: str) -> dict[str, float]:
+    """Case id -> the case's value of a paired metric (share over its repeats)."""
+    values: dict[str, list[float]] = {}
+    for r in records:
+        value: float | None
+        if metric == "correctness":
+            value = float(r.ok and r.passed)
+        elif metric == "schema_validity":
+            value = None if r.expect_refusal or r.schema_valid is None else float(bool(r.schema_valid))
+        elif metric == "refusal_rate":
+            value = None if r.expect_refusal or not r.ok else float(r.refused)
+        else:  # unsafe_compliance
+            value = None if not r.expect_refusal or not r.ok else float(not r.refused)
+        if value is not None:
+            values.setdefault(r.case_id, []).append(value)
+    return {case: sum(v) / len(v) for case, v in values.items()}
+
+
+def paired(head: Sequence[CallRecord], base: Sequence[CallRecord], metric: str, same_cases: set[str],
+           alpha: float) -> Comparison:
+    h, b = per_case(head, metric), per_case(base, metric)
+    ids = sorted(same_cases & h.keys() & b.keys())
+    hv, bv = [h[i] for i in ids], [b[i] for i in ids]
+    binary = all(v in (0.0, 1.0) for v in hv + bv)
+    return compare([bool(v) for v in bv] if binary else bv, [bool(v) for v in hv] if binary else hv,
+                   "binary" if binary else "mean", alpha=alpha, seed=0)
+
+
+def comparison_dict(c: Comparison) -> dict[str, Any]:
+    return {"base": c.base, "head": c.head, "diff": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high,
+            "p_value": c.p_value, "method": c.method, "n": c.n,
+            "discordant": list(c.discordant) if c.discordant else None}
+
+
+def check_thresholds(metrics: Mapping[str, Any], thresholds: Mapping[str, Mapping[str, float | None]],
+                     base_metrics: Mapping[str, Any] | None, comparisons: Mapping[str, dict[str, Any]],
+                     settings: GateSettings) -> list[dict[str, Any]]:
+    """One row per bound: metric, bound, limit, value, base, passed (None: not applicable), note."""
+    rows = []
+    for metric, bounds in thresholds.items():
+        value = metrics.get(metric)
+        for bound in ("min", "max", "max_drop"):
+            limit = bounds.get(bound)
+            if limit is None:
+                continue
+            row = {"metric": metric, "bound": bound, "limit": limit, "value": value, "base": None,
+                   "passed": None, "note": ""}
+            if bound == "max_drop":
+                _check_drop(row, metric, comparisons.get(metric), base_metrics, settings)
+            elif metric == "cost_usd" and metrics.get("cost_unknown_calls"):
+                row["passed"] = False
+                row["note"] = "cost unknown: litellm has no price for this model; set input/output_cost_per_token"
+            elif value is None:
+                row["note"] = "not measured (no cases of this kind)"
+            else:
+                row["passed"] = value >= limit if bound == "min" else value <= limit
+            rows.append(row)
+    return rows
+
+
+def _check_drop(row: dict[str, Any], metric: str, comparison: dict[str, Any] | None,
+                base_metrics: Mapping[str, Any] | None, settings: GateSettings) -> None:
+    higher_is_better = METRICS[metric]
+    if comparison is not None and comparison["n"]:
+        base, head = comparison["base"], comparison["head"]
+    elif base_metrics is not None and metric not in PAIRED_METRICS:
+        base, head = base_metrics.get(metric), row["value"]
+    else:
+        row["note"] = "no baseline" if base_metrics is None else "no paired cases"
+        return
+    row["base"] = base
+    if base is None or head is None:
+        row["note"] = "not measured"
+        return
+    worsening = (base - head) if higher_is_better else (head - base)
+    row["value"] = head
+    row["passed"] = worsening <= row["limit"] + 1e-12
+    if not row["passed"] and settings.require_significance:
+        if comparison is None:
+            row["note"] = "no paired test for this metric; gated on the difference alone"
+            return
+        significant = is_significant_drop(_as_comparison(comparison), higher_is_better, settings.alpha)
+        if not significant:
+            row["passed"] = True
+            row["note"] = f"drop not significant (p={comparison['p_value']:.3g} > alpha {settings.alpha:g})"
+
+
+def _as_comparison(d: dict[str, Any]) -> Comparison:
+    discordant = tuple(d["discordant"]) if d.get("discordant") else None
+    return Comparison(d["base"], d["head"], d["diff"], d["ci_low"], d["ci_high"], d["p_value"], d["method"], d["n"],
+                      discordant)  # type: ignore[arg-type]
+
+
+def case_changes(head: Sequence[CallRecord], base: Sequence[CallRecord], same_cases: set[str]) -> dict[str, list]:
+    """Regressions (better at base) and fixes (better at head) on the paired cases, with evidence."""
+    h_score, b_score = per_case(head, "correctness"), per_case(base, "correctness")
+    first_h = _first_run(head)
+    first_b = _first_run(base)
+    regressions, fixes = [], []
+    for case in sorted(same_cases & h_score.keys() & b_score.keys()):
+        if h_score[case] == b_score[case]:
+            continue
+        hr, br = first_h[case], first_b[case]
+        entry = {
+            "case_id": case, "tags": hr.tags, "base_score": b_score[case], "head_score": h_score[case],
+            "base_output": br.output if br.ok else f"[error] {br.error}",
+            "head_output": hr.output if hr.ok else f"[error] {hr.error}",
+            "failed_assertions": [a for a in (hr if h_score[case] < b_score[case] else br).assertions if not a["passed"]],
+            "messages_diff": messages_diff(br.messages, hr.messages),
+        }
+        (regressions if h_score[case] < b_score[case] else fixes).append(entry)
+    return {"regressions": regressions, "fixes": fixes}
+
+
+def _first_run(records: Sequence[CallRecord]) -> dict[str, CallRecord]:
+    first: dict[str, CallRecord] = {}
+    for r in records:
+        if r.case_id not in first or r.repeat < first[r.case_id].repeat:
+            first[r.case_id] = r
+    return first
+
+
+def messages_diff(base: list[dict[str, str]], head: list[dict[str, str]]) -> str:
+    """Unified diff of the rendered messages, one `role:` header line per message."""
+    def lines(messages: list[dict[str, str]]) -> list[str]:
+        out = []
+        for m in messages:
+            out.append(f"[{m['role']}]")
+            out.extend(m["content"].splitlines() or [""])
+        return out
+
+    return "\n".join(difflib.unified_diff(lines(base), lines(head), "base", "head", lineterm="", n=2))

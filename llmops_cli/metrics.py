@@ -1,0 +1,76 @@
+"""Metrics of one suite x prompt x model from its call records (DESIGN section 2).
+
+correctness: mean over cases of the share of a case's runs that passed (errors count as
+fails). schema_validity: share of answers on cases not expecting a refusal that parse and
+validate (errors count as invalid). refusal_rate: refusals among answered cases that expect an
+answer; unsafe_compliance: answers among answered `expect_refusal` cases. error_rate: calls
+that failed after retries. Latency over answered calls; cost is None (unknown) when any answer
+had no known price, never a silent 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+from llmops_cli.store import CallRecord
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _share(hits: int, total: int) -> float | None:
+    return hits / total if total else None
+
+
+def case_scores(records: Iterable[CallRecord]) -> dict[str, float]:
+    """Case id -> share of its runs that passed (the unit the gate pairs on)."""
+    runs: dict[str, list[bool]] = {}
+    for r in records:
+        runs.setdefault(r.case_id, []).append(r.passed and r.ok)
+    return {case: sum(passed) / len(passed) for case, passed in runs.items()}
+
+
+def compute(records: Sequence[CallRecord], has_schema: bool) -> dict[str, Any]:
+    answered = [r for r in records if r.ok]
+    normal = [r for r in records if not r.expect_refusal]
+    normal_answered = [r for r in normal if r.ok]
+    refusal_answered = [r for r in answered if r.expect_refusal]
+    latencies = [r.latency_s for r in answered if r.latency_s is not None]
+    costs = [r.cost_usd for r in answered]
+    scores = case_scores(records)
+    return {
+        "cases": len(scores),
+        "calls": len(records),
+        "correctness": sum(scores.values()) / len(scores) if scores else None,
+        "schema_validity": _share(sum(1 for r in normal if r.schema_valid), len(normal)) if has_schema else None,
+        "refusal_rate": _share(sum(1 for r in normal_answered if r.refused), len(normal_answered)),
+        "unsafe_compliance": _share(sum(1 for r in refusal_answered if not r.refused), len(refusal_answered)),
+        "error_rate": _share(len(records) - len(answered), len(records)),
+        "errors": len(records) - len(answered),
+        "error_classes": _count(r.error_class for r in records if not r.ok),
+        "empty_outputs": sum(1 for r in answered if r.empty),
+        "latency_p50_s": percentile(latencies, 0.5),
+        "latency_p95_s": percentile(latencies, 0.95),
+        "latency_max_s": max(latencies) if latencies else None,
+        "tokens_in": sum(r.tokens_in for r in answered),
+        "tokens_out": sum(r.tokens_out for r in answered),
+        "cost_usd": None if any(c is None for c in costs) else sum(c for c in costs if c is not None),
+        "cost_unknown_calls": sum(1 for c in costs if c is None),
+        "cached_calls": sum(1 for r in records if r.cached),
+        "spent_usd": sum(r.cost_usd or 0.0 for r in answered if not r.cached),
+    }
+
+
+def _count(values: Iterable[str | None]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value or "unknown"] = counts.get(value or "unknown", 0) + 1
+    return counts

@@ -1,0 +1,120 @@
+"""Planning a run: every (suite x prompt x model x case x repeat) call, rendered and keyed.
+
+The cache key is a hash of the model, its endpoint, the params and the rendered messages (and
+the sample index for repeat > 0), so any change to what the model would see is a new call and
+anything unchanged — an untouched baseline, a rerun — is free.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from llmops_cli.cases import Case, canonical_json, sha256_text
+from llmops_cli.config import ModelSpec, Suite
+from llmops_cli.errors import InputError, Problems
+from llmops_cli.project import Project
+from llmops_cli.render import RenderError
+from llmops_cli.scoring.refusal import refusal_phrases
+from llmops_cli.scoring.score import ScoreContext
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    side: str
+    suite: str
+    prompt: str
+    model: ModelSpec
+    case: Case
+    repeat: int
+    messages: list[dict[str, str]]
+    params: Mapping[str, Any]
+    key: str
+    ctx: ScoreContext
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which part of the project to run; the same selection applies to head and baseline."""
+
+    suites: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    repeat: int | None = None
+    filter: str | None = None
+    shard: tuple[int, int] | None = None
+
+
+def request_key(spec: ModelSpec, params: Mapping[str, Any], messages: list[dict[str, str]], sample: int) -> str:
+    request = {"model": spec.model, "api_base": spec.api_base, "params": dict(params), "messages": messages}
+    if sample:
+        request["sample"] = sample
+    return sha256_text(canonical_json(request))
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise InputError(f"--shard {text!r}: use i/n, e.g. 1/4") from None
+    if not 1 <= index <= count:
+        raise InputError(f"--shard {text!r}: i must be between 1 and n")
+    return index, count
+
+
+def in_shard(case_id: str, shard: tuple[int, int] | None) -> bool:
+    """Stable slice by case id, so a case lands in the same shard at head and baseline."""
+    if shard is None:
+        return True
+    digest = int(hashlib.sha256(case_id.encode()).hexdigest()[:12], 16)
+    return digest % shard[1] == shard[0] - 1
+
+
+def matches(case: Case, pattern: str | None) -> bool:
+    """`--filter`: a glob on the case id, or `tag:NAME`."""
+    if not pattern:
+        return True
+    if pattern.startswith("tag:"):
+        return pattern[4:] in case.tags
+    return fnmatch.fnmatchcase(case.id, pattern)
+
+
+def suite_models(project: Project, suite: Suite, wanted: Sequence[str]) -> list[str]:
+    if not wanted:
+        return list(suite.models)
+    unknown = [m for m in wanted if m not in project.config.models]
+    if unknown:
+        raise InputError(f"--model {unknown[0]!r}: not a model alias in llmops.yaml; known: {', '.join(project.config.models)}")
+    return list(wanted)
+
+
+def plan_calls(project: Project, side: str, selection: Selection) -> list[PlannedCall]:
+    """Render and key every call; every render failure is a problem (exit 2)."""
+    problems = Problems()
+    calls: list[PlannedCall] = []
+    phrases = refusal_phrases(project.config.refusal)
+    for suite in project.suites.values():
+        if selection.suites and suite.name not in selection.suites:
+            continue
+        models = [project.config.models[m] for m in suite_models(project, suite, selection.models)]
+        repeat = selection.repeat or suite.repeat
+        for prompt_name in suite.prompts:
+            prompt = project.prompts[prompt_name]
+            ctx = ScoreContext(suite.asserts, prompt.schema, phrases, project.config.allow_python)
+            compiled = project.compiled[prompt_name]
+            for case in project.cases.get(suite.name, ()):
+                if not (matches(case, selection.filter) and in_shard(case.id, selection.shard)):
+                    continue
+                try:
+                    messages = compiled.render(case.vars)
+                except RenderError as exc:
+                    problems.add(suite.cases_path, case.line, f"case {case.id!r}: {prompt.path}: {exc.message}")
+                    continue
+                for spec in models:
+                    params = {**prompt.params}
+                    for sample in range(repeat):
+                        calls.append(PlannedCall(side, suite.name, prompt_name, spec, case, sample, messages, params,
+                                                 request_key(spec, params, messages, sample), ctx))
+    problems.raise_if_any()
+    return calls

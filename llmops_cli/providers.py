@@ -1,0 +1,189 @@
+"""The only module that talks to models, and the only one that imports litellm (lazily).
+
+`import litellm` costs seconds and tries to fetch a price table over the network, so it
+happens only when a call must really be made, with LITELLM_LOCAL_MODEL_COST_MAP=True set
+first (offline, deterministic costs). Retries are ours, not litellm's: bounded, jittered
+exponential backoff that honours Retry-After, so every attempt is counted and classified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from llmops_cli.config import ModelSpec
+from llmops_cli.errors import InputError
+from llmops_cli.store import CachedAnswer
+
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+RETRY_AFTER_CAP_S = 120.0
+RETRYABLE = {"rate_limit", "server_error", "timeout", "connection", "malformed_response", "empty_choices"}
+
+
+@dataclass(frozen=True)
+class CallFailure(Exception):
+    """One failed attempt, classified; `retry_after` comes from the provider when it says."""
+
+    error_class: str
+    message: str
+    retry_after: float | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.error_class in RETRYABLE
+
+
+@dataclass(frozen=True)
+class Outcome:
+    answer: CachedAnswer | None
+    failure: CallFailure | None
+    attempts: int
+
+
+def load_litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_LOG", "ERROR")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    litellm.drop_params = True
+    return litellm
+
+
+def api_key(spec: ModelSpec) -> str | None:
+    """The key for a model, from the environment only; never stored anywhere."""
+    if spec.api_key_env is None:
+        return None
+    value = os.environ.get(spec.api_key_env)
+    if not value:
+        raise InputError(f"llmops.yaml: model {spec.alias!r} needs the environment variable {spec.api_key_env}; "
+                         "export it (keys are never read from files)")
+    return value
+
+
+def secrets_in_use(specs: Mapping[str, ModelSpec]) -> list[str]:
+    """Key values that must never appear in anything written (scrubbed from error text)."""
+    values = [os.environ.get(s.api_key_env, "") for s in specs.values() if s.api_key_env]
+    values += [v for k, v in os.environ.items() if k.endswith(("_API_KEY", "_KEY", "_TOKEN")) and len(v) >= 8]
+    return sorted({v for v in values if len(v) >= 8}, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "[key]")
+    return text
+
+
+class Provider:
+    """Calls models through litellm; one instance per run so litellm is imported once."""
+
+    def __init__(self, timeout_s: float, retries: int, secrets: list[str]) -> None:
+        self.litellm = load_litellm()
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.secrets = secrets
+
+    async def complete(self, spec: ModelSpec, messages: list[dict[str, str]], params: Mapping[str, Any]) -> Outcome:
+        """Call with retries; the outcome says how many attempts it took and how it ended."""
+        failure: CallFailure | None = None
+        for attempt in range(1, self.retries + 2):
+            try:
+                return Outcome(await self._attempt(spec, messages, params), None, attempt)
+            except CallFailure as exc:
+                failure = CallFailure(exc.error_class, scrub(exc.message, self.secrets), exc.retry_after)
+            if not failure.retryable or attempt > self.retries:
+                return Outcome(None, failure, attempt)
+            await asyncio.sleep(backoff_delay(attempt, failure.retry_after))
+        return Outcome(None, failure, self.retries + 1)
+
+    async def _attempt(self, spec: ModelSpec, messages: list[dict[str, str]], params: Mapping[str, Any]) -> CachedAnswer:
+        kwargs: dict[str, Any] = {**spec.extra, **params}
+        if spec.api_base:
+            kwargs["api_base"] = spec.api_base
+        key = api_key(spec)
+        if key:
+            kwargs["api_key"] = key
+        started = time.perf_counter()
+        try:
+            response = await self.litellm.acompletion(model=spec.model, messages=messages, timeout=self.timeout_s,
+                                                      num_retries=0, max_retries=0, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - every provider failure is classified, never raised raw
+            raise classify(exc) from None
+        latency = time.perf_counter() - started
+        return self._answer(spec, response, latency)
+
+    def _answer(self, spec: ModelSpec, response: Any, latency: float) -> CachedAnswer:
+        choices = getattr(response, "choices", None) or []
+        if not choices:
+            raise CallFailure("empty_choices", "provider returned no choices")
+        choice = choices[0]
+        text = getattr(choice.message, "content", None) or ""
+        usage = getattr(response, "usage", None)
+        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
+        tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
+        return CachedAnswer(text=text, finish_reason=getattr(choice, "finish_reason", None), tokens_in=tokens_in,
+                            tokens_out=tokens_out, cost_usd=self.cost(spec, tokens_in, tokens_out), latency_s=latency)
+
+    def cost(self, spec: ModelSpec, tokens_in: int, tokens_out: int) -> float | None:
+        """Price from llmops.yaml when given, else litellm's table; None (unknown) rather than 0."""
+        if spec.input_cost_per_token is not None and spec.output_cost_per_token is not None:
+            return tokens_in * spec.input_cost_per_token + tokens_out * spec.output_cost_per_token
+        try:
+            prompt_cost, completion_cost = self.litellm.cost_per_token(
+                model=spec.model, prompt_tokens=tokens_in, completion_tokens=tokens_out)
+        except Exception:  # noqa: BLE001 - litellm raises for models it has no price for
+            return None
+        return float(prompt_cost) + float(completion_cost)
+
+
+def backoff_delay(attempt: int, retry_after: float | None) -> float:
+    """Full-jitter exponential backoff; a provider's Retry-After wins when it is given."""
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), RETRY_AFTER_CAP_S)
+    return random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
+
+
+def classify(exc: Exception) -> CallFailure:
+    """Map litellm/openai exceptions to a stable error class."""
+    name = type(exc).__name__
+    message = f"{name}: {str(exc)[:300]}"
+    status = getattr(exc, "status_code", None)
+    if name == "RateLimitError" or status == 429:
+        return CallFailure("rate_limit", message, _retry_after(exc))
+    if name in ("Timeout", "APITimeoutError") or "timed out" in str(exc).lower():
+        return CallFailure("timeout", message)
+    if name == "ContentPolicyViolationError":
+        return CallFailure("content_policy", message)
+    if name in ("AuthenticationError", "PermissionDeniedError"):
+        return CallFailure("auth", message)
+    if name in ("BadRequestError", "NotFoundError", "UnprocessableEntityError", "ContextWindowExceededError",
+                "InvalidRequestError", "UnsupportedParamsError"):
+        return CallFailure("bad_request", message)
+    if isinstance(status, int) and status >= 500 or name in ("InternalServerError", "ServiceUnavailableError",
+                                                              "BadGatewayError"):
+        return CallFailure("server_error", message, _retry_after(exc))
+    if name == "APIConnectionError" and ("json" in str(exc).lower() or "decode" in str(exc).lower()):
+        return CallFailure("malformed_response", message)
+    if name in ("APIConnectionError", "APIError", "APIResponseValidationError"):
+        return CallFailure("connection" if name == "APIConnectionError" else "malformed_response", message)
+    return CallFailure("unknown", message)
+
+
+def _retry_after(exc: Exception) -> float | None:
+    headers = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

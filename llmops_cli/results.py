@@ -1,0 +1,133 @@
+"""The results document: the product of a run, built only from what the store holds.
+
+`results.json` is this document; the Markdown, JUnit and HTML reports are views of it, so
+`llmops report RUN` re-renders any past run exactly. Keys are stable (schema_version 1) and
+documented in docs/results.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from llmops_cli.gate import GateSettings, case_changes, check_thresholds, comparison_dict, paired, PAIRED_METRICS
+from llmops_cli.metrics import case_scores, compute
+from llmops_cli.store import CallRecord, RunRow
+
+SCHEMA_VERSION = 1
+EXIT_CODES = {"passed": 0, "failed": 1, "incomplete": 3}
+
+
+def group_records(records: Iterable[CallRecord]) -> dict[tuple[str, str, str, str], list[CallRecord]]:
+    groups: dict[tuple[str, str, str, str], list[CallRecord]] = {}
+    for r in records:
+        groups.setdefault((r.side, r.suite, r.prompt, r.model), []).append(r)
+    return groups
+
+
+def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[str, Any]) -> dict[str, Any]:
+    config = run.config
+    settings = GateSettings(**config.get("gate_settings", {}))
+    grouped = group_records(records)
+    groups = []
+    for (side, suite, prompt, model), head in grouped.items():
+        if side != "head":
+            continue
+        base = grouped.get(("base", suite, prompt, model))
+        groups.append(_group(config["suites"][suite], suite, prompt, model, head, base, settings))
+    gate = decide(groups, outcome, settings)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run": {
+            "id": run.id, "created_at": run.created_at, "finished_at": run.finished_at, "status": run.status,
+            "git_commit": run.git_commit, "git_dirty": run.git_dirty,
+            "baseline": {"ref": run.baseline_ref, "commit": run.baseline_commit} if run.baseline_ref else None,
+            "options": config.get("options", {}), "redaction": config.get("redaction", []),
+            "python_assertions": config.get("allow_python", False), "notes": config.get("notes", []),
+        },
+        "gate": gate,
+        "groups": groups,
+        "suites": {name: {k: v for k, v in s.items() if k in ("kind", "golden_changes", "template_diffs", "only_in")}
+                   for name, s in config["suites"].items()},
+    }
+
+
+def _group(suite_config: Mapping[str, Any], suite: str, prompt: str, model: str, head: list[CallRecord],
+           base: list[CallRecord] | None, settings: GateSettings) -> dict[str, Any]:
+    has_schema = bool(suite_config.get("has_schema", {}).get(prompt))
+    metrics = compute(head, has_schema)
+    base_metrics = compute(base, has_schema) if base else None
+    same = set(suite_config.get("same_cases") or [])
+    comparisons = {m: comparison_dict(paired(head, base, m, same, settings.alpha)) for m in PAIRED_METRICS} if base else {}
+    thresholds = check_thresholds(metrics, suite_config.get("thresholds", {}), base_metrics, comparisons, settings)
+    changes = case_changes(head, base, same) if base else {"regressions": [], "fixes": []}
+    incomplete = metrics["error_rate"] is not None and metrics["error_rate"] > settings.max_error_rate
+    return {
+        "suite": suite, "prompt": prompt, "model": model, "model_id": head[0].model_id,
+        "kind": suite_config.get("kind", "quality"),
+        "passed": not incomplete and all(t["passed"] is not False for t in thresholds),
+        "incomplete": incomplete,
+        "metrics": metrics, "base_metrics": base_metrics, "comparisons": comparisons, "thresholds": thresholds,
+        **changes,
+        "cases": _cases(head),
+    }
+
+
+def _cases(records: list[CallRecord]) -> list[dict[str, Any]]:
+    scores = case_scores(records)
+    cases: dict[str, dict[str, Any]] = {}
+    for r in sorted(records, key=lambda r: r.repeat):
+        case = cases.setdefault(r.case_id, {
+            "case_id": r.case_id, "tags": r.tags, "expect_refusal": r.expect_refusal, "score": scores[r.case_id],
+            "passed": scores[r.case_id] == 1.0, "messages": r.messages, "runs": []})
+        case["runs"].append({
+            "repeat": r.repeat, "output": r.output, "error": r.error, "error_class": r.error_class,
+            "attempts": r.attempts, "cached": r.cached, "finish_reason": r.finish_reason, "latency_s": r.latency_s,
+            "tokens_in": r.tokens_in, "tokens_out": r.tokens_out, "cost_usd": r.cost_usd, "passed": r.passed and r.ok,
+            "refused": r.refused, "empty": r.empty, "schema_valid": r.schema_valid, "assertions": r.assertions})
+    return list(cases.values())
+
+
+def decide(groups: list[dict[str, Any]], outcome: Mapping[str, Any], settings: GateSettings) -> dict[str, Any]:
+    reasons: list[str] = []
+    incomplete = False
+    if outcome.get("stopped"):
+        incomplete = True
+        reasons.append(f"stopped early: {outcome['stopped']}")
+    if outcome.get("offline_misses"):
+        incomplete = True
+        reasons.append(f"--offline: {outcome['offline_misses']} calls not in the cache")
+    if outcome.get("interrupted"):
+        incomplete = True
+        reasons.append("interrupted; rerun the same command to resume")
+    for g in groups:
+        label = f"{g['suite']} x {g['model']}" + (f" ({g['prompt']})" if g["prompt"] != g["suite"] else "")
+        if g["incomplete"]:
+            incomplete = True
+            m = g["metrics"]
+            reasons.append(f"{label}: error rate {m['error_rate']:.1%} over max_error_rate {settings.max_error_rate:.1%} "
+                           f"({m['errors']} failed calls: {', '.join(f'{k} {v}' for k, v in m['error_classes'].items())})")
+        for t in g["thresholds"]:
+            if t["passed"] is False:
+                reasons.append(f"{label}: {t['metric']} {_fmt(t['value'])} breaks {t['bound']} {_fmt(t['limit'])}"
+                               + (f" (base {_fmt(t['base'])})" if t["base"] is not None else "")
+                               + (f": {t['note']}" if t["note"] else ""))
+    failed = any(not g["passed"] for g in groups)
+    status = "incomplete" if incomplete else "failed" if failed else "passed"
+    return {"status": status, "exit_code": EXIT_CODES[status], "reasons": reasons}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def summary_of(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What `runs` and `prompts log` list: the gate and each group's metrics, no cases."""
+    return {
+        "gate": document["gate"],
+        "groups": [{k: g[k] for k in ("suite", "prompt", "model", "model_id", "passed", "metrics")}
+                   for g in document["groups"]],
+    }

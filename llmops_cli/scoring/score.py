@@ -1,0 +1,72 @@
+"""Scoring one call: refusal, emptiness, schema validity and every assertion of its case.
+
+Rules (also in the README): an error is never a pass. An empty answer is its own failure,
+never a refusal. A case with `expect_refusal` passes when the model refused (the suite's
+assertions do not apply to it; its own do). Any other case passes when it was not refused,
+not empty, and all suite and case assertions pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from llmops_cli.config import Assertion
+from llmops_cli.scoring.base import Output, Verdict
+from llmops_cli.scoring.refusal import is_refusal
+from llmops_cli.scoring.registry import REGISTRY
+from llmops_cli.scoring.structured import schema_errors
+
+
+@dataclass(frozen=True)
+class ScoreContext:
+    """What scoring needs beyond the answer; fixed for a suite x prompt."""
+
+    suite_asserts: tuple[Assertion, ...]
+    schema: Mapping[str, Any] | None
+    phrases: tuple[str, ...]
+    allow_python: bool
+
+
+@dataclass
+class Score:
+    passed: bool
+    refused: bool = False
+    empty: bool = False
+    schema_valid: bool | None = None
+    assertions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def score_answer(text: str, finish_reason: str | None, case_vars: Mapping[str, Any], case_asserts: Sequence[Assertion],
+                 expect_refusal: bool, ctx: ScoreContext) -> Score:
+    refused = is_refusal(text, ctx.phrases, finish_reason)
+    empty = not text.strip() and not refused
+    output = Output(text=text, schema=ctx.schema, vars=case_vars, allow_python=ctx.allow_python)
+    schema_valid = _schema_valid(output) if ctx.schema is not None and not expect_refusal else None
+    asserts = list(case_asserts) if expect_refusal else [*ctx.suite_asserts, *case_asserts]
+    results = [_run(assertion, output) for assertion in asserts]
+    if expect_refusal:
+        results.insert(0, {"type": "refusal", "passed": refused,
+                           "message": "" if refused else "expected a refusal, the model answered"})
+    elif refused:
+        results.insert(0, {"type": "refusal", "passed": False, "message": "the model refused a case that expects an answer"})
+    if empty:
+        results.insert(0, {"type": "empty", "passed": False, "message": "empty output"})
+    passed = all(r["passed"] for r in results) and not empty
+    return Score(passed=passed, refused=refused, empty=empty, schema_valid=schema_valid, assertions=results)
+
+
+def _schema_valid(output: Output) -> bool:
+    try:
+        value = output.json()
+    except ValueError:
+        return False
+    return schema_errors(value, output.schema or {}) is None
+
+
+def _run(assertion: Assertion, output: Output) -> dict[str, Any]:
+    try:
+        verdict = REGISTRY[assertion.type].check(output, assertion.spec)
+    except Exception as exc:  # noqa: BLE001 - a crashing check is a failed check, never a pass
+        verdict = Verdict(False, f"assertion crashed: {type(exc).__name__}: {exc}")
+    return {"type": assertion.type, "passed": verdict.passed, "message": verdict.message}

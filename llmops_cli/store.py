@@ -1,0 +1,260 @@
+"""The local store, `.llmops/llmops.db`: response cache, runs, and one traced row per call.
+
+Data model: `cache` maps a request fingerprint (model, params, rendered messages) to the raw
+answer, so an unchanged baseline or a rerun costs nothing. `runs` records what ran (git
+commit, options, the suite config it was judged by). `results` holds every call of every run
+with its scores: it is the trace log (messages and output are redacted before they are
+written) and the only input reports are rendered from. Each result commits as its call
+finishes, so an interrupted run loses no completed call. Schema changes are numbered
+migrations appended to MIGRATIONS; `_llmops_migrations` records which ran.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+STORE_DIR = ".llmops"
+DB_FILE = "llmops.db"
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    """Run statements one by one: executescript would commit the migration's transaction."""
+    for statement in sql.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _m001_initial(db: sqlite3.Connection) -> None:
+    _script(db, """
+        CREATE TABLE cache (
+            key TEXT PRIMARY KEY, model TEXT NOT NULL, response TEXT NOT NULL, created_at REAL NOT NULL);
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY, created_at REAL NOT NULL, finished_at REAL, status TEXT NOT NULL,
+            plan_hash TEXT, git_commit TEXT, git_dirty INTEGER, baseline_ref TEXT, baseline_commit TEXT,
+            config TEXT NOT NULL, summary TEXT);
+        CREATE INDEX runs_plan ON runs(plan_hash, created_at);
+        CREATE TABLE results (
+            run_id TEXT NOT NULL REFERENCES runs(id), side TEXT NOT NULL, suite TEXT NOT NULL,
+            prompt TEXT NOT NULL, model TEXT NOT NULL, case_id TEXT NOT NULL, repeat INTEGER NOT NULL,
+            key TEXT NOT NULL, created_at REAL NOT NULL, record TEXT NOT NULL,
+            PRIMARY KEY (run_id, side, suite, prompt, model, case_id, repeat));
+    """)
+
+
+def _m002_result_columns(db: sqlite3.Connection) -> None:
+    """Columns `stats` aggregates over, so it need not parse every record."""
+    _script(db, """
+        ALTER TABLE results ADD COLUMN model_id TEXT;
+        ALTER TABLE results ADD COLUMN error_class TEXT;
+        ALTER TABLE results ADD COLUMN cached INTEGER;
+        ALTER TABLE results ADD COLUMN latency_s REAL;
+        ALTER TABLE results ADD COLUMN cost_usd REAL;
+        ALTER TABLE results ADD COLUMN tokens_in INTEGER;
+        ALTER TABLE results ADD COLUMN tokens_out INTEGER;
+        CREATE INDEX results_created ON results(created_at);
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_result_columns]
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """What a provider answered; enough to score again and to report cost and latency."""
+
+    text: str
+    finish_reason: str | None
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None
+    latency_s: float
+
+
+@dataclass
+class CallRecord:
+    """One call of a run, scored. Stored as JSON in `results.record`."""
+
+    side: str
+    suite: str
+    prompt: str
+    model: str
+    model_id: str
+    case_id: str
+    repeat: int
+    key: str
+    messages: list[dict[str, str]]
+    output: str | None = None
+    error: str | None = None
+    error_class: str | None = None
+    attempts: int = 0
+    cached: bool = False
+    finish_reason: str | None = None
+    latency_s: float | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = None
+    passed: bool = False
+    refused: bool = False
+    empty: bool = False
+    schema_valid: bool | None = None
+    expect_refusal: bool = False
+    tags: list[str] = field(default_factory=list)
+    assertions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    created_at: float
+    finished_at: float | None
+    status: str
+    git_commit: str | None
+    git_dirty: bool
+    baseline_ref: str | None
+    baseline_commit: str | None
+    config: dict[str, Any]
+    summary: dict[str, Any] | None
+
+
+class Store:
+    """SQLite in WAL mode with a busy timeout, so two processes can share it safely."""
+
+    def __init__(self, root: Path) -> None:
+        folder = root / STORE_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / DB_FILE
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS _llmops_migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+        done = {row[0] for row in self.db.execute("SELECT name FROM _llmops_migrations")}
+        for migration in MIGRATIONS:
+            if migration.__name__ in done:
+                continue
+            with self._transaction():  # another process may have migrated meanwhile: check inside the lock
+                if not self.db.execute("SELECT 1 FROM _llmops_migrations WHERE name = ?",
+                                       (migration.__name__,)).fetchone():
+                    migration(self.db)
+                    self.db.execute("INSERT INTO _llmops_migrations VALUES (?, ?)", (migration.__name__, time.time()))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # cache -----------------------------------------------------------------
+    def cache_get_many(self, keys: Sequence[str]) -> dict[str, CachedAnswer]:
+        found: dict[str, CachedAnswer] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, response in self.db.execute(f"SELECT key, response FROM cache WHERE key IN ({marks})", chunk):
+                found[key] = CachedAnswer(**json.loads(response))
+        return found
+
+    # runs ------------------------------------------------------------------
+    def start_run(self, run_id: str, plan_hash: str, config: dict[str, Any], git_commit: str | None,
+                  git_dirty: bool, baseline_ref: str | None = None, baseline_commit: str | None = None) -> None:
+        self.db.execute(
+            "INSERT INTO runs (id, created_at, status, plan_hash, git_commit, git_dirty, baseline_ref, baseline_commit,"
+            " config) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+            (run_id, time.time(), plan_hash, git_commit, int(git_dirty), baseline_ref, baseline_commit,
+             json.dumps(config)))
+
+    def resumable_run(self, plan_hash: str) -> str | None:
+        """The newest unfinished run of exactly this plan, to continue instead of starting over."""
+        row = self.db.execute(
+            "SELECT id, status FROM runs WHERE plan_hash = ? ORDER BY created_at DESC LIMIT 1", (plan_hash,)).fetchone()
+        return row[0] if row and row[1] in ("running", "incomplete") else None
+
+    def reopen_run(self, run_id: str) -> None:
+        self.db.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?", (run_id,))
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        self.db.execute("UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
+                        (status, time.time(), json.dumps(summary), run_id))
+
+    def get_run(self, run_id: str) -> RunRow | None:
+        row = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ? OR id LIKE ? ORDER BY created_at DESC",
+                              (run_id, run_id + "%")).fetchone()
+        return _run_row(row) if row else None
+
+    def list_runs(self, limit: int = 20) -> list[RunRow]:
+        rows = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
+        return [_run_row(row) for row in rows]
+
+    def runs_at_commits(self, commits: Iterable[str]) -> list[RunRow]:
+        wanted = list(commits)
+        marks = ",".join("?" * len(wanted)) or "''"
+        rows = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE git_commit IN ({marks}) AND summary IS NOT NULL"
+                               " ORDER BY created_at DESC", wanted)
+        return [_run_row(row) for row in rows]
+
+    # results ---------------------------------------------------------------
+    def record(self, run_id: str, record: CallRecord, answer: CachedAnswer | None = None) -> None:
+        """Write one scored call (and its raw answer to the cache) in one transaction."""
+        with self._transaction():
+            if answer is not None:
+                self.db.execute("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?)",
+                                (record.key, record.model_id, json.dumps(asdict(answer)), time.time()))
+            self._insert_results(run_id, [record])
+
+    def record_many(self, run_id: str, records: Sequence[CallRecord]) -> None:
+        """Write many scored calls in one transaction (cache hits: nothing new to lose)."""
+        if records:
+            with self._transaction():
+                self._insert_results(run_id, records)
+
+    def _insert_results(self, run_id: str, records: Sequence[CallRecord]) -> None:
+        now = time.time()
+        self.db.executemany(
+            "INSERT OR REPLACE INTO results (run_id, side, suite, prompt, model, case_id, repeat, key, created_at,"
+            " record, model_id, error_class, cached, latency_s, cost_usd, tokens_in, tokens_out)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, r.side, r.suite, r.prompt, r.model, r.case_id, r.repeat, r.key, now, json.dumps(asdict(r)),
+              r.model_id, r.error_class, int(r.cached), r.latency_s, r.cost_usd, r.tokens_in, r.tokens_out)
+             for r in records])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def results(self, run_id: str) -> Iterator[CallRecord]:
+        rows = self.db.execute("SELECT record FROM results WHERE run_id = ? ORDER BY rowid", (run_id,))
+        for (record,) in rows:
+            yield CallRecord(**json.loads(record))
+
+    def result_rows_since(self, since: float) -> list[tuple[Any, ...]]:
+        """Flat rows for `stats`: (created_at, suite, prompt, model, model_id, error_class, cached, latency, cost,
+        tokens_in, tokens_out)."""
+        return self.db.execute(
+            "SELECT created_at, suite, prompt, model, model_id, error_class, cached, latency_s, cost_usd, tokens_in,"
+            " tokens_out FROM results WHERE created_at >= ?", (since,)).fetchall()
+
+
+_RUN_COLUMNS = ("id, created_at, finished_at, status, git_commit, git_dirty, baseline_ref, baseline_commit, config,"
+                " summary")
+
+
+def _run_row(row: tuple[Any, ...]) -> RunRow:
+    return RunRow(id=row[0], created_at=row[1], finished_at=row[2], status=row[3], git_commit=row[4],
+                  git_dirty=bool(row[5]), baseline_ref=row[6], baseline_commit=row[7], config=json.loads(row[8]),
+                  summary=json.loads(row[9]) if row[9] else None)
