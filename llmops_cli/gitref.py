@@ -73,7 +73,7 @@ def _rel(prefix: str, path: str) -> str | None:
 
 
 def _rev(repo: Repo, ref: str) -> str | None:
-    status, out = _git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+    status, out = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     return out.strip() if status == 0 and out.strip() else None
 
 
@@ -83,7 +83,7 @@ def _no_commits(repo: Repo) -> bool:
 
 def _resolve(repo: Repo, ref: str) -> tuple[str, str]:
     """(full sha, the name that resolved), or InputError with one actionable line."""
-    if not ref or ref.startswith("-"):
+    if not ref or ref.startswith("-"):  # never let a ref be read as an option
         raise InputError(f"invalid git ref {ref!r}")
     if sha := _rev(repo, ref):
         return sha, ref
@@ -97,7 +97,7 @@ def _resolve(repo: Repo, ref: str) -> tuple[str, str]:
     base = re.split(r"[~^@:]", ref, maxsplit=1)[0]
     owner = next((r for r in remotes if base.startswith(f"{r}/")), None)
     remote, branch = (owner, base[len(owner) + 1:]) if owner else (remotes[0] if remotes else "origin", base)
-    if _git(repo, "rev-parse", "--is-shallow-repository")[1].strip() == "true":
+    if (Path(repo.common_dir) / "shallow").is_file():
         if base and _rev(repo, base):  # the name is here, its history is not
             cmd = f"git fetch --deepen={DEPTH} {remote}"
         elif re.fullmatch(r"[0-9a-fA-F]{4,40}", base):
@@ -192,7 +192,7 @@ def is_dirty(project_root: Path, paths: list[str]) -> bool:
         return False
     with opened[0] as repo:
         specs = [rel or "." for p in paths if (rel := _rel(opened[1], p)) is not None]
-        status, out = _git(repo, "status", "--porcelain", "--", *specs) if specs else (0, "")
+        status, out = _git(repo, "status", "--porcelain", "-unormal", "--", *specs) if specs else (0, "")
         return status != 0 or bool(out.strip())
 
 

@@ -6,8 +6,10 @@ import itertools
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Mapping
 
 import pytest
 
@@ -35,14 +37,14 @@ def git(cwd: Path, *args: str, **env: str) -> str:
                           env={**os.environ, **env}).stdout.strip()
 
 
-def write(root: Path, files: dict[str, str | bytes]) -> None:
+def write(root: Path, files: Mapping[str, str | bytes]) -> None:
     for name, content in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
 
 
-def commit(root: Path, message: str, files: dict[str, str | bytes] | None = None, **env: str) -> str:
+def commit(root: Path, message: str, files: Mapping[str, str | bytes] | None = None, **env: str) -> str:
     write(root, files or {})
     git(root, "add", "-A")
     date = f"2024-01-0{next(_clock) % 9 + 1}T12:00:00+00:00"
@@ -60,8 +62,15 @@ BASE = {"llmops.yaml": "version: 1\n", "prompts/greet.yaml": "template: one\n",
         "evals/basic/suite.yaml": "prompts: [greet]\n", "evals/basic/cases.jsonl": '{"id": "a"}\n'}
 
 
+@dataclass(frozen=True)
+class Made:
+    root: Path
+    c1: str
+    c2: str
+
+
 @pytest.fixture
-def repo(tmp_path: Path) -> dict[str, str | Path]:
+def repo(tmp_path: Path) -> Made:
     """main: c1 (tag v1, branch old) -> c2 (greet edited, suite `extra` added)."""
     root = init(tmp_path / "repo")
     c1 = commit(root, "first", BASE)
@@ -69,28 +78,28 @@ def repo(tmp_path: Path) -> dict[str, str | Path]:
     git(root, "branch", "old")
     c2 = commit(root, "edit greet, add extra", {"prompts/greet.yaml": "template: two\n",
                                                 "evals/extra/suite.yaml": "prompts: [greet]\n"})
-    return {"root": root, "c1": c1, "c2": c2}
+    return Made(root, c1, c2)
 
 
 @pytest.mark.parametrize("ref", ["v1", "old", "HEAD~1", "main~1", "c1-short", "c1"])
-def test_reads_the_older_commit_at_every_kind_of_ref(repo: dict, ref: str) -> None:
-    ref = {"c1": str(repo["c1"]), "c1-short": str(repo["c1"])[:8]}.get(ref, ref)
-    src = open_ref(repo["root"], ref)
-    assert src.commit == repo["c1"] and ref in src.label
+def test_reads_the_older_commit_at_every_kind_of_ref(repo: Made, ref: str) -> None:
+    ref = {"c1": repo.c1, "c1-short": repo.c1[:8]}.get(ref, ref)
+    src = open_ref(repo.root, ref)
+    assert src.commit == repo.c1 and ref in src.label
     assert src.read_text("prompts/greet.yaml") == "template: one\n"
     assert src.read_text("llmops.yaml") == "version: 1\n"
     src.close()
 
 
 @pytest.mark.parametrize("ref", ["HEAD", "main"])
-def test_reads_head(repo: dict, ref: str) -> None:
-    src = open_ref(repo["root"], ref)
-    assert src.commit == repo["c2"] == head_commit(repo["root"])
+def test_reads_head(repo: Made, ref: str) -> None:
+    src = open_ref(repo.root, ref)
+    assert src.commit == repo.c2 == head_commit(repo.root)
     assert src.read_text("prompts/greet.yaml") == "template: two\n"
 
 
-def test_listing_and_missing_paths(repo: dict) -> None:
-    old, new = open_ref(repo["root"], "v1"), open_ref(repo["root"], "HEAD")
+def test_listing_and_missing_paths(repo: Made) -> None:
+    old, new = open_ref(repo.root, "v1"), open_ref(repo.root, "HEAD")
     assert old.list_dir("evals") == ["basic"]  # `extra` was added later
     assert new.list_dir("evals") == ["basic", "extra"]
     assert new.list_dir("") == new.list_dir(".") == ["evals", "llmops.yaml", "prompts"]
@@ -101,8 +110,8 @@ def test_listing_and_missing_paths(repo: dict) -> None:
     assert new.read_text("../outside") is None and new.list_dir("/etc") == []
 
 
-def test_binary_large_and_symlinked_files(repo: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = repo["root"]
+def test_binary_large_and_symlinked_files(repo: Made, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = repo.root
     os.symlink("greet.yaml", root / "prompts" / "alias.yaml")
     commit(root, "binary and link", {"prompts/logo.yaml": b"\x89PNG\x00\x01", "prompts/bom.yaml": b"\xef\xbb\xbfa: 1\n"})
     src = open_ref(root, "HEAD")
@@ -119,8 +128,8 @@ def snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_never_touches_work_tree_index_or_git_dir(repo: dict) -> None:
-    root = repo["root"]
+def test_never_touches_work_tree_index_or_git_dir(repo: Made) -> None:
+    root = repo.root
     write(root, {"prompts/greet.yaml": "template: uncommitted\n", "evals/new/suite.yaml": "x: 1\n"})
     write(root, {"evals/basic/cases.jsonl": '{"id": "staged"}\n'})
     git(root, "add", "evals/basic/cases.jsonl")
@@ -143,8 +152,8 @@ def test_never_touches_work_tree_index_or_git_dir(repo: dict) -> None:
     assert (root / ".git" / "index").read_bytes() != before[".git/index"]  # ...whereas plain status rewrites it
 
 
-def test_is_dirty(repo: dict, tmp_path: Path) -> None:
-    root = repo["root"]
+def test_is_dirty(repo: Made, tmp_path: Path) -> None:
+    root = repo.root
     assert not is_dirty(root, ["prompts", "evals", "llmops.yaml"]) and not is_dirty(root, [])
     write(root, {"evals/basic/cases.jsonl": "changed\n"})
     assert is_dirty(root, ["evals"]) and is_dirty(root, ["evals/basic/cases.jsonl"]) and not is_dirty(root, ["prompts"])
@@ -176,8 +185,8 @@ def test_project_in_a_subfolder(tmp_path: Path) -> None:
     assert head_commit(project) == git(root, "rev-parse", "HEAD")
 
 
-def test_remote_tracking_refs(repo: dict, tmp_path: Path) -> None:
-    root = repo["root"]
+def test_remote_tracking_refs(repo: Made, tmp_path: Path) -> None:
+    root = repo.root
     origin = tmp_path / "origin.git"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
     git(root, "remote", "add", "origin", origin.as_uri())
@@ -203,29 +212,29 @@ def one_line_error(project: Path, ref: str) -> str:
     return message
 
 
-def test_unknown_ref(repo: dict) -> None:
-    message = one_line_error(repo["root"], "nope")
+def test_unknown_ref(repo: Made) -> None:
+    message = one_line_error(repo.root, "nope")
     assert "unknown git ref 'nope'" in message and "known branches: main, old" in message
-    assert "'deadbeef'" in one_line_error(repo["root"], "deadbeef")
-    assert "invalid git ref '--output=x'" in one_line_error(repo["root"], "--output=x")
+    assert "'deadbeef'" in one_line_error(repo.root, "deadbeef")
+    assert "invalid git ref '--output=x'" in one_line_error(repo.root, "--output=x")
     with pytest.raises(InputError, match="'nope'"):
-        merge_base(repo["root"], "nope", "main")
+        merge_base(repo.root, "nope", "main")
     with pytest.raises(InputError, match="'nope'"):
-        changed_by(repo["root"], "llmops.yaml", "main", "nope")
+        changed_by(repo.root, "llmops.yaml", "main", "nope")
 
 
-def test_shallow_clone_names_the_fetch_command_that_fixes_it(repo: dict, tmp_path: Path) -> None:
+def test_shallow_clone_names_the_fetch_command_that_fixes_it(repo: Made, tmp_path: Path) -> None:
     shallow = tmp_path / "shallow"
-    git(tmp_path, "clone", "-q", "--depth", "1", Path(repo["root"]).as_uri(), str(shallow))
+    git(tmp_path, "clone", "-q", "--depth", "1", repo.root.as_uri(), str(shallow))
     message = one_line_error(shallow, "HEAD~1")
     assert "shallow clone" in message and "`git fetch --deepen=50 origin`" in message
     assert "fetch-depth: 0" in message
     message = one_line_error(shallow, "origin/old")
     assert "`git fetch origin old:refs/remotes/origin/old --depth=50`" in message
-    assert "git fetch --unshallow origin" in one_line_error(shallow, str(repo["c1"])[:10])
+    assert "git fetch --unshallow origin" in one_line_error(shallow, repo.c1[:10])
 
     git(shallow, "fetch", "-q", "--deepen=50", "origin")  # the suggested commands do fix it
-    assert open_ref(shallow, "HEAD~1").commit == repo["c1"]
+    assert open_ref(shallow, "HEAD~1").commit == repo.c1
     git(shallow, "fetch", "-q", "origin", "old:refs/remotes/origin/old", "--depth=50")
     assert open_ref(shallow, "origin/old").read_text("prompts/greet.yaml") == "template: one\n"
 
@@ -246,13 +255,13 @@ def test_outside_git_and_before_the_first_commit(tmp_path: Path) -> None:
     assert not is_dirty(plain, ["prompts"]) and is_dirty(empty, ["prompts"])
 
 
-def test_file_log_order_fields_and_renames(repo: dict) -> None:
-    root = repo["root"]
+def test_file_log_order_fields_and_renames(repo: Made) -> None:
+    root = repo.root
     c3 = commit(root, "greet by bob", {"prompts/greet.yaml": "template: three\n"}, GIT_AUTHOR_NAME="Bob Ünicode")
     git(root, "mv", "prompts/greet.yaml", "prompts/hello.yaml")
     c4 = commit(root, "rename greet to hello")
     log = file_log(root, "prompts/hello.yaml")
-    assert [c.sha for c in log] == [c4, c3, repo["c2"], repo["c1"]]  # newest first, across the rename
+    assert [c.sha for c in log] == [c4, c3, repo.c2, repo.c1]  # newest first, across the rename
     latest = log[1]
     assert latest.short == c3[: len(latest.short)] and len(latest.short) >= 7
     assert latest.author == "Bob Ünicode" and latest.subject == "greet by bob"
@@ -261,17 +270,17 @@ def test_file_log_order_fields_and_renames(repo: dict) -> None:
     assert file_log(root, "prompts/never.yaml") == []
 
 
-def test_changed_by_and_merge_base(repo: dict) -> None:
-    root = repo["root"]
+def test_changed_by_and_merge_base(repo: Made) -> None:
+    root = repo.root
     c3 = commit(root, "cases by bob", {"evals/basic/cases.jsonl": '{"id": "b"}\n'}, GIT_AUTHOR_NAME="Bob")
-    assert [c.sha for c in changed_by(root, "prompts/greet.yaml", "v1", "HEAD")] == [repo["c2"]]
+    assert [c.sha for c in changed_by(root, "prompts/greet.yaml", "v1", "HEAD")] == [repo.c2]
     who = changed_by(root, "evals/basic/cases.jsonl", "old", "main")
     assert [(c.author, c.sha, c.subject) for c in who] == [("Bob", c3, "cases by bob")]
     assert changed_by(root, "llmops.yaml", "v1", "HEAD") == []
     git(root, "checkout", "-q", "-b", "side", "old")
     side = commit(root, "side work", {"notes.txt": "x\n"})
-    assert merge_base(root, "side", "main") == repo["c1"]
-    assert merge_base(root, "main", side[:9]) == repo["c1"]
+    assert merge_base(root, "side", "main") == repo.c1
+    assert merge_base(root, "main", side[:9]) == repo.c1
     git(root, "checkout", "-q", "--orphan", "unrelated")
     commit(root, "unrelated root", {"x.txt": "x\n"})
     assert merge_base(root, "unrelated", "main") is None
