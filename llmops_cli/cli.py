@@ -100,6 +100,7 @@ def eval_(
     model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model alias to run instead of the suite's list (repeatable)."),
     baseline: Optional[str] = typer.Option(None, help="Git ref to compare with (default: gate.baseline)."),
     no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the baseline comparison."),
+    baseline_results: Optional[Path] = typer.Option(None, "--baseline-results", help="Compare with a results.json saved on the base branch instead of rerunning it."),
     repeat: Optional[int] = typer.Option(None, min=1, help="Runs per case (overrides the suite)."),
     concurrency: Optional[int] = typer.Option(None, min=1, help="Calls in flight (overrides limits.concurrency)."),
     offline: bool = typer.Option(False, help="Answer only from the cache; list every miss (exit 3)."),
@@ -122,7 +123,7 @@ def eval_(
         selection = Selection(tuple(suites or ()), tuple(model or ()), repeat, filter,
                               parse_shard(shard) if shard else None)
         options = EvalOptions(selection, baseline, no_baseline, concurrency, offline, no_cache, max_cost,
-                              parse_formats(format), out, dry_run, require_significance)
+                              parse_formats(format), out, dry_run, require_significance, baseline_results)
         with progress_bar(err_console) as on_progress:
             return evaluate(_root(project), options, on_progress)
 
@@ -137,6 +138,118 @@ def eval_(
 
     print_result(console, result)
     raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def demo(
+    dir: Optional[Path] = typer.Option(None, "--dir", help="Where to create the demo repository (new or empty; default: a new temp dir, kept)."),
+    latency_ms: float = typer.Option(20.0, "--latency-ms", min=0.0, help="Latency of each stand-in answer, in ms."),
+) -> None:
+    """Walk through the gate on a local stand-in model: a good prompt passes, a worse one fails.
+
+    Creates a git repository with the example project, runs `llmops eval` on main (the gate
+    passes), commits a shorter prompt on a branch and runs it against main: the gate fails
+    and the report names the regressed cases. The model is a local stand-in server
+    (deterministic, no API key, no network), not a real LLM. Exits 0 when the story goes
+    that way (the failing second gate is the point), 3 when anything else happens.
+    """
+    from llmops_cli.commands.demo import run_demo
+
+    raise typer.Exit(guarded(lambda: run_demo(console, dir, latency_ms=latency_ms)))
+
+
+@app.command()
+def diff(
+    prompt: str = typer.Argument(..., help="Prompt name (file in prompts/)."),
+    base: Optional[str] = typer.Argument(None, help="Base git ref (default: gate.baseline)."),
+    head: Optional[str] = typer.Argument(None, help="Head git ref (default: the work tree)."),
+    project: Optional[Path] = ROOT_OPTION,
+    run: bool = typer.Option(False, "--run", help="Also call the model on both sides (cache applies) and diff outputs."),
+    all_cases: bool = typer.Option(False, "--all", help="List unchanged cases too."),
+) -> None:
+    """Template diff, then the rendered-message diff of every case, between two refs."""
+    from llmops_cli.commands.diff import diff_prompt, run_both
+    from llmops_cli.output import print_diff
+
+    def go() -> object:
+        root = _root(project)
+        result, base_project, head_project = diff_prompt(root, prompt, base, head)
+        if run:
+            run_both(root, result, base_project, head_project)
+        return result
+
+    result = guarded(go)
+    console.print(f"prompt {result.prompt}: {result.base_label} → {result.head_label}", style="bold", markup=False)
+    print_diff(console, result.template_diff or "template unchanged")
+    counts: dict[str, int] = {}
+    for case in result.cases:
+        counts[case.status] = counts.get(case.status, 0) + 1
+        if case.status == "unchanged" and not all_cases:
+            continue
+        console.print(f"\n{case.suite}/{case.case_id}: {case.status}", style="bold", markup=False)
+        if case.diff:
+            print_diff(console, case.diff)
+        for model, output_diff in case.outputs.items():
+            console.print(f"output ({model}):", markup=False)
+            print_diff(console, output_diff)
+    console.print("\n" + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())), markup=False)
+
+
+@prompts_app.command("log")
+def prompts_log(name: str = typer.Argument(..., help="Prompt name."), project: Optional[Path] = ROOT_OPTION,
+                limit: int = typer.Option(50, help="Commits to show.")) -> None:
+    """A prompt's lineage: commits, authors, and the eval results recorded for each version."""
+    from llmops_cli.commands.prompts_log import prompt_log
+
+    entries = guarded(lambda: prompt_log(_root(project), name, limit))
+    for entry in entries:
+        c = entry.commit
+        console.print(f"{c.short}  {c.date[:10]}  {c.author}  {c.subject}", markup=False)
+        for r in entry.results:
+            m = r["metrics"]
+            pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
+            console.print(f"    {r['suite']} x {r['model']}: correctness {pct(m['correctness'])}, schema "
+                          f"{pct(m['schema_validity'])}, refusal {pct(m['refusal_rate'])} "
+                          f"({'pass' if r['passed'] else 'fail'}, run {r['run']})", markup=False)
+        if not entry.results:
+            console.print("    (no eval results recorded for this version)", markup=False)
+
+
+@app.command()
+def runs(project: Optional[Path] = ROOT_OPTION, limit: int = typer.Option(20, help="How many runs.")) -> None:
+    """List past runs, newest first."""
+    import datetime
+
+    from llmops_cli.commands.runs import list_runs
+
+    for run in guarded(lambda: list_runs(_root(project), limit)):
+        when = datetime.datetime.fromtimestamp(run.created_at).strftime("%Y-%m-%d %H:%M")
+        gate = (run.summary or {}).get("gate", {}).get("status", run.status)
+        groups = len((run.summary or {}).get("groups", []))
+        console.print(f"{run.id}  {when}  {gate:<10}  {(run.git_commit or 'no-commit')[:10]}  {groups} suite x model",
+                      markup=False)
+
+
+@app.command()
+def show(run_id: str = typer.Argument(..., help="Run id (a prefix is enough)."), project: Optional[Path] = ROOT_OPTION) -> None:
+    """Show one stored run: the gate, the summary per suite x model, the reasons."""
+    from llmops_cli.commands.eval import EvalResult, print_result
+    from llmops_cli.commands.runs import load_document
+
+    document = guarded(lambda: load_document(_root(project), run_id))
+    print_result(console, EvalResult(document, None))
+
+
+@app.command()
+def report(run_id: str = typer.Argument(..., help="Run id (a prefix is enough)."), project: Optional[Path] = ROOT_OPTION,
+           format: str = typer.Option("md,json,junit,html", "--format", help="Report formats."),
+           out: Optional[Path] = typer.Option(None, help="Report folder (default .llmops/reports/<run>/).")) -> None:
+    """Re-render a stored run's reports (a report is a pure function of the stored results)."""
+    from llmops_cli.commands.runs import report as run
+    from llmops_cli.report import parse_formats
+
+    for path in guarded(lambda: run(_root(project), run_id, parse_formats(format), out)):
+        console.print(f"wrote {path}", markup=False)
 
 
 def main() -> None:

@@ -8,3 +8,11 @@ from rich.console import Console
 
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_diff(target: Console, diff: str) -> None:
+    """A unified diff, coloured by line prefix (no padding, so it copies cleanly)."""
+    for line in diff.splitlines():
+        style = ("bold" if line.startswith(("+++", "---")) else "green" if line.startswith("+")
+                 else "red" if line.startswith("-") else "cyan" if line.startswith("@@") else None)
+        target.print(line, style=style, markup=False, highlight=False)

@@ -77,10 +77,11 @@ def _cases(records: list[CallRecord]) -> list[dict[str, Any]]:
     cases: dict[str, dict[str, Any]] = {}
     for r in sorted(records, key=lambda r: r.repeat):
         case = cases.setdefault(r.case_id, {
-            "case_id": r.case_id, "tags": r.tags, "expect_refusal": r.expect_refusal, "score": scores[r.case_id],
+            "case_id": r.case_id, "case_hash": r.case_hash, "tags": r.tags, "expect_refusal": r.expect_refusal,
+            "score": scores[r.case_id],
             "passed": scores[r.case_id] == 1.0, "messages": r.messages, "runs": []})
         case["runs"].append({
-            "repeat": r.repeat, "output": r.output, "error": r.error, "error_class": r.error_class,
+            "repeat": r.repeat, "key": r.key, "output": r.output, "error": r.error, "error_class": r.error_class,
             "attempts": r.attempts, "cached": r.cached, "finish_reason": r.finish_reason, "latency_s": r.latency_s,
             "tokens_in": r.tokens_in, "tokens_out": r.tokens_out, "cost_usd": r.cost_usd, "passed": r.passed and r.ok,
             "refused": r.refused, "empty": r.empty, "schema_valid": r.schema_valid, "assertions": r.assertions})
@@ -122,6 +123,22 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def records_from_document(document: Mapping[str, Any], side: str) -> Iterable[CallRecord]:
+    """Call records back out of a results.json (for --baseline-results and `merge`)."""
+    for g in document["groups"]:
+        for case in g["cases"]:
+            for run in case["runs"]:
+                yield CallRecord(
+                    side=side, suite=g["suite"], prompt=g["prompt"], model=g["model"], model_id=g["model_id"],
+                    case_id=case["case_id"], repeat=run["repeat"], key=run.get("key", ""), messages=case["messages"],
+                    output=run["output"], error=run["error"], error_class=run["error_class"], attempts=run["attempts"],
+                    cached=run["cached"], finish_reason=run["finish_reason"], latency_s=run["latency_s"],
+                    tokens_in=run["tokens_in"], tokens_out=run["tokens_out"], cost_usd=run["cost_usd"],
+                    passed=run["passed"], refused=run["refused"], empty=run["empty"], schema_valid=run["schema_valid"],
+                    expect_refusal=case["expect_refusal"], tags=case["tags"], assertions=run["assertions"],
+                    case_hash=case.get("case_hash", ""))
 
 
 def summary_of(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -56,7 +56,8 @@ def build_record(call: PlannedCall, answer: CachedAnswer | None, outcome_error: 
     record = CallRecord(
         side=call.side, suite=call.suite, prompt=call.prompt, model=call.model.alias, model_id=call.model.model,
         case_id=call.case.id, repeat=call.repeat, key=call.key, messages=redactor.messages(call.messages),
-        attempts=attempts, cached=cached, expect_refusal=call.case.expect_refusal, tags=list(call.case.tags))
+        attempts=attempts, cached=cached, expect_refusal=call.case.expect_refusal, tags=list(call.case.tags),
+        case_hash=call.case.hash)
     if answer is None:
         record.error = redactor.text(outcome_error.message if outcome_error else "no answer")
         record.error_class = outcome_error.error_class if outcome_error else "unknown"

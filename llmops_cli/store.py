@@ -106,6 +106,7 @@ class CallRecord:
     expect_refusal: bool = False
     tags: list[str] = field(default_factory=list)
     assertions: list[dict[str, Any]] = field(default_factory=list)
+    case_hash: str = ""
 
     @property
     def ok(self) -> bool:
@@ -193,13 +194,6 @@ class Store:
 
     def list_runs(self, limit: int = 20) -> list[RunRow]:
         rows = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
-        return [_run_row(row) for row in rows]
-
-    def runs_at_commits(self, commits: Iterable[str]) -> list[RunRow]:
-        wanted = list(commits)
-        marks = ",".join("?" * len(wanted)) or "''"
-        rows = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE git_commit IN ({marks}) AND summary IS NOT NULL"
-                               " ORDER BY created_at DESC", wanted)
         return [_run_row(row) for row in rows]
 
     # results ---------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import time
 import uuid
@@ -12,16 +13,16 @@ from typing import Any, Callable, Mapping, Sequence
 
 from llmops_cli.errors import InputError, Problems
 from llmops_cli.gate import GateSettings
-from llmops_cli.lock import case_hashes, diff_cases
+from llmops_cli.lock import LOCK_FILE, case_hashes, diff_cases
 from llmops_cli.plan import PlannedCall, Selection, plan_calls
 from llmops_cli.project import Project, load_project, lock_problems
 from llmops_cli.providers import api_key, secrets_in_use
 from llmops_cli.redact import Redactor
 from llmops_cli.report import write_reports
-from llmops_cli.results import build_document, summary_of
+from llmops_cli.results import build_document, records_from_document, summary_of
 from llmops_cli.runner import Progress, Runner, RunLimits, identity
 from llmops_cli.source import WorkTree
-from llmops_cli.store import Store
+from llmops_cli.store import CallRecord, Store
 from llmops_cli.cases import canonical_json, sha256_text
 
 
@@ -38,6 +39,7 @@ class EvalOptions:
     out: Path | None = None
     dry_run: bool = False
     require_significance: bool = False
+    baseline_results: Path | None = None
 
 
 @dataclass
@@ -61,23 +63,36 @@ class DryRun:
     notes: list[str]
 
 
+@dataclass
+class Baseline:
+    """What the head is compared with: a project at a git ref, or a saved results.json."""
+
+    ref: str | None = None
+    commit: str | None = None
+    project: Project | None = None
+    records: list[CallRecord] = field(default_factory=list)
+    hashes: dict[str, dict[str, str]] = field(default_factory=dict)
+    prompt_texts: dict[str, str] = field(default_factory=dict)
+
+
 def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress], None] = lambda p: None) -> EvalResult | DryRun:
     head = load_project(WorkTree(root), options.selection.suites)
     _refuse_unlocked(head)
     calls = plan_calls(head, "head", options.selection)
     notes: list[str] = []
-    base, base_ref, base_commit = _baseline(root, head, options, notes)
-    base_calls = _plan_baseline(head, base, options.selection, notes) if base else []
-    all_calls = calls + base_calls
-    for spec in {c.model.alias: c.model for c in all_calls if not options.offline}.values():
+    baseline = _baseline(root, head, options, notes)
+    if baseline and baseline.project is not None:
+        _refuse_dropped_lock(head, baseline.project)
+        calls += _plan_baseline(head, baseline.project, options.selection, notes)
+    for spec in {c.model.alias: c.model for c in calls if not options.offline}.values():
         api_key(spec)  # a missing key is an input error before anything runs
     store = Store(root)
     try:
         if options.dry_run:
-            keys = sorted({c.key for c in all_calls})
+            keys = sorted({c.key for c in calls})
             cached = len(store.cache_get_many(keys)) if not options.no_cache else 0
-            return DryRun(len(all_calls), len(keys), cached, len(head.suites), notes)
-        return _run(root, store, head, base, all_calls, options, base_ref, base_commit, notes, on_progress)
+            return DryRun(len(calls), len(keys), cached, len(head.suites), notes)
+        return _run(root, store, head, baseline, calls, options, notes, on_progress)
     finally:
         store.close()
 
@@ -88,9 +103,17 @@ def _refuse_unlocked(project: Project) -> None:
         problems.raise_if_any()
 
 
-def _baseline(root: Path, head: Project, options: EvalOptions, notes: list[str]) -> tuple[Project | None, str | None, str | None]:
+def _refuse_dropped_lock(head: Project, base: Project) -> None:
+    if base.lock is not None and head.lock is None:
+        raise InputError(f"{LOCK_FILE}: exists at the baseline but not here; golden sets stay locked "
+                         "(restore it, or run `llmops lock` and commit it)")
+
+
+def _baseline(root: Path, head: Project, options: EvalOptions, notes: list[str]) -> Baseline | None:
+    if options.baseline_results is not None:
+        return _baseline_from_results(options.baseline_results)
     if options.no_baseline:
-        return None, None, None
+        return None
     ref = options.baseline or head.config.gate.baseline
     from llmops_cli import gitref
 
@@ -100,13 +123,31 @@ def _baseline(root: Path, head: Project, options: EvalOptions, notes: list[str])
         if options.baseline or os.environ.get("CI"):
             raise
         notes.append(f"baseline {ref!r} not found here; ran without a baseline (pass --baseline REF or --no-baseline)")
-        return None, None, None
+        return None
     try:
         base = load_project(source)
     except InputError as exc:
         notes.append(f"baseline {ref}: no valid llmops project there ({exc.problems[0]}); nothing to compare")
-        return None, ref, source.commit
-    return base, ref, source.commit
+        return Baseline(ref, source.commit)
+    for problem in lock_problems(base).items:
+        notes.append(f"baseline {ref}: {problem}")
+    return Baseline(ref, source.commit, base, hashes={n: case_hashes(c) for n, c in base.cases.items()},
+                    prompt_texts={n: p.text for n, p in base.prompts.items()})
+
+
+def _baseline_from_results(path: Path) -> Baseline:
+    """A results.json saved on the base branch (a CI artifact) instead of rerunning it."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        run = document["run"]
+        records = list(records_from_document(document, side="base"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a readable llmops results.json ({type(exc).__name__}: {exc}); "
+                         "pass the results.json written by `llmops eval`") from None
+    hashes: dict[str, dict[str, str]] = {}
+    for record in records:
+        hashes.setdefault(record.suite, {})[record.case_id] = record.case_hash
+    return Baseline(f"results:{path.name}", run.get("git_commit"), None, records, hashes)
 
 
 def _plan_baseline(head: Project, base: Project, selection: Selection, notes: list[str]) -> list[PlannedCall]:
@@ -124,7 +165,7 @@ def _plan_baseline(head: Project, base: Project, selection: Selection, notes: li
     return calls
 
 
-def _suite_config(head: Project, base: Project | None) -> dict[str, Any]:
+def _suite_config(root: Path, head: Project, baseline: Baseline | None, all_suites: bool) -> dict[str, Any]:
     suites: dict[str, Any] = {}
     for name, suite in head.suites.items():
         entry: dict[str, Any] = {
@@ -133,32 +174,42 @@ def _suite_config(head: Project, base: Project | None) -> dict[str, Any]:
             "has_schema": {p: head.prompts[p].schema is not None for p in suite.prompts},
         }
         head_hashes = case_hashes(head.cases.get(name, ()))
-        if base is not None and name in base.suites:
-            base_hashes = case_hashes(base.cases.get(name, ()))
+        if baseline is not None and name in baseline.hashes:
+            base_hashes = baseline.hashes[name]
             changes = diff_cases(base_hashes, head_hashes)
             entry["golden_changes"] = {"added": list(changes.added), "removed": list(changes.removed),
                                        "edited": list(changes.edited)}
+            if changes and baseline.commit:
+                entry["golden_changed_by"] = _changed_by(root, suite.cases_path, baseline.commit)
             entry["same_cases"] = sorted(k for k, v in head_hashes.items() if base_hashes.get(k) == v)
-            entry["template_diffs"] = {p: _text_diff(base.prompts[p].text, head.prompts[p].text, head.prompts[p].path)
-                                       for p in suite.prompts if p in base.prompts
-                                       and base.prompts[p].text != head.prompts[p].text}
-        elif base is not None:
+            entry["template_diffs"] = {p: _text_diff(baseline.prompt_texts[p], head.prompts[p].text, head.prompts[p].path)
+                                       for p in suite.prompts if p in baseline.prompt_texts
+                                       and baseline.prompt_texts[p] != head.prompts[p].text}
+        elif baseline is not None:
             entry["only_in"] = "head"
         suites[name] = entry
-    if base is not None:
-        for name in base.suites:
-            if name not in head.suites:
-                suites[name] = {"kind": base.suites[name].kind, "only_in": "base", "thresholds": {}}
+    for name in (baseline.hashes if baseline and all_suites else {}):
+        if name not in head.suites:
+            suites[name] = {"kind": "quality", "only_in": "base", "thresholds": {}}
     return suites
+
+
+def _changed_by(root: Path, path: str, base_commit: str) -> list[str]:
+    from llmops_cli import gitref
+
+    try:
+        commits = gitref.changed_by(root, path, base_commit, "HEAD")
+    except InputError:
+        return []
+    return [f"{c.short} {c.author}: {c.subject}" for c in commits]
 
 
 def _text_diff(old: str, new: str, path: str) -> str:
     return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{path}", f"b/{path}"))
 
 
-def _run(root: Path, store: Store, head: Project, base: Project | None, calls: list[PlannedCall], options: EvalOptions,
-         base_ref: str | None, base_commit: str | None, notes: list[str],
-         on_progress: Callable[[Progress], None]) -> EvalResult:
+def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, calls: list[PlannedCall],
+         options: EvalOptions, notes: list[str], on_progress: Callable[[Progress], None]) -> EvalResult:
     cfg = head.config
     limits = RunLimits(
         concurrency=options.concurrency or cfg.limits.concurrency, timeout_s=cfg.limits.timeout_s,
@@ -167,8 +218,9 @@ def _run(root: Path, store: Store, head: Project, base: Project | None, calls: l
     settings = GateSettings(alpha=cfg.gate.alpha, max_error_rate=cfg.limits.max_error_rate,
                             require_significance=options.require_significance or cfg.gate.require_significance)
     run_config = {
-        "suites": _suite_config(head, base), "gate_settings": settings.__dict__,
+        "suites": _suite_config(root, head, baseline, not options.selection.suites), "gate_settings": settings.__dict__,
         "redaction": [r.name for r in cfg.redact], "allow_python": cfg.allow_python, "notes": notes,
+        "prompt_hashes": {name: sha256_text(p.text) for name, p in head.prompts.items()},
         "options": _options_dict(options, limits),
     }
     plan_hash = sha256_text(canonical_json([run_config["options"], sorted(c.key + repr(identity(c)) for c in calls)]))
@@ -184,7 +236,9 @@ def _run(root: Path, store: Store, head: Project, base: Project | None, calls: l
 
         paths = ["llmops.yaml", "llmops.lock", "prompts", "evals"]
         store.start_run(run_id, plan_hash, run_config, gitref.head_commit(root), gitref.is_dirty(root, paths),
-                        base_ref, base_commit)
+                        baseline.ref if baseline else None, baseline.commit if baseline else None)
+        if baseline is not None and baseline.records:
+            store.record_many(run_id, baseline.records)
     redactor = Redactor(cfg.redact, secrets_in_use(cfg.models))
     outcome: dict[str, Any] = {}
     try:

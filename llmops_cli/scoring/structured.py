@@ -29,7 +29,7 @@ def schema_errors(value: Any, schema: Mapping[str, Any]) -> str | None:
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-    return f"schema: {where}: {error.message}"
+    return f"{where}: {error.message}"
 
 
 def _validate_schema(spec: Mapping[str, Any]) -> list[str]:

@@ -1,0 +1,121 @@
+"""`llmops diff PROMPT [BASE] [HEAD]`: what a prompt change does to every case that uses it.
+
+First the template diff, then the rendered-message diff per case; with `--run`, both sides
+are also sent to the model (through the cache) and the outputs diffed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmops_cli.errors import InputError
+from llmops_cli.gate import messages_diff
+from llmops_cli.plan import PlannedCall, Selection, plan_calls
+from llmops_cli.project import Project, load_project
+from llmops_cli.render import RenderError
+from llmops_cli.source import Source, WorkTree
+
+WORK_TREE = "WORKTREE"
+
+
+@dataclass
+class CaseDiff:
+    suite: str
+    case_id: str
+    status: str  # changed | unchanged | only-base | only-head | error
+    diff: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)  # "model: base/head" -> output diff
+
+
+@dataclass
+class PromptDiff:
+    prompt: str
+    base_label: str
+    head_label: str
+    template_diff: str
+    cases: list[CaseDiff]
+
+
+def open_side(root: Path, ref: str | None) -> Source:
+    if ref is None or ref == WORK_TREE:
+        return WorkTree(root)
+    from llmops_cli import gitref
+
+    return gitref.open_ref(root, ref)
+
+
+def diff_prompt(root: Path, name: str, base_ref: str | None, head_ref: str | None) -> tuple[PromptDiff, Project, Project]:
+    head = load_project(open_side(root, head_ref))
+    base_ref = base_ref or head.config.gate.baseline
+    base = load_project(open_side(root, base_ref))
+    if name not in head.prompts and name not in base.prompts:
+        raise InputError(f"prompts/{name}.yaml: no such prompt at {base_ref} or {head_ref or 'the work tree'}; "
+                         f"known: {', '.join(sorted(head.prompts))}")
+    base_text = base.prompts[name].text if name in base.prompts else ""
+    head_text = head.prompts[name].text if name in head.prompts else ""
+    path = f"prompts/{name}.yaml"
+    template = "".join(difflib.unified_diff(base_text.splitlines(True), head_text.splitlines(True),
+                                            f"a/{path} ({base_ref})", f"b/{path} ({head_ref or 'work tree'})"))
+    cases: list[CaseDiff] = []
+    for suite_name, suite in head.suites.items():
+        if name not in suite.prompts:
+            continue
+        base_cases = {c.id: c for c in base.cases.get(suite_name, ())} if name in base.prompts else {}
+        for case in head.cases.get(suite_name, ()):
+            cases.append(_case_diff(suite_name, case.id, base, head, name, base_cases.get(case.id), case))
+        head_ids = {c.id for c in head.cases.get(suite_name, ())}
+        cases += [CaseDiff(suite_name, cid, "only-base") for cid in base_cases if cid not in head_ids]
+    return PromptDiff(name, str(base_ref), head_ref or "work tree", template, cases), base, head
+
+
+def _case_diff(suite: str, case_id: str, base: Project, head: Project, name: str, base_case: object, head_case: object) -> CaseDiff:
+    if base_case is None or name not in base.compiled:
+        return CaseDiff(suite, case_id, "only-head")
+    try:
+        old = base.compiled[name].render(base_case.vars)  # type: ignore[attr-defined]
+        new = head.compiled[name].render(head_case.vars)  # type: ignore[attr-defined]
+    except RenderError as exc:
+        return CaseDiff(suite, case_id, "error", exc.message)
+    diff = messages_diff(old, new)
+    return CaseDiff(suite, case_id, "changed" if diff else "unchanged", diff)
+
+
+def run_both(root: Path, result: PromptDiff, base: Project, head: Project) -> None:
+    """Call the model on both sides of every changed case (cache first) and diff the outputs."""
+    from llmops_cli.providers import secrets_in_use
+    from llmops_cli.redact import Redactor
+    from llmops_cli.runner import Runner, RunLimits
+    from llmops_cli.store import Store
+
+    suites = tuple(sorted({c.suite for c in result.cases if c.status == "changed"}))
+    if not suites:
+        return
+    wanted = {(c.suite, c.case_id) for c in result.cases if c.status == "changed"}
+    calls: list[PlannedCall] = []
+    for side, project in (("base", base), ("head", head)):
+        selection = Selection(tuple(s for s in suites if s in project.suites), repeat=1)
+        calls += [c for c in plan_calls(project, side, selection)
+                  if c.prompt == result.prompt and (c.suite, c.case.id) in wanted]
+    store = Store(root)
+    try:
+        run_id = "diff-" + uuid.uuid4().hex[:8]
+        store.start_run(run_id, "", {"kind": "diff", "suites": {}}, None, False)
+        limits = RunLimits(concurrency=head.config.limits.concurrency, timeout_s=head.config.limits.timeout_s,
+                           retries=head.config.limits.retries)
+        Runner(store, run_id, limits, Redactor(head.config.redact, secrets_in_use(head.config.models))).run(calls, set())
+        records = {(r.side, r.suite, r.case_id, r.model): r for r in store.results(run_id)}
+        store.finish_run(run_id, "complete", {})
+    finally:
+        store.close()
+    for case in result.cases:
+        for (side, suite, case_id, model), record in records.items():
+            if side != "head" or (suite, case_id) != (case.suite, case.case_id):
+                continue
+            before = records.get(("base", suite, case_id, model))
+            old = (before.output or f"[error] {before.error}") if before else ""
+            new = record.output or f"[error] {record.error}"
+            case.outputs[model] = "\n".join(difflib.unified_diff(old.splitlines(), new.splitlines(), "base output",
+                                                                 "head output", lineterm="")) or "(same output)"
