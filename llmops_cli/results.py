@@ -29,7 +29,7 @@ def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[
     settings = GateSettings(**config.get("gate_settings", {}))
     grouped = group_records(records)
     groups = []
-    for (side, suite, prompt, model), head in grouped.items():
+    for (side, suite, prompt, model), head in sorted(grouped.items()):
         if side != "head":
             continue
         base = grouped.get(("base", suite, prompt, model))
@@ -43,6 +43,7 @@ def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[
             "baseline": {"ref": run.baseline_ref, "commit": run.baseline_commit} if run.baseline_ref else None,
             "options": config.get("options", {}), "redaction": config.get("redaction", []),
             "python_assertions": config.get("allow_python", False), "notes": config.get("notes", []),
+            "config": {k: config[k] for k in ("suites", "gate_settings", "prompt_hashes") if k in config},
         },
         "gate": gate,
         "groups": groups,
@@ -69,13 +70,14 @@ def _group(suite_config: Mapping[str, Any], suite: str, prompt: str, model: str,
         "metrics": metrics, "base_metrics": base_metrics, "comparisons": comparisons, "thresholds": thresholds,
         **changes,
         "cases": _cases(head),
+        "base_cases": _cases(base) if base else [],
     }
 
 
 def _cases(records: list[CallRecord]) -> list[dict[str, Any]]:
     scores = case_scores(records)
     cases: dict[str, dict[str, Any]] = {}
-    for r in sorted(records, key=lambda r: r.repeat):
+    for r in sorted(records, key=lambda r: (r.case_id, r.repeat)):
         case = cases.setdefault(r.case_id, {
             "case_id": r.case_id, "case_hash": r.case_hash, "tags": r.tags, "expect_refusal": r.expect_refusal,
             "score": scores[r.case_id],
@@ -125,10 +127,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def records_from_document(document: Mapping[str, Any], side: str) -> Iterable[CallRecord]:
-    """Call records back out of a results.json (for --baseline-results and `merge`)."""
+def records_from_document(document: Mapping[str, Any], side: str, key: str = "cases") -> Iterable[CallRecord]:
+    """Call records back out of a results.json: `key` "cases" (head) or "base_cases", stored as `side`."""
     for g in document["groups"]:
-        for case in g["cases"]:
+        for case in g.get(key, []):
             for run in case["runs"]:
                 yield CallRecord(
                     side=side, suite=g["suite"], prompt=g["prompt"], model=g["model"], model_id=g["model_id"],
