@@ -267,6 +267,61 @@ def merge(items: list[str] = typer.Argument(..., help="Run ids or folders/files 
     raise typer.Exit(document["gate"]["exit_code"])
 
 
+@app.command("stats")
+def stats_(project: Optional[Path] = ROOT_OPTION,
+           since: str = typer.Option("7d", help="Window, e.g. 30m, 12h, 7d, 4w."),
+           by: str = typer.Option("prompt,model", help="Group by: suite, prompt, model, model_id."),
+           format: str = typer.Option("table", "--format", help="table, md, json or csv.")) -> None:
+    """Cost, tokens, latency p50/p95 and error rate per prompt and model, from the store."""
+    from llmops_cli.commands.stats import parse_by, parse_since, stats
+
+    if format not in ("table", "md", "json", "csv"):
+        fail(InputError(f"--format {format!r}: choose table, md, json or csv"))
+    frame = guarded(lambda: stats(_root(project), parse_since(since), parse_by(by)))
+    if frame.empty:
+        console.print(f"no calls recorded in the last {since}", markup=False)
+        return
+    if format == "json":
+        console.print(frame.to_json(orient="records", indent=2), markup=False)
+    elif format == "csv":
+        console.print(frame.to_csv(index=False), markup=False, end="")
+    elif format == "md":
+        console.print(_markdown_table(frame), markup=False)
+    else:
+        console.print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"), markup=False)
+
+
+def _markdown_table(frame: Any) -> str:
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = ["| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |"
+            for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+@app.command("rerun")
+def rerun_(traces: Path = typer.Argument(..., help="JSONL of logged production calls (see README: Traces)."),
+           prompt: str = typer.Option(..., "--prompt", help="Prompt to render the logged vars with."),
+           model: str = typer.Option(..., "--model", help="Model alias to call, e.g. staging."),
+           sample: float = typer.Option(1.0, help="Fraction of traces to replay, e.g. 0.01."),
+           seed: int = typer.Option(0, help="Seed of the sampling."),
+           project: Optional[Path] = ROOT_OPTION,
+           out: Optional[Path] = typer.Option(None, help="Report folder (default .llmops/reports/<run>/).")) -> None:
+    """Replay logged production inputs against a prompt/model and compare with the logged outputs."""
+    from llmops_cli.commands.rerun import rerun
+
+    result = guarded(lambda: rerun(_root(project), traces, prompt, model, sample, seed, out))
+    m = result.metrics
+    pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
+    console.print(f"rerun {result.run_id}: {m['traces']} traces, {m['errors']} errors; exact {pct(m['exact_agreement'])}, "
+                  f"JSON fields {pct(m['json_field_agreement'])}, similarity {pct(m['similarity_mean'])}, "
+                  f"schema {pct(m['schema_validity'])}, refusal {pct(m['refusal_rate'])}; {m['changed']} changed",
+                  markup=False)
+    for item in result.changed[:20]:
+        console.print(f"changed: {item['id']}", markup=False)
+    console.print(f"reports: {result.files[0].parent}", markup=False)
+
+
 def main() -> None:
     try:
         app()
