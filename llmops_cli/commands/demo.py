@@ -62,7 +62,10 @@ class Step:
 
 
 def run_demo(console: Any, workdir: Path | None = None, keep: bool = True, latency_ms: float = 20) -> int:
-    """Run the walkthrough, narrating on `console`; 0 when the second gate fails as intended."""
+    """Run the walkthrough, narrating on `console`; 0 when the second gate fails as intended, else 3.
+
+    `keep=False` deletes the demo folder after a successful run; a failed one is always kept.
+    """
     root = _prepare(workdir)
     console.print(STANDIN_NOTE, style="bold yellow", markup=False)
     try:
@@ -198,8 +201,8 @@ def _closing(console: Any, root: Path, step: Step) -> None:
     _say(console, f"Regressed cases (passed on main, fail on {BRANCH}): {', '.join(ids)}")
     example = next((r for r in step.regressions if r["case_id"].startswith("refund")), step.regressions[0])
     _say(console, f"For example {example['case_id']}:")
-    console.print(f"  main:       {example['base_output']}", markup=False, highlight=False)
-    console.print(f"  {BRANCH}: {example['head_output']}", markup=False, highlight=False)
+    for label, output in (("main", example["base_output"]), (BRANCH, example["head_output"])):
+        console.print(f"  {label + ':':<{len(BRANCH) + 1}} {output}", markup=False, highlight=False)
     for failed in example["failed_assertions"]:
         console.print(f"  failed {failed['type']}: {failed['message']}", markup=False, highlight=False)
     _say(console, "The two harmful requests are still refused, so they did not regress. The report lists every "
