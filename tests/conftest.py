@@ -44,6 +44,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("STANDIN_KEY", FAKE_KEY)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # the stand-in is local, never behind a proxy
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
 
