@@ -62,10 +62,10 @@ def compute(records: Sequence[CallRecord], has_schema: bool) -> dict[str, Any]:
         "latency_max_s": max(latencies) if latencies else None,
         "tokens_in": sum(r.tokens_in for r in answered),
         "tokens_out": sum(r.tokens_out for r in answered),
-        "cost_usd": None if any(c is None for c in costs) else sum(c for c in costs if c is not None),
+        "cost_usd": None if any(c is None for c in costs) else math.fsum(c for c in costs if c is not None),
         "cost_unknown_calls": sum(1 for c in costs if c is None),
         "cached_calls": sum(1 for r in records if r.cached),
-        "spent_usd": sum(r.cost_usd or 0.0 for r in answered if not r.cached),
+        "spent_usd": math.fsum(r.cost_usd or 0.0 for r in answered if not r.cached),
     }
 
 

@@ -47,7 +47,7 @@ def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[
         },
         "gate": gate,
         "groups": groups,
-        "suites": {name: {k: v for k, v in s.items() if k in ("kind", "golden_changes", "template_diffs", "only_in")}
+        "suites": {name: {k: v for k, v in s.items() if k in ("kind", "golden_changes", "golden_changed_by", "template_diffs", "only_in")}
                    for name, s in config["suites"].items()},
     }
 

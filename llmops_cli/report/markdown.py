@@ -139,6 +139,7 @@ def _suite_changes(doc: Mapping[str, Any]) -> list[str]:
         if any(changes.values()):
             out.append(f"#### Golden set changes in `{name}` (excluded from the paired comparison)")
             out += [f"- {kind}: {', '.join(ids)}" for kind, ids in changes.items() if ids]
+            out += [f"- changed by {commit}" for commit in suite.get("golden_changed_by") or []]
             out.append("")
         for prompt, diff in (suite.get("template_diffs") or {}).items():
             out += [f"#### Template diff: `{prompt}`", _fence(_trim(diff), "diff"), ""]

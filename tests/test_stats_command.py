@@ -1,0 +1,35 @@
+"""`llmops stats`: figures per prompt and model from the store, in every output format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import llmops
+
+from llmops_cli.standin import StandinServer
+
+
+def test_stats_counts_calls_cache_hits_and_errors(project: Path, server: StandinServer) -> None:
+    assert llmops("eval", "--no-baseline", cwd=project).code == 0
+    assert llmops("eval", "--no-baseline", cwd=project).code == 0  # all cached
+    run = llmops("stats", "--format", "json", cwd=project)
+    assert run.code == 0, run.stderr
+    rows = json.loads(run.stdout)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["prompt"], row["model"], row["calls"], row["cached"]) == ("support", "default", 12, 6)
+    assert row["error_rate"] == 0 and row["tokens_in"] > 0 and row["spent_usd"] > 0
+    assert row["latency_p95_s"] >= row["latency_p50_s"] > 0
+
+    csv = llmops("stats", "--format", "csv", "--by", "model", cwd=project)
+    assert csv.stdout.splitlines()[0].startswith("model,calls,cached")
+    md = llmops("stats", "--format", "md", cwd=project)
+    assert md.stdout.startswith("| prompt | model |")
+
+
+def test_stats_rejects_bad_window_and_grouping(project: Path) -> None:
+    for args in (["--since", "seven days"], ["--by", "colour"], ["--format", "xml"]):
+        run = llmops("stats", *args, cwd=project)
+        assert run.code == 2, args
+        assert run.stderr.startswith("error: ") and "Traceback" not in run.stderr
