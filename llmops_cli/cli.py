@@ -60,12 +60,14 @@ def _root(project: Optional[Path]) -> Path:
 
 
 @app.command()
-def init(project: Optional[Path] = ROOT_OPTION, force: bool = typer.Option(False, help="Overwrite existing files.")) -> None:
+def init(project: Optional[Path] = ROOT_OPTION, force: bool = typer.Option(False, help="Overwrite existing files."),
+         redteam: bool = typer.Option(False, "--redteam", help="Add a red-team suite (prompt injection, data exfiltration, harmful requests, jailbreak role-play, benign controls)."),
+         prompt: str = typer.Option("support", help="With --redteam: the prompt the red-team suite attacks.")) -> None:
     """Scaffold llmops.yaml, an example prompt, suite and cases, and a .gitignore entry."""
     from llmops_cli.commands.init import init as run
 
     root = (project or Path.cwd()).resolve()
-    written = guarded(lambda: run(root, force=force))
+    written = guarded(lambda: run(root, force=force, redteam=redteam, prompt=prompt))
     for path in written:
         console.print(f"wrote {path}", markup=False)
     console.print("next: `llmops check`, then `llmops lock` and commit; `llmops eval` runs the suite.")

@@ -10,8 +10,8 @@ from llmops_cli.errors import InputError
 GITIGNORE_ENTRY = ".llmops/"
 
 
-def _template_files() -> list[tuple[str, str]]:
-    root = resources.files("llmops_cli") / "templates" / "project"
+def _template_files(kind: str = "project") -> list[tuple[str, str]]:
+    root = resources.files("llmops_cli") / "templates" / kind
     found: list[tuple[str, str]] = []
 
     def walk(node: object, prefix: str) -> None:
@@ -26,9 +26,12 @@ def _template_files() -> list[tuple[str, str]]:
     return found
 
 
-def init(root: Path, force: bool = False) -> list[str]:
-    """Write the example project; returns the paths written. Never overwrites without force."""
-    files = _template_files()
+def init(root: Path, force: bool = False, redteam: bool = False, prompt: str = "support") -> list[str]:
+    """Write the example project (or, with redteam in an existing project, only a red-team
+    suite for `prompt`); returns the paths written. Never overwrites without force."""
+    files = [] if redteam and (root / "llmops.yaml").exists() else _template_files()
+    if redteam:
+        files += [(f"evals/redteam/{rel}", text.replace("{{PROMPT}}", prompt)) for rel, text in _template_files("redteam")]
     existing = [rel for rel, _ in files if (root / rel).exists()]
     if existing and not force:
         raise InputError([f"{rel}: already exists; use --force to overwrite" for rel in existing])
