@@ -1,13 +1,302 @@
-"""report.html (placeholder until the HTML report lands): the Markdown report, escaped, in one page."""
+"""report.html: one self-contained page with the verdict, per-metric base/head/CI, regressions and
+fixes side by side, failing cases, golden-set and template changes, and filters by suite, model,
+tag and status.
+
+Every string from the results document goes through `html.escape(quote=True)`. The page fetches
+nothing: the styles are inline, and the one inline script (the filters) carries a per-render nonce
+under a strict Content-Security-Policy, so even a missed escape could not run injected script.
+The script never builds HTML: it toggles `hidden` and writes one count with `textContent`.
+Passing cases are one compact row each so a 10k-case run stays readable; failing and changed
+cases are shown in full. Long texts are trimmed here; results.json keeps them whole.
+"""
 
 from __future__ import annotations
 
-import html as _html
+import html
+import json
+import secrets
 from typing import Any, Mapping
 
-from llmops_cli.report import markdown
+from llmops_cli.report.markdown import PCT_METRICS, _f
+
+TRIM = 4000
+PREVIEW = 140
+STATUSES = ("pass", "fail", "error", "regression", "fix")
+METRICS = ("correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "error_rate",
+           "latency_p50_s", "latency_p95_s", "tokens_in", "tokens_out", "cost_usd")
+VERDICT = {"passed": "Gate passed", "failed": "Gate FAILED", "incomplete": "Run INCOMPLETE"}
+
+CSS = """
+:root{--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700;--mute:#57606a;--line:#d0d7de;--bg2:#f6f8fa}
+*{box-sizing:border-box}[hidden]{display:none!important}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1f2328;max-width:1400px;margin:0 auto;padding:0 24px 48px}
+h1{font-size:22px;margin:16px 0 4px}h2{font-size:18px;margin:28px 0 8px;padding-top:12px;border-top:2px solid var(--line)}
+h3{font-size:15px;margin:16px 0 6px}code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+.verdict{margin:16px 0 0;padding:12px 16px;border-radius:8px;color:#fff;font-size:20px;font-weight:700}
+.v-passed{background:var(--ok)}.v-failed{background:var(--bad)}.v-incomplete{background:var(--warn)}
+.meta,.mute{color:var(--mute)}.reasons li{color:var(--bad);font-weight:600}
+table{border-collapse:collapse;margin:6px 0 12px;font-size:13px}
+th,td{border:1px solid var(--line);padding:3px 8px;text-align:left;vertical-align:top}th{background:var(--bg2)}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.ok{color:var(--ok);font-weight:600}.bad{color:var(--bad);font-weight:700}.warn{color:var(--warn);font-weight:600}
+pre{background:var(--bg2);border:1px solid var(--line);border-radius:4px;padding:6px 8px;margin:4px 0;
+white-space:pre-wrap;word-break:break-word;max-height:360px;overflow:auto}
+.sbs{display:grid;grid-template-columns:1fr 1fr;gap:12px}.sbs h4{margin:6px 0 0;font-size:12px;color:var(--mute)}
+.diff span{display:block;min-height:1.4em}.diff .add{background:#dafbe1;color:#116329}
+.diff .del{background:#ffebe9;color:#82071e}.diff .hunk{color:#0969da}
+.filters{position:sticky;top:0;z-index:1;background:#fff;display:flex;flex-wrap:wrap;gap:14px;align-items:center;
+padding:10px 0;border-bottom:1px solid var(--line)}.filters select{margin-left:4px}
+.change{border:1px solid var(--line);border-left:5px solid var(--bad);border-radius:6px;padding:4px 12px;margin:8px 0}
+.change.fix{border-left-color:var(--ok)}.change summary{cursor:pointer;padding:4px 0}
+.tag{display:inline-block;background:#ddf4ff;color:#0550ae;border-radius:10px;padding:0 7px;margin:0 3px 1px 0;font-size:12px}
+.st{font-weight:600;white-space:nowrap}.st-pass{color:var(--ok)}.st-fail,.st-regression{color:var(--bad)}
+.st-error{color:var(--warn)}.st-fix{color:var(--ok)}td.out{max-width:720px}td.out details summary{cursor:pointer}
+.cases td.out>span{display:block;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:720px}
+footer{margin-top:32px;border-top:1px solid var(--line);padding-top:8px}
+"""
+
+SCRIPT = """(function(){
+var sels=[].slice.call(document.querySelectorAll('select[data-filter]')),shown=document.getElementById('shown');
+function apply(){var f={};sels.forEach(function(s){f[s.getAttribute('data-filter')]=s.value;});var n=0,t=0;
+[].forEach.call(document.querySelectorAll('[data-status]'),function(el){var d=el.dataset;
+var ok=(!f.suite||d.suite===f.suite)&&(!f.model||d.model===f.model)&&(!f.tag||JSON.parse(d.tags).indexOf(f.tag)>=0)
+&&(!f.status||d.status.split(' ').indexOf(f.status)>=0);el.hidden=!ok;if(el.tagName==='TR'){t++;if(ok)n++;}});
+[].forEach.call(document.querySelectorAll('[data-scope]'),function(el){var d=el.dataset;
+el.hidden=!!((f.suite&&d.suite!==f.suite)||(f.model&&d.model&&d.model!==f.model));});
+[].forEach.call(document.querySelectorAll('[data-box]'),function(el){el.hidden=!el.querySelector('[data-status]:not([hidden])');});
+shown.textContent=n+' of '+t+' cases shown';}
+sels.forEach(function(s){s.addEventListener('change',apply);});apply();document.body.setAttribute('data-ready','1');
+})();"""
 
 
-def render(document: Mapping[str, Any]) -> str:
-    body = _html.escape(markdown.render(document))
-    return f"<!doctype html><meta charset=utf-8><title>llmops report</title><pre>{body}</pre>\n"
+def e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _fe(value: Any, metric: str = "") -> str:
+    return e(_f(value, metric in PCT_METRICS))
+
+
+def _trim(text: str | None, limit: int = TRIM) -> str:
+    text = text or ""
+    return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} more chars in results.json]"
+
+
+def _pre(text: str | None) -> str:
+    return f"<pre>{e(_trim(text))}</pre>"
+
+
+def _diff(text: str) -> str:
+    cls = {"+": "add", "-": "del", "@": "hunk"}
+    lines = []
+    for line in _trim(text).split("\n"):
+        kind = "" if line.startswith(("+++", "---")) else cls.get(line[:1], "")
+        lines.append(f'<span class="{kind}">{e(line) or " "}</span>')
+    return f'<pre class="diff">{"".join(lines)}</pre>'
+
+
+def _tags(tags: Any) -> str:
+    return "".join(f'<span class="tag">{e(t)}</span>' for t in tags or [])
+
+
+def _filterable(g: Mapping[str, Any], tags: Any, statuses: list[str]) -> str:
+    return (f'data-suite="{e(g["suite"])}" data-model="{e(g["model"])}" data-tags="{e(json.dumps([str(t) for t in tags or []]))}" '
+            f'data-status="{e(" ".join(statuses))}"')
+
+
+def render(doc: Mapping[str, Any], nonce: str | None = None) -> str:
+    """The page for one results document; `nonce` is fresh per render unless given."""
+    nonce = nonce or secrets.token_urlsafe(18)
+    run, gate, groups = doc["run"], doc["gate"], doc["groups"]
+    csp = f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; base-uri 'none'; form-action 'none'"
+    base = run.get("baseline")
+    out = [f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+           f'<meta http-equiv="Content-Security-Policy" content="{e(csp)}">'
+           f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+           f'<title>llmops eval {e(gate["status"])} · {e(run["id"])}</title><style>{CSS}</style></head><body>',
+           f'<div class="verdict v-{e(gate["status"])}" id="verdict">{e(VERDICT.get(gate["status"], gate["status"]))} '
+           f'(exit {e(gate["exit_code"])}) · {sum(len(g["regressions"]) for g in groups)} regressions, '
+           f'{sum(len(g["fixes"]) for g in groups)} fixes</div>',
+           f'<h1>llmops eval report</h1><p class="meta">Run <code>{e(run["id"])}</code> at '
+           f'<code>{e((run.get("git_commit") or "no commit")[:10])}</code>'
+           + (" (uncommitted changes)" if run.get("git_dirty") else "")
+           + (f', baseline <code>{e(base["ref"])}</code> (<code>{e((base.get("commit") or "")[:10])}</code>)'
+              if base else ", no baseline") + "</p>"]
+    if gate["reasons"]:
+        out.append('<ul class="reasons">' + "".join(f"<li>{e(r)}</li>" for r in gate["reasons"]) + "</ul>")
+    out += _summary(groups)
+    out += _filters(doc)
+    for i, g in enumerate(groups):
+        out += _group(g, i)
+    out += _suite_changes(doc)
+    out += _footer(run)
+    out.append(f'<script nonce="{e(nonce)}">{SCRIPT}</script></body></html>\n')
+    return "\n".join(out)
+
+
+def _summary(groups: list[Mapping[str, Any]]) -> list[str]:
+    out = ["<h2>Summary</h2><table><tr><th>suite</th><th>prompt</th><th>model</th><th>cases</th><th>correctness</th>"
+           "<th>schema</th><th>refusal</th><th>unsafe</th><th>errors</th><th>p95 s</th><th>cost $</th>"
+           "<th>regressions</th><th>fixes</th><th>gate</th></tr>"]
+    for i, g in enumerate(groups):
+        m = g["metrics"]
+        cells = "".join(f'<td class="n">{_fe(m[k], k)}</td>' for k in (
+            "cases", "correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "errors", "latency_p95_s", "cost_usd"))
+        out.append(f'<tr><td><a href="#g{i}">{e(g["suite"])}</a></td><td>{e(g["prompt"])}</td><td>{e(g["model"])}</td>'
+                   f'{cells}<td class="n">{len(g["regressions"])}</td><td class="n">{len(g["fixes"])}</td>'
+                   f"<td>{_verdict(g)}</td></tr>")
+    return out + ["</table>"]
+
+
+def _verdict(g: Mapping[str, Any]) -> str:
+    if g["incomplete"]:
+        return '<span class="warn">incomplete</span>'
+    return '<span class="ok">pass</span>' if g["passed"] else '<span class="bad">FAIL</span>'
+
+
+def _filters(doc: Mapping[str, Any]) -> list[str]:
+    groups = doc["groups"]
+    choices = {
+        "suite": sorted({g["suite"] for g in groups}),
+        "model": sorted({g["model"] for g in groups}),
+        "tag": sorted({str(t) for g in groups for c in g["cases"] for t in c["tags"] or []}),
+        "status": list(STATUSES),
+    }
+    selects = []
+    for name, values in choices.items():
+        options = "".join(f'<option value="{e(v)}">{e(v)}</option>' for v in values)
+        selects.append(f'<label>{name}<select id="f-{name}" data-filter="{name}"><option value="">all</option>'
+                       f"{options}</select></label>")
+    return ['<div class="filters"><b>Filter cases</b>' + "".join(selects) + '<span id="shown" class="mute"></span></div>']
+
+
+def _group(g: Mapping[str, Any], index: int) -> list[str]:
+    m, bm = g["metrics"], g["base_metrics"]
+    errs = ", ".join(f"{k} {v}" for k, v in (m.get("error_classes") or {}).items())
+    out = [f'<section class="group" id="g{index}" data-scope="group" data-suite="{e(g["suite"])}" '
+           f'data-model="{e(g["model"])}">',
+           f'<h2>{e(g["suite"])} · {e(g["prompt"])} · {e(g["model"])} <code class="mute">{e(g["model_id"])}</code> '
+           f"{_verdict(g)}</h2>" + (f'<p class="warn">{e(m["errors"])} failed calls: {e(errs)}</p>' if m["errors"] else ""),
+           "<h3>Metrics</h3><table><tr><th>metric</th><th>base</th><th>head</th><th>Δ</th><th>95% CI</th><th>p</th>"
+           "<th>paired n</th></tr>"]
+    for k in METRICS:
+        head, before, c = m.get(k), (bm or {}).get(k), g["comparisons"].get(k)
+        if head is None and before is None:
+            continue
+        diff = c["diff"] if c else head - before if isinstance(head, (int, float)) and isinstance(before, (int, float)) else None
+        out.append(f'<tr><td>{e(k)}</td><td class="n">{_fe(before, k)}</td><td class="n">{_fe(head, k)}</td>'
+                   f'<td class="n">{_fe(diff, k)}</td><td class="n">{_ci(c, k)}</td><td class="n">{_p(c)}</td>'
+                   f'<td class="n">{e(c["n"]) if c else ""}</td></tr>')
+    out.append('</table><p class="mute">Δ, CI and p are paired over the cases unchanged in both runs when n is '
+               "shown; otherwise Δ is head minus base over all cases.</p>")
+    if g["thresholds"]:
+        out.append("<h3>Thresholds</h3><table><tr><th>metric</th><th>bound</th><th>limit</th><th>base</th><th>head</th>"
+                   "<th>Δ</th><th>95% CI</th><th>p</th><th>result</th></tr>")
+        for t in g["thresholds"]:
+            c = g["comparisons"].get(t["metric"]) if t["bound"] == "max_drop" else None
+            result = ('<span class="mute">n/a</span>' if t["passed"] is None else
+                      '<span class="ok">pass</span>' if t["passed"] else '<span class="bad">FAIL</span>')
+            note = f' <span class="mute">{e(t["note"])}</span>' if t["note"] else ""
+            k = t["metric"]
+            out.append(f'<tr><td>{e(k)}</td><td>{e(t["bound"])}</td><td class="n">{_fe(t["limit"], k)}</td>'
+                       f'<td class="n">{_fe(t["base"], k)}</td><td class="n">{_fe(t["value"], k)}</td>'
+                       f'<td class="n">{_fe(c["diff"], k) if c else ""}</td><td class="n">{_ci(c, k)}</td>'
+                       f'<td class="n">{_p(c)}</td><td>{result}{note}</td></tr>')
+        out.append("</table>")
+    for key, title, cls in (("regressions", "passed at base, fail now", "regression"), ("fixes", "failed at base, pass now", "fix")):
+        if g[key]:
+            out.append(f"<div data-box><h3>{key.capitalize()} ({len(g[key])}): {title}</h3>")
+            out += [_change(g, c, cls) for c in g[key]] + ["</div>"]
+    out += _cases(g)
+    return out + ["</section>"]
+
+
+def _ci(c: Mapping[str, Any] | None, metric: str) -> str:
+    return f"[{_fe(c['ci_low'], metric)}, {_fe(c['ci_high'], metric)}]" if c and c["ci_low"] is not None else ""
+
+
+def _p(c: Mapping[str, Any] | None) -> str:
+    return f'{_fe(c["p_value"])} <span class="mute">({e(c["method"])})</span>' if c and c["p_value"] is not None else ""
+
+
+def _change(g: Mapping[str, Any], c: Mapping[str, Any], cls: str) -> str:
+    statuses = ["fail", "regression"] if cls == "regression" else ["pass", "fix"]
+    failed = "; ".join(f"{a['type']}: {a['message']}" for a in c["failed_assertions"]) or "-"
+    return (f'<details class="change {cls}" {_filterable(g, c["tags"], statuses)}{" open" if cls == "regression" else ""}>'
+            f'<summary><b>{e(c["case_id"])}</b> {_tags(c["tags"])} score {_fe(c["base_score"])} → {_fe(c["head_score"])}: '
+            f'<span class="{"bad" if cls == "regression" else "mute"}">{e(failed)}</span></summary>'
+            f'<div class="sbs"><div><h4>base output</h4>{_pre(c["base_output"])}</div>'
+            f'<div><h4>head output</h4>{_pre(c["head_output"])}</div></div>'
+            + (f'<h4 class="mute">rendered prompt diff</h4>{_diff(c["messages_diff"])}' if c["messages_diff"] else
+               '<p class="mute">rendered prompt unchanged</p>') + "</details>")
+
+
+def _cases(g: Mapping[str, Any]) -> list[str]:
+    regressed = {c["case_id"] for c in g["regressions"]}
+    fixed = {c["case_id"] for c in g["fixes"]}
+    failing = sum(1 for c in g["cases"] if not c["passed"])
+    out = [f'<div data-box><h3>Cases ({len(g["cases"])}: {len(g["cases"]) - failing} passing, {failing} not)</h3>'
+           '<table class="cases"><tr><th>case</th><th>tags</th><th>score</th><th>status</th><th>p50 latency s</th>'
+           "<th>output / why it failed</th></tr>"]
+    for case in g["cases"]:
+        runs = case["runs"]
+        error = any(r["error"] for r in runs)
+        statuses = ["pass"] if case["passed"] else ["fail", "error"] if error else ["fail"]
+        statuses += ["regression"] if case["case_id"] in regressed else ["fix"] if case["case_id"] in fixed else []
+        latencies = sorted(r["latency_s"] for r in runs if r["latency_s"] is not None)
+        label = statuses[-1]
+        row = (f'<tr {_filterable(g, case["tags"], statuses)}><td>{e(case["case_id"])}</td><td>{_tags(case["tags"])}</td>'
+               f'<td class="n">{_fe(case["score"])}</td><td class="st st-{label}">{e(label)}</td>'
+               f'<td class="n">{_fe(latencies[len(latencies) // 2] if latencies else None)}</td><td class="out">')
+        if case["passed"]:
+            row += f'<span class="mute">{e(_trim(" ".join((runs[0]["output"] or "").split()), PREVIEW))}</span>'
+        elif case["case_id"] in regressed:
+            row += '<span class="bad">regression: outputs and prompt diff above</span>'
+        else:
+            row += _failing(case)
+        out.append(row + "</td></tr>")
+    return out + ["</table></div>"]
+
+
+def _failing(case: Mapping[str, Any]) -> str:
+    runs = case["runs"]
+    run = next((r for r in runs if not r["passed"]), runs[0])
+    if run["error"]:
+        why = f"error ({run['error_class']}, {run['attempts']} attempts): {run['error']}"
+    else:
+        why = "; ".join(f"{a['type']}: {a['message']}" for a in run["assertions"] if not a["passed"]) or "failed"
+    prompt = "\n".join(f"[{m['role']}] {m['content']}" for m in case["messages"])
+    passed = sum(1 for r in runs if r["passed"])
+    return (f'<details><summary class="bad">{e(_trim(why, 300))}</summary>'
+            + (f'<p class="mute">{passed} of {len(runs)} runs passed</p>' if len(runs) > 1 else "")
+            + f'<h4 class="mute">rendered prompt</h4>{_pre(prompt)}<h4 class="mute">output (run {e(run["repeat"])})</h4>'
+            f'{_pre(run["output"] if run["output"] is not None else "[no output]")}</details>')
+
+
+def _suite_changes(doc: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    for name, suite in doc["suites"].items():
+        changes = suite.get("golden_changes") or {}
+        diffs = suite.get("template_diffs") or {}
+        if not (any(changes.values()) or diffs or suite.get("only_in")):
+            continue
+        out.append(f'<section data-scope="suite" data-suite="{e(name)}"><h2>Changes in suite {e(name)}</h2>')
+        if any(changes.values()):
+            out.append("<h3>Golden set changes (excluded from the paired comparison)</h3><ul>"
+                       + "".join(f"<li>{e(kind)}: {e(', '.join(ids))}</li>" for kind, ids in changes.items() if ids) + "</ul>")
+        for prompt, diff in diffs.items():
+            out.append(f"<h3>Template diff: {e(prompt)}</h3>{_diff(diff)}")
+        if suite.get("only_in"):
+            out.append(f'<p class="mute">suite exists only at {e(suite["only_in"])}; not compared</p>')
+        out.append("</section>")
+    return out
+
+
+def _footer(run: Mapping[str, Any]) -> list[str]:
+    notes = list(run.get("notes") or [])
+    notes.append("redaction on: " + ", ".join(run["redaction"]) if run.get("redaction") else "redaction off")
+    if run.get("python_assertions"):
+        notes.append("python assertions enabled (allow_python: true): repository code ran during scoring")
+    return ["<footer><h3>Notes</h3><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>"
+            '<p class="mute">Generated by llmops. Outputs are trimmed to a few thousand characters; results.json has them in full.</p>'
+            "</footer>"]
