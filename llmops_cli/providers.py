@@ -116,7 +116,12 @@ class Provider:
         except Exception as exc:  # noqa: BLE001 - every provider failure is classified, never raised raw
             raise classify(exc) from None
         latency = time.perf_counter() - started
-        return self._answer(spec, response, latency)
+        try:
+            return self._answer(spec, response, latency)
+        except CallFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a response we cannot read is a failed call, not a crashed run
+            raise CallFailure("malformed_response", f"unreadable response: {type(exc).__name__}: {exc}") from None
 
     def _answer(self, spec: ModelSpec, response: Any, latency: float) -> CachedAnswer:
         choices = getattr(response, "choices", None) or []
@@ -149,11 +154,41 @@ def backoff_delay(attempt: int, retry_after: float | None) -> float:
     return random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and what it was raised from, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 20:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+_CONNECTION_ERRORS = {"APIConnectionError", "ConnectError", "ReadError", "WriteError", "RemoteProtocolError",
+                      "ClientPayloadError", "ClientConnectionError", "ServerDisconnectedError",
+                      "ClientOSError", "ContentLengthError"}
+
+
+def _wrapped_cause(exc: Exception) -> str | None:
+    """litellm reports a broken body or a dropped connection as a 500 InternalServerError; the real
+    cause (a JSONDecodeError, openai's APIConnectionError) is only in the exception chain."""
+    for inner in _chain(exc)[1:]:
+        if isinstance(inner, ValueError) and type(inner).__name__ == "JSONDecodeError":
+            return "malformed_response"
+        if isinstance(inner, ConnectionError) or type(inner).__name__ in _CONNECTION_ERRORS:
+            return "connection"
+    return None
+
+
 def classify(exc: Exception) -> CallFailure:
     """Map litellm/openai exceptions to a stable error class."""
     name = type(exc).__name__
     message = f"{name}: {str(exc)[:300]}"
     status = getattr(exc, "status_code", None)
+    try:
+        status = int(status) if status is not None else None
+    except (TypeError, ValueError):
+        status = None
     if name == "RateLimitError" or status == 429:
         return CallFailure("rate_limit", message, _retry_after(exc))
     if name in ("Timeout", "APITimeoutError") or "timed out" in str(exc).lower():
@@ -165,6 +200,8 @@ def classify(exc: Exception) -> CallFailure:
     if name in ("BadRequestError", "NotFoundError", "UnprocessableEntityError", "ContextWindowExceededError",
                 "InvalidRequestError", "UnsupportedParamsError"):
         return CallFailure("bad_request", message)
+    if (cause := _wrapped_cause(exc)) is not None:
+        return CallFailure(cause, message)
     if isinstance(status, int) and status >= 500 or name in ("InternalServerError", "ServiceUnavailableError",
                                                               "BadGatewayError"):
         return CallFailure("server_error", message, _retry_after(exc))

@@ -9,11 +9,11 @@ not burn the budget); the run is then incomplete, never silently short.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from llmops_cli.plan import PlannedCall
-from llmops_cli.providers import CallFailure, Outcome, Provider
+from llmops_cli.providers import CallFailure, Outcome, Provider, scrub
 from llmops_cli.redact import Redactor
 from llmops_cli.scoring.score import score_answer
 from llmops_cli.store import CachedAnswer, CallRecord, Store
@@ -110,6 +110,10 @@ class Runner:
         for group in groups.values():
             queue.put_nowait(group)
         state = _Budget(self.limits)
+        # A resumed run keeps its budget: what it already paid for counts against max_cost_usd.
+        for record in self.store.results(self.run_id):
+            if record.ok and not record.cached:
+                state.settle_spent(record.cost_usd)
         outcome = RunOutcome(progress)
 
         async def worker() -> None:
@@ -133,9 +137,11 @@ class Runner:
     def _finish(self, group: list[PlannedCall], result: Outcome, progress: Progress, state: "_Budget") -> None:
         answer = result.answer
         records = [build_record(call, answer, result.failure, result.attempts, False, self.redactor) for call in group]
+        # The raw answer is cached once per request (an error never is, so a rerun retries it); key values in use
+        # are scrubbed from it first: a model that echoes its key must not put the key in the store.
+        cacheable = replace(answer, text=scrub(answer.text, self.redactor.secrets)) if answer else None
         for index, record in enumerate(records):
-            # The raw answer is cached once per request; an error is never cached, so a rerun retries it.
-            self.store.record(self.run_id, record, answer if index == 0 else None)
+            self.store.record(self.run_id, record, cacheable if index == 0 else None)
         state.settle(answer)
         progress.done += len(records)
         progress.errors += 0 if answer else len(records)
@@ -158,8 +164,12 @@ class _Budget:
             self.streak += 1
             return
         self.streak = 0
+        self.settle_spent(answer.cost_usd)
+
+    def settle_spent(self, cost_usd: float | None) -> None:
+        """A call already paid for (earlier in a resumed run)."""
         self.completed += 1
-        self.spent += answer.cost_usd or 0.0
+        self.spent += cost_usd or 0.0
 
     def stop_reason(self) -> str | None:
         if self.streak >= self.limits.max_consecutive_errors:

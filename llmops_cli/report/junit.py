@@ -7,13 +7,18 @@ from xml.etree import ElementTree as ET
 
 
 def render(document: Mapping[str, Any]) -> str:
+    """One <testsuite> per suite x prompt x model, one <testcase> per case, plus one `.gate` testcase per
+    breached threshold; every count attribute matches the elements it counts."""
     root = ET.Element("testsuites", name="llmops", id=str(document["run"]["id"]))
+    totals = {"tests": 0, "failures": 0, "errors": 0}
     for group in document["groups"]:
         cases = group["cases"]
-        suite = ET.SubElement(root, "testsuite", name=f"{group['suite']}/{group['prompt']}@{group['model']}",
-                              tests=str(len(cases)))
+        suite = ET.SubElement(root, "testsuite", name=f"{group['suite']}/{group['prompt']}@{group['model']}")
+        tests = len(cases)
         failures = errors = 0
+        elapsed = 0.0
         for case in cases:
+            elapsed += _time(case)
             element = ET.SubElement(suite, "testcase", classname=f"{group['suite']}.{group['model']}",
                                     name=case["case_id"], time=f"{_time(case):.3f}")
             run_errors = [r for r in case["runs"] if r["error"]]
@@ -26,15 +31,27 @@ def render(document: Mapping[str, Any]) -> str:
                 failed = [a for r in case["runs"] for a in r["assertions"] if not a["passed"]]
                 message = "; ".join(f"{a['type']}: {a['message']}" for a in failed[:3]) or "failed"
                 node = ET.SubElement(element, "failure", type="assertion", message=_clean(message)[:500])
-                node.text = _clean(case["runs"][0]["output"] or "")[:4000]
-        suite.set("failures", str(failures))
-        suite.set("errors", str(errors))
+                node.text = _clean(next((r["output"] for r in case["runs"] if not r["passed"]), None)
+                                   or case["runs"][0]["output"] or "")[:4000]
         for threshold in group["thresholds"]:
             if threshold["passed"] is False:
+                tests += 1
+                failures += 1
                 element = ET.SubElement(suite, "testcase", classname=f"{group['suite']}.{group['model']}.gate",
-                                        name=f"{threshold['metric']} {threshold['bound']}")
+                                        name=f"{threshold['metric']} {threshold['bound']}", time="0.000")
                 ET.SubElement(element, "failure", type="threshold",
-                              message=f"{threshold['metric']}={threshold['value']} limit {threshold['limit']}")
+                              message=_clean(f"{threshold['metric']}={threshold['value']} breaks {threshold['bound']} "
+                                             f"{threshold['limit']}" + (f": {threshold['note']}" if threshold["note"]
+                                                                        else ""))[:500])
+        suite.set("tests", str(tests))
+        suite.set("failures", str(failures))
+        suite.set("errors", str(errors))
+        suite.set("time", f"{elapsed:.3f}")
+        totals["tests"] += tests
+        totals["failures"] += failures
+        totals["errors"] += errors
+    for key, value in totals.items():
+        root.set(key, str(value))
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 

@@ -5,6 +5,7 @@ Long outputs are trimmed here; results.json keeps the full text.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 TRIM = 600
@@ -33,8 +34,15 @@ def _trim(text: str | None) -> str:
 
 
 def _fence(text: str, lang: str = "") -> str:
-    fence = "````" if "```" in text else "```"
+    """A code fence longer than any backtick run in `text`, so model output cannot close it early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
     return f"{fence}{lang}\n{text}\n{fence}"
+
+
+def _line(text: str) -> str:
+    """One line of prose (a list item): messages can carry newlines from outputs and provider errors."""
+    return " ".join(text.split())
 
 
 def render(doc: Mapping[str, Any], step_summary: bool = False) -> str:
@@ -108,7 +116,7 @@ def _changed_cases(entries: list[Mapping[str, Any]], full: bool = True) -> list[
     out = []
     for e in entries[:MAX_CASES]:
         failed = "; ".join(f"{a['type']}: {a['message']}" for a in e["failed_assertions"]) or "-"
-        out.append(f"- **{e['case_id']}** (score {_f(e['base_score'])} → {_f(e['head_score'])}): {failed}")
+        out.append(f"- **{e['case_id']}** (score {_f(e['base_score'])} → {_f(e['head_score'])}): {_line(failed)}")
         if full:
             out += ["<details><summary>outputs and prompt diff</summary>", "", "base output:", _fence(_trim(e["base_output"])),
                     "head output:", _fence(_trim(e["head_output"]))]
@@ -127,7 +135,7 @@ def _failing_case(case: Mapping[str, Any]) -> list[str]:
     else:
         why = "; ".join(f"{a['type']}: {a['message']}" for a in run["assertions"] if not a["passed"]) or "failed"
     prompt = "\n".join(f"[{m['role']}] {m['content']}" for m in case["messages"])
-    return [f"- **{case['case_id']}** (score {_f(case['score'])}): {why}",
+    return [f"- **{case['case_id']}** (score {_f(case['score'])}): {_line(why)}",
             "<details><summary>prompt and output</summary>", "", _fence(_trim(prompt)), "output:",
             _fence(_trim(run["output"] if run["output"] is not None else "[no output]")), "</details>", ""]
 

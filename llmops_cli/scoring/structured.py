@@ -80,8 +80,11 @@ def _validate_json_field(spec: Mapping[str, Any]) -> list[str]:
         problems.append("give exactly one of equals, in, regex, contains")
     if "in" in spec and not isinstance(spec["in"], list):
         problems.append("'in' must be a list")
-    if "tolerance" in spec and not isinstance(spec.get("equals"), (int, float)):
+    if "tolerance" in spec and (not isinstance(spec.get("equals"), (int, float)) or isinstance(spec.get("equals"), bool)):
         problems.append("'tolerance' needs a numeric 'equals'")
+    if "tolerance" in spec and (not isinstance(spec["tolerance"], (int, float)) or isinstance(spec["tolerance"], bool)
+                                or spec["tolerance"] < 0):
+        problems.append("'tolerance' must be a number >= 0")
     return problems
 
 
@@ -98,16 +101,29 @@ def _json_field(out: Output, spec: Mapping[str, Any]) -> Verdict:
         if "tolerance" in spec:
             ok = _close(value, expected, spec["tolerance"])
         else:
-            ok = value == expected
+            ok = same_json(value, expected)
         return Verdict(ok, "" if ok else f"{path}: expected {short(expected)}, got {short(value)}")
     if "in" in spec:
-        ok = value in spec["in"]
+        ok = any(same_json(value, option) for option in spec["in"])
         return Verdict(ok, "" if ok else f"{path}: {short(value)} not in {short(spec['in'])}")
     if "contains" in spec:
         ok = isinstance(value, (str, list)) and spec["contains"] in value
         return Verdict(ok, "" if ok else f"{path}: {short(value)} does not contain {short(spec['contains'])}")
     ok = isinstance(value, str) and re.search(spec["regex"], value) is not None
     return Verdict(ok, "" if ok else f"{path}: {short(value)} does not match /{spec['regex']}/")
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """JSON equality: `true` is not `1` and `false` is not `0` (Python's == says they are); 1 == 1.0."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) or isinstance(b, (int, float)):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and a == b
+    return bool(a == b)
 
 
 def _close(value: Any, expected: float, tolerance: float) -> bool:
@@ -118,8 +134,9 @@ def _validate_numeric(spec: Mapping[str, Any]) -> list[str]:
     problems = keys_problems(spec, ("equals",), ("tolerance", "path"))
     if not isinstance(spec.get("equals"), (int, float)) or isinstance(spec.get("equals"), bool):
         problems.append("'equals' must be a number")
-    if not isinstance(spec.get("tolerance", 0), (int, float)):
-        problems.append("'tolerance' must be a number")
+    tolerance = spec.get("tolerance", 0)
+    if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or tolerance < 0:
+        problems.append("'tolerance' must be a number >= 0")
     return problems
 
 

@@ -1,0 +1,377 @@
+"""`llmops eval --no-baseline` end to end: the real CLI in a subprocess, real litellm over real HTTP to
+the stand-in, a real SQLite store. The stand-in's request counter is the ground truth for what was sent.
+(An error under the tolerance, scored as a fail, is in test_reports.py's mixed run.)
+
+Each CLI run that makes model calls pays for importing litellm (seconds), so runs that several tests
+read are module fixtures, and tests that change a project work on a copy of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from conftest import FAKE_KEY, SUPPORT_PROMPT, TICKETS, Run, case_lines, llmops, results_json, write_project
+from llmops_cli.standin import StandinServer
+from test_reports import check_results_schema
+
+ENV = {"STANDIN_KEY": FAKE_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+
+
+@pytest.fixture(scope="module")
+def module_env() -> Iterator[None]:
+    """Module fixtures run before the autouse per-test environment; give them the same one."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in ENV.items():
+            mp.setenv(key, value)
+        mp.delenv("GITHUB_STEP_SUMMARY", raising=False)
+        mp.delenv("CI", raising=False)
+        yield
+
+
+def config(base_url: str, limits: str = "{concurrency: 8, timeout_s: 5, retries: 2}", extra: str = "") -> str:
+    return (f"version: 1\nmodels:\n  default: {{model: openai/gpt-4o-mini, api_base: '{base_url}', "
+            f"api_key_env: STANDIN_KEY}}\nlimits: {limits}\ngate: {{baseline: main}}\n{extra}")
+
+
+def ticket(case_id: str, text: str, label: str = "refund") -> dict[str, Any]:
+    return {"id": case_id, "vars": {"product": "Acme", "ticket": text},
+            "assert": [{"type": "json_field", "path": "category", "equals": label}]}
+
+
+def eval_cli(root: Path, *args: str, env: dict[str, str] | None = None) -> Run:
+    return llmops("eval", "--no-baseline", *args, cwd=root, env={**ENV, **(env or {})})
+
+
+def chat_requests(server: StandinServer) -> int:
+    return int(server.stats()["chat"])
+
+
+def report_dir(root: Path) -> Path:
+    return sorted((root / ".llmops" / "reports").glob("*/results.json"), key=lambda p: p.stat().st_mtime)[-1].parent
+
+
+def cases_of(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (group,) = doc["groups"]
+    return {c["case_id"]: c for c in group["cases"]}
+
+
+def copy_project(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    shutil.rmtree(dst / ".llmops" / "reports")
+    return dst
+
+
+@dataclass
+class Done:
+    root: Path
+    run: Run
+    requests: int
+    doc: dict[str, Any]
+
+
+# --- 1. a passing suite, and what a second run costs -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def passing(tmp_path_factory: pytest.TempPathFactory, standin: StandinServer, module_env: None) -> Done:
+    standin.configure(latency_ms=0, noise=0.0)
+    root = write_project(tmp_path_factory.mktemp("passing") / "proj", standin.base_url)
+    before = chat_requests(standin)
+    run = eval_cli(root)
+    return Done(root, run, chat_requests(standin) - before, results_json(root))
+
+
+def test_passing_suite(passing: Done) -> None:
+    assert passing.run.code == 0, passing.run.stdout + passing.run.stderr
+    assert passing.requests == 6
+    doc = passing.doc
+    assert doc["gate"] == {"status": "passed", "exit_code": 0, "reasons": []}
+    (group,) = doc["groups"]
+    m = group["metrics"]
+    assert (m["correctness"], m["schema_validity"], m["refusal_rate"], m["errors"], m["cases"]) == (1.0, 1.0, 0.0, 0, 6)
+    assert m["tokens_in"] > 0 and m["tokens_out"] > 0 and m["latency_p95_s"] is not None
+    assert all(t["passed"] is not False for t in group["thresholds"])
+    cases = cases_of(doc)
+    assert sorted(cases) == ["bug-2", "bug-3", "other-4", "other-5", "refund-0", "refund-1"]
+    for case_id, case in cases.items():
+        (run,) = case["runs"]
+        assert case["passed"] and run["passed"] and run["error"] is None and run["attempts"] == 1
+        assert json.loads(run["output"])["category"] == case_id.split("-")[0]
+        assert [a["type"] for a in run["assertions"]] == ["schema", "json_field"]
+        assert case["messages"][1] == {"role": "user", "content": TICKETS[int(case_id.split("-")[1])][1]}
+        assert case["messages"][0]["content"].startswith("You are the support desk of Acme.")
+    assert "gate: passed (exit 0)" in passing.run.stdout
+
+
+def test_rerun_is_served_from_the_cache(passing: Done, server: StandinServer, tmp_path: Path) -> None:
+    root = copy_project(passing.root, tmp_path / "proj")
+    run = eval_cli(root)
+    assert run.code == 0, run.stdout + run.stderr
+    assert chat_requests(server) == 0, "an unchanged rerun sends nothing"
+    doc = results_json(root)
+    assert doc["groups"][0]["metrics"]["cached_calls"] == 6
+    assert all(r["cached"] and r["attempts"] == 0 for c in cases_of(doc).values() for r in c["runs"])
+    assert doc["groups"][0]["metrics"]["correctness"] == 1.0
+
+    run = eval_cli(root, "--no-cache")
+    assert run.code == 0, run.stdout + run.stderr
+    assert chat_requests(server) == 6, "--no-cache calls every case again"
+    assert not any(r["cached"] for c in cases_of(results_json(root)).values() for r in c["runs"])
+
+
+def test_offline_after_a_full_run(passing: Done, server: StandinServer, tmp_path: Path) -> None:
+    root = copy_project(passing.root, tmp_path / "proj")
+    run = eval_cli(root, "--offline")
+    assert run.code == passing.run.code == 0, run.stdout + run.stderr
+    assert chat_requests(server) == 0
+    assert results_json(root)["groups"][0]["metrics"]["correctness"] == 1.0
+
+
+def add_uncached_case(root: Path) -> None:
+    with open(root / "evals" / "support" / "cases.jsonl", "a") as handle:
+        handle.write(json.dumps(ticket("brand-new-case", "Please refund my subscription")) + "\n")
+
+
+def test_offline_cache_miss_is_incomplete(passing: Done, server: StandinServer, tmp_path: Path) -> None:
+    root = copy_project(passing.root, tmp_path / "proj")
+    add_uncached_case(root)
+    run = eval_cli(root, "--offline")
+    assert run.code == 3, run.stdout + run.stderr
+    assert chat_requests(server) == 0
+    doc = results_json(root)
+    assert doc["gate"]["status"] == "incomplete"
+    assert any("--offline" in r and "1 call" in r for r in doc["gate"]["reasons"]), doc["gate"]["reasons"]
+    assert "brand-new-case" not in cases_of(doc), "a miss is never scored"
+
+
+@pytest.mark.xfail(strict=True, reason="results.decide() reports only the number of offline misses; the names are in "
+                                       "the run outcome but reach no report or terminal line")
+def test_offline_cache_miss_names_the_case(passing: Done, server: StandinServer, tmp_path: Path) -> None:
+    root = copy_project(passing.root, tmp_path / "proj")
+    add_uncached_case(root)
+    run = eval_cli(root, "--offline")
+    assert run.code == 3
+    assert "brand-new-case" in run.stdout + run.stderr
+    assert "brand-new-case" in (report_dir(root) / "report.md").read_text()
+
+
+def test_step_summary_is_appended(passing: Done, server: StandinServer, tmp_path: Path) -> None:
+    root = copy_project(passing.root, tmp_path / "proj")
+    summary = tmp_path / "step_summary.md"
+    summary.write_text("# earlier step\n")
+    run = eval_cli(root, "--offline", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert run.code == 0, run.stdout + run.stderr
+    text = summary.read_text()
+    assert text.startswith("# earlier step\n"), "appended, never overwritten"
+    assert "llmops eval" in text and "passed" in text and "| support | support | default | 6 |" in text
+    run = eval_cli(root, "--offline", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert summary.read_text().count("## llmops eval") == 2
+
+
+def test_results_json_and_junit_xml(passing: Done) -> None:
+    folder = report_dir(passing.root)
+    assert {p.name for p in folder.iterdir()} >= {"report.md", "results.json", "junit.xml"}
+    check_results_schema(json.loads((folder / "results.json").read_text()))
+    root = ET.parse(folder / "junit.xml").getroot()
+    (suite,) = root.findall("testsuite")
+    cases = suite.findall("testcase")
+    assert sorted(c.get("name") for c in cases) == sorted(cases_of(passing.doc))
+    assert {c.get("classname") for c in cases} == {"support.default"}
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("6", "0", "0")
+    assert not suite.findall(".//failure") and not suite.findall(".//error")
+
+
+# --- 2. a threshold failure --------------------------------------------------------------------
+
+UNLABELLED_PROMPT = SUPPORT_PROMPT.replace("Classify the ticket as refund, bug or other. ", "Classify the ticket. ")
+
+
+def test_threshold_failure(tmp_path: Path, server: StandinServer) -> None:
+    """Without the label list the stand-in answers with its own labels (billing/technical/general)."""
+    assert "refund" not in UNLABELLED_PROMPT.split("messages:")[1].split("user")[0]
+    root = write_project(tmp_path / "proj", server.base_url, prompt=UNLABELLED_PROMPT)
+    run = eval_cli(root)
+    assert run.code == 1, run.stdout + run.stderr
+    doc = results_json(root)
+    assert doc["gate"]["status"] == "failed"
+    m = doc["groups"][0]["metrics"]
+    assert m["correctness"] == 0.0 and m["schema_validity"] == 0.0 and m["errors"] == 0
+    failed = {(t["metric"], t["bound"]) for t in doc["groups"][0]["thresholds"] if t["passed"] is False}
+    assert failed == {("correctness", "min"), ("schema_validity", "min")}
+    assert any("correctness 0 breaks min 0.8" in r for r in doc["gate"]["reasons"]), doc["gate"]["reasons"]
+    report = (report_dir(root) / "report.md").read_text()
+    assert "❌ failed" in report and "correctness 0 breaks min 0.8" in report
+    assert "#### Failing cases (6)" in report
+    for case_id, expected, got in [("refund-0", "refund", "billing"), ("bug-2", "bug", "technical"),
+                                   ("other-5", "other", "general")]:
+        line = next(line for line in report.splitlines() if line.startswith(f"- **{case_id}**"))
+        assert f"json_field: category: expected {expected}, got {got}" in line, line
+        assert "schema: category" in line, line
+    assert "FAIL" in run.stdout and "gate: failed (exit 1)" in run.stdout
+
+    # offline, the same answers give the same verdict, and nothing is sent
+    before = chat_requests(server)
+    again = eval_cli(root, "--offline")
+    assert again.code == 1 and chat_requests(server) == before
+
+
+# --- 3 and 4. provider faults ------------------------------------------------------------------
+
+FAULT_CASES = {
+    # id: (directive, attempts, error_class or None, passed)
+    "rate-limited": ("fault=429, times=2, retry_after=0.1", 3, None, True),
+    "flaky-500": ("fault=500, times=1", 2, None, True),
+    "slow-once": ("fault=timeout, sleep_s=3, times=1", 2, None, True),
+    "down": ("fault=500", 3, "server_error", False),
+    "garbled": ("fault=malformed", 3, "malformed_response", False),
+    "cut-off": ("fault=reset", 3, "connection", False),
+    "no-choices": ("fault=empty_choices", 3, "empty_choices", False),
+    "blocked": ("fault=content_filter", 1, None, False),
+}
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory, standin: StandinServer, module_env: None) -> Done:
+    standin.configure(latency_ms=0, noise=0.0)
+    extra = [ticket(case_id, f"I want my money back [standin: {d}]") for case_id, (d, *_) in FAULT_CASES.items()]
+    root = write_project(tmp_path_factory.mktemp("faulty") / "proj", standin.base_url, cases=case_lines(extra))
+    (root / "llmops.yaml").write_text(config(standin.base_url, "{concurrency: 8, timeout_s: 1, retries: 2}"))
+    before = chat_requests(standin)
+    run = eval_cli(root)
+    return Done(root, run, chat_requests(standin) - before, results_json(root))
+
+
+def test_faults_are_retried_and_counted(faulty: Done) -> None:
+    cases = cases_of(faulty.doc)
+    assert len(cases) == 6 + len(FAULT_CASES)
+    for case_id, (_, attempts, error_class, passed) in FAULT_CASES.items():
+        (run,) = cases[case_id]["runs"]
+        assert (run["attempts"], run["error_class"], cases[case_id]["passed"]) == (attempts, error_class, passed), case_id
+        assert run["passed"] is passed
+    assert all(cases[f"{label}-{i}"]["runs"][0]["attempts"] == 1 for i, label in enumerate(
+        ["refund", "refund", "bug", "bug", "other", "other"]))
+    total = sum(r["attempts"] for c in cases.values() for r in c["runs"])
+    assert faulty.requests == total == 6 + 3 + 2 + 2 + 3 + 3 + 3 + 3 + 1, "attempts are exactly the requests sent"
+
+
+def test_errors_are_never_passes(faulty: Done) -> None:
+    cases = cases_of(faulty.doc)
+    m = faulty.doc["groups"][0]["metrics"]
+    errored = [c for c in cases.values() if c["runs"][0]["error"]]
+    assert {c["case_id"] for c in errored} == {"down", "garbled", "cut-off", "no-choices"}
+    for case in errored:
+        run = case["runs"][0]
+        assert not case["passed"] and case["score"] == 0.0 and not run["passed"] and run["output"] is None
+        assert run["schema_valid"] is not True
+    assert m["errors"] == 4 and m["error_classes"] == {"server_error": 1, "malformed_response": 1, "connection": 1,
+                                                       "empty_choices": 1}
+    assert m["correctness"] == pytest.approx(9 / 14), "6 plain + 3 recovered pass; errors and the filtered reply fail"
+    blocked = cases["blocked"]["runs"][0]
+    assert blocked["refused"] and blocked["error"] is None and blocked["finish_reason"] == "content_filter"
+    assert m["refusal_rate"] == pytest.approx(1 / 10)
+
+
+def test_errors_over_tolerance_make_the_run_incomplete(faulty: Done) -> None:
+    assert faulty.run.code == 3, faulty.run.stdout + faulty.run.stderr
+    gate = faulty.doc["gate"]
+    assert gate["status"] == "incomplete" and gate["exit_code"] == 3
+    reason = next(r for r in gate["reasons"] if "error rate" in r)
+    for name in ("server_error 1", "malformed_response 1", "connection 1", "empty_choices 1", "max_error_rate"):
+        assert name in reason, reason
+    assert faulty.doc["groups"][0]["incomplete"] is True
+    assert "incomplete" in faulty.run.stdout and "server_error" in faulty.run.stdout
+    report = (report_dir(faulty.root) / "report.md").read_text()
+    assert "⚠️ incomplete" in report and "error (server_error, 3 attempts)" in report
+
+
+def test_no_key_is_written_anywhere(faulty: Done) -> None:
+    assert os.environ["STANDIN_KEY"] == FAKE_KEY
+    written = [p for p in (faulty.root / ".llmops").rglob("*") if p.is_file()]
+    assert any(p.name == "llmops.db" for p in written) and any(p.name == "report.md" for p in written)
+    for path in written:
+        assert FAKE_KEY.encode() not in path.read_bytes(), path
+    assert FAKE_KEY not in faulty.run.stdout + faulty.run.stderr
+
+
+# --- 7. resume after kill -9 -------------------------------------------------------------------
+
+
+def result_rows(db_path: Path) -> int:
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(db.execute("SELECT count(*) FROM results").fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.OperationalError:  # not created or not migrated yet
+        return 0
+
+
+def settled_requests(server: StandinServer) -> int:
+    """The request count once bytes the killed client already wrote have all reached the server."""
+    count = chat_requests(server)
+    while True:
+        time.sleep(0.3)
+        if (now := chat_requests(server)) == count:
+            return count
+        count = now
+
+
+def test_resume_after_kill(tmp_path: Path, server: StandinServer) -> None:
+    cases = [ticket(f"case-{i:02d}", f"Please refund order number {i}") for i in range(30)]
+    root = write_project(tmp_path / "proj", server.base_url, cases="".join(json.dumps(c) + "\n" for c in cases))
+    db_path = root / ".llmops" / "llmops.db"
+    command = [sys.executable, "-m", "llmops_cli", "eval", "--no-baseline", "--concurrency", "2"]
+    server.configure(latency_ms=200)
+    proc = subprocess.Popen(command, cwd=root, env={**os.environ, **ENV}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while result_rows(db_path) < 6:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "no results were written"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
+    completed = result_rows(db_path)
+    sent_before = settled_requests(server)
+    assert 6 <= completed < 30
+    assert completed <= sent_before <= completed + 2, "at most `concurrency` calls were in flight"
+
+    server.configure(latency_ms=0)
+    run = llmops(*command[3:], cwd=root, env=ENV)
+    assert run.code == 0, run.stdout + run.stderr
+    assert "resumed run" in run.stdout
+    assert chat_requests(server) - sent_before == 30 - completed, "no completed call was sent again"
+
+    doc = results_json(root)
+    ids = [c["case_id"] for c in doc["groups"][0]["cases"]]
+    assert sorted(ids) == [c["id"] for c in cases], "every case exactly once"
+    assert doc["groups"][0]["metrics"]["correctness"] == 1.0
+    db = sqlite3.connect(db_path)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 1, "the killed run was resumed, not restarted"
+        assert db.execute("SELECT count(*), count(DISTINCT case_id) FROM results").fetchone() == (30, 30)
+        (status,) = db.execute("SELECT status FROM runs").fetchone()
+        assert status == "complete"
+    finally:
+        db.close()

@@ -1,0 +1,150 @@
+"""The SQLite store: migrations, WAL, round trips, resumable runs, concurrent writers."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from llmops_cli.store import MIGRATIONS, CachedAnswer, CallRecord, Store
+
+ANSWER = CachedAnswer(text='{"category": "refund"}', finish_reason="stop", tokens_in=12, tokens_out=5,
+                      cost_usd=0.0001, latency_s=0.25)
+
+
+def make_record(case_id: str, *, repeat: int = 0, key: str | None = None, error: str | None = None) -> CallRecord:
+    return CallRecord(side="head", suite="support", prompt="support", model="default", model_id="openai/gpt-4o-mini",
+                      case_id=case_id, repeat=repeat, key=key or f"key-{case_id}-{repeat}",
+                      messages=[{"role": "user", "content": f"ticket {case_id}"}], output=None if error else "ok",
+                      error=error, error_class="server_error" if error else None, attempts=3 if error else 1,
+                      passed=not error, tags=["t"], assertions=[{"type": "equals", "passed": True, "message": ""}])
+
+
+def open_db(root: Path) -> sqlite3.Connection:
+    return sqlite3.connect(root / ".llmops" / "llmops.db")
+
+
+def test_migrations_run_once_and_are_idempotent(tmp_path: Path) -> None:
+    Store(tmp_path).close()
+    first = open_db(tmp_path).execute("SELECT name, applied_at FROM _llmops_migrations ORDER BY name").fetchall()
+    assert [name for name, _ in first] == sorted(m.__name__ for m in MIGRATIONS)
+    store = Store(tmp_path)  # a second open must not re-run (ALTER TABLE ADD COLUMN would fail) or re-record
+    store.close()
+    second = open_db(tmp_path).execute("SELECT name, applied_at FROM _llmops_migrations ORDER BY name").fetchall()
+    assert second == first
+    columns = {row[1] for row in open_db(tmp_path).execute("PRAGMA table_info(results)")}
+    assert {"error_class", "cached", "latency_s", "cost_usd", "model_id"} <= columns
+
+
+def test_wal_mode_and_busy_timeout(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    try:
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+    finally:
+        store.close()
+    assert open_db(tmp_path).execute("PRAGMA journal_mode").fetchone()[0] == "wal", "WAL persists in the file"
+
+
+def test_record_and_cache_round_trip(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    try:
+        store.start_run("r1", "plan", {"suites": {}}, "abc123", False)
+        store.record("r1", make_record("a"), ANSWER)
+        store.record("r1", make_record("b", error="InternalServerError: 500"))
+        assert store.cache_get_many(["key-a-0", "key-b-0", "nope"]) == {"key-a-0": ANSWER}, "errors are never cached"
+        records = list(store.results("r1"))
+        assert [(r.case_id, r.ok, r.passed) for r in records] == [("a", True, True), ("b", False, False)]
+        assert records[1].error_class == "server_error" and records[1].attempts == 3
+        assert records[0] == make_record("a")
+        # recording the same call again replaces it (a resumed retry), never duplicates it
+        store.record("r1", make_record("b"), ANSWER)
+        assert [(r.case_id, r.ok) for r in store.results("r1")] == [("a", True), ("b", True)]
+    finally:
+        store.close()
+
+
+def test_resumable_run_is_the_newest_unfinished_run_of_the_plan(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    try:
+        assert store.resumable_run("plan") is None
+        store.start_run("r1", "plan", {}, None, False)
+        assert store.resumable_run("plan") == "r1"
+        assert store.resumable_run("other-plan") is None
+        store.finish_run("r1", "incomplete", {})
+        assert store.resumable_run("plan") == "r1"
+        store.reopen_run("r1")
+        store.finish_run("r1", "complete", {"gate": "passed"})
+        assert store.resumable_run("plan") is None
+        run = store.get_run("r1")
+        assert run is not None and run.status == "complete" and run.summary == {"gate": "passed"}
+    finally:
+        store.close()
+
+
+def test_two_stores_writing_from_two_threads(tmp_path: Path) -> None:
+    Store(tmp_path).close()
+    errors: list[BaseException] = []
+
+    def writer(run_id: str) -> None:
+        store = Store(tmp_path)
+        try:
+            store.start_run(run_id, run_id, {}, None, False)
+            for i in range(150):
+                store.record(run_id, make_record(f"c{i}", key=f"{run_id}-{i}"), ANSWER)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=writer, args=(f"run{n}",)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert_consistent(tmp_path, {"run0": 150, "run1": 150}, cache_rows=300)
+
+
+WRITER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_store import ANSWER, make_record
+from llmops_cli.store import Store
+
+run_id = sys.argv[1]
+store = Store(Path({root!r}))
+store.start_run(run_id, run_id, {{}}, None, False)
+for i in range(200):
+    store.record(run_id, make_record(f"c{{i}}", key=f"shared-{{i}}"), ANSWER)
+store.close()
+"""
+
+
+def test_two_processes_migrating_and_writing_at_once(tmp_path: Path) -> None:
+    """Both processes open a fresh database (racing the migrations) and write the same cache keys."""
+    script = WRITER.format(tests=str(Path(__file__).parent), root=str(tmp_path))
+    procs = [subprocess.Popen([sys.executable, "-c", script, f"proc{n}"], stderr=subprocess.PIPE, text=True)
+             for n in range(2)]
+    outputs = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert_consistent(tmp_path, {"proc0": 200, "proc1": 200}, cache_rows=200)
+    names = [row[0] for row in open_db(tmp_path).execute("SELECT name FROM _llmops_migrations")]
+    assert sorted(names) == sorted(m.__name__ for m in MIGRATIONS), "each migration recorded exactly once"
+
+
+def assert_consistent(root: Path, rows_per_run: dict[str, int], cache_rows: int) -> None:
+    db = open_db(root)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    counts = dict(db.execute("SELECT run_id, count(*) FROM results GROUP BY run_id").fetchall())
+    assert counts == rows_per_run
+    assert db.execute("SELECT count(*) FROM cache").fetchone()[0] == cache_rows
+    store = Store(root)
+    try:
+        for run_id, rows in rows_per_run.items():
+            assert sorted(r.case_id for r in store.results(run_id)) == sorted(f"c{i}" for i in range(rows))
+    finally:
+        store.close()
