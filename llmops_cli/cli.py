@@ -325,10 +325,29 @@ def rerun_(traces: Path = typer.Argument(..., help="JSONL of logged production c
 
 
 def main() -> None:
+    """Console entry point: click's usage errors become one `error:` line and exit 2 too."""
     try:
-        app()
-    except SystemExit:
-        raise
+        from typer._click import exceptions as click  # typer vendors click since 0.2x
+    except ImportError:  # pragma: no cover - older typer on real click
+        from click import exceptions as click  # type: ignore[no-redef]
+
+    try:
+        code = app(standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:  # `llmops` alone: the help, as usual
+        console.print(exc.ctx.get_help() if exc.ctx else "", markup=False)
+        sys.exit(0)
+    except click.UsageError as exc:
+        param = getattr(exc, "param", None)
+        hint = f"{param.opts[0]}: " if param is not None and getattr(param, "opts", None) else ""
+        err_console.print(f"error: {hint}{exc.message}", markup=False, highlight=False)
+        sys.exit(2)
+    except click.ClickException as exc:
+        err_console.print(f"error: {exc.format_message()}", markup=False, highlight=False)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("interrupted: completed calls are stored; rerun the same command to resume", markup=False)
+        sys.exit(3)
     except Exception as exc:  # noqa: BLE001 - last resort: one line, not a traceback
         sys.stderr.write(f"error: internal error: {type(exc).__name__}: {exc}\n")
         sys.exit(3)
+    sys.exit(code if isinstance(code, int) else 0)

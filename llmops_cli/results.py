@@ -98,7 +98,10 @@ def decide(groups: list[dict[str, Any]], outcome: Mapping[str, Any], settings: G
         reasons.append(f"stopped early: {outcome['stopped']}")
     if outcome.get("offline_misses"):
         incomplete = True
-        reasons.append(f"--offline: {outcome['offline_misses']} calls not in the cache")
+        missing = outcome.get("misses") or []
+        more = outcome["offline_misses"] - len(missing)
+        reasons.append(f"--offline: {outcome['offline_misses']} calls not in the cache: " + ", ".join(missing)
+                       + (f" and {more} more" if more > 0 else ""))
     if outcome.get("interrupted"):
         incomplete = True
         reasons.append("interrupted; rerun the same command to resume")

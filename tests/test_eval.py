@@ -157,8 +157,6 @@ def test_offline_cache_miss_is_incomplete(passing: Done, server: StandinServer, 
     assert "brand-new-case" not in cases_of(doc), "a miss is never scored"
 
 
-@pytest.mark.xfail(strict=True, reason="results.decide() reports only the number of offline misses; the names are in "
-                                       "the run outcome but reach no report or terminal line")
 def test_offline_cache_miss_names_the_case(passing: Done, server: StandinServer, tmp_path: Path) -> None:
     root = copy_project(passing.root, tmp_path / "proj")
     add_uncached_case(root)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -77,8 +78,13 @@ class Baseline:
 
 def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress], None] = lambda p: None) -> EvalResult | DryRun:
     head = load_project(WorkTree(root), options.selection.suites)
+    if head.config.allow_python and str(root) not in sys.path:
+        sys.path.insert(0, str(root))  # `python` assertions name modules of the user's project
     _refuse_unlocked(head)
     calls = plan_calls(head, "head", options.selection)
+    if options.selection.filter and not calls:
+        raise InputError(f"--filter {options.selection.filter!r} matches no case; a typo here would skip the "
+                         "whole exam (use a case id glob or tag:NAME)")
     notes: list[str] = []
     baseline = _baseline(root, head, options, notes)
     if baseline and baseline.project is not None:
@@ -125,10 +131,12 @@ def _baseline(root: Path, head: Project, options: EvalOptions, notes: list[str])
         notes.append(f"baseline {ref!r} not found here; ran without a baseline (pass --baseline REF or --no-baseline)")
         return None
     try:
-        base = load_project(source)
+        base = load_project(source)  # reads every file it needs now; the repository handle can go
     except InputError as exc:
         notes.append(f"baseline {ref}: no valid llmops project there ({exc.problems[0]}); nothing to compare")
         return Baseline(ref, source.commit)
+    finally:
+        source.close()
     for problem in lock_problems(base).items:
         notes.append(f"baseline {ref}: {problem}")
     return Baseline(ref, source.commit, base, hashes={n: case_hashes(c) for n, c in base.cases.items()},
@@ -157,6 +165,9 @@ def _plan_baseline(head: Project, base: Project, selection: Selection, notes: li
             notes.append(f"suite {name!r} is new in this change: no baseline to compare")
             continue
         models = tuple(m for m in (selection.models or suite.models) if m in base.config.models)
+        if not models:  # an empty selection would mean "the baseline suite's own models"
+            notes.append(f"suite {name!r}: none of its models is defined at the baseline; no baseline to compare")
+            continue
         sub = Selection((name,), models, selection.repeat, selection.filter, selection.shard)
         try:
             calls += plan_calls(base, "base", sub)
@@ -255,7 +266,9 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
         document = build_document(run, store.results(run_id), outcome)
         status = "complete" if document["gate"]["status"] != "incomplete" else "incomplete"
         store.finish_run(run_id, status, {**summary_of(document), "outcome": outcome})
-    document["run"]["status"] = status
+        finished = store.get_run(run_id)
+        document["run"]["status"] = status
+        document["run"]["finished_at"] = finished.finished_at if finished else None
     report_dir = options.out or root / ".llmops" / "reports" / run_id
     files = write_reports(document, report_dir, options.formats)
     return EvalResult(document, report_dir, files, notes)
