@@ -107,6 +107,9 @@ def _check_drop(row: dict[str, Any], metric: str, comparison: dict[str, Any] | N
         if comparison is None:
             row["note"] = "no paired test for this metric; gated on the difference alone"
             return
+        if comparison["p_value"] is None:  # e.g. one paired case of means: no test, so no evidence of noise
+            row["note"] = "too few paired cases for a test; gated on the difference alone"
+            return
         significant = is_significant_drop(_as_comparison(comparison), higher_is_better, settings.alpha)
         if not significant:
             row["passed"] = True
@@ -122,30 +125,36 @@ def _as_comparison(d: dict[str, Any]) -> Comparison:
 def case_changes(head: Sequence[CallRecord], base: Sequence[CallRecord], same_cases: set[str]) -> dict[str, list]:
     """Regressions (better at base) and fixes (better at head) on the paired cases, with evidence."""
     h_score, b_score = per_case(head, "correctness"), per_case(base, "correctness")
-    first_h = _first_run(head)
-    first_b = _first_run(base)
+    runs_h, runs_b = _runs_by_case(head), _runs_by_case(base)
     regressions, fixes = [], []
     for case in sorted(same_cases & h_score.keys() & b_score.keys()):
         if h_score[case] == b_score[case]:
             continue
-        hr, br = first_h[case], first_b[case]
+        regressed = h_score[case] < b_score[case]
+        # Evidence: on the side that scores worse, a run that failed (with repeat > 1 the first may have passed).
+        hr = _evidence(runs_h[case], failed=regressed)
+        br = _evidence(runs_b[case], failed=not regressed)
         entry = {
             "case_id": case, "tags": hr.tags, "base_score": b_score[case], "head_score": h_score[case],
             "base_output": br.output if br.ok else f"[error] {br.error}",
             "head_output": hr.output if hr.ok else f"[error] {hr.error}",
-            "failed_assertions": [a for a in (hr if h_score[case] < b_score[case] else br).assertions if not a["passed"]],
+            "failed_assertions": [a for a in (hr if regressed else br).assertions if not a["passed"]],
             "messages_diff": messages_diff(br.messages, hr.messages),
         }
-        (regressions if h_score[case] < b_score[case] else fixes).append(entry)
+        (regressions if regressed else fixes).append(entry)
     return {"regressions": regressions, "fixes": fixes}
 
 
-def _first_run(records: Sequence[CallRecord]) -> dict[str, CallRecord]:
-    first: dict[str, CallRecord] = {}
-    for r in records:
-        if r.case_id not in first or r.repeat < first[r.case_id].repeat:
-            first[r.case_id] = r
-    return first
+def _runs_by_case(records: Sequence[CallRecord]) -> dict[str, list[CallRecord]]:
+    runs: dict[str, list[CallRecord]] = {}
+    for r in sorted(records, key=lambda r: r.repeat):
+        runs.setdefault(r.case_id, []).append(r)
+    return runs
+
+
+def _evidence(runs: list[CallRecord], failed: bool) -> CallRecord:
+    """The first run (by repeat) that failed, or passed; else the first run."""
+    return next((r for r in runs if (not (r.ok and r.passed)) == failed), runs[0])
 
 
 def messages_diff(base: list[dict[str, str]], head: list[dict[str, str]]) -> str:

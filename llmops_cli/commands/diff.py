@@ -17,6 +17,7 @@ from llmops_cli.plan import PlannedCall, Selection, plan_calls
 from llmops_cli.project import Project, load_project
 from llmops_cli.render import RenderError
 from llmops_cli.source import Source, WorkTree
+from llmops_cli.store import CallRecord
 
 WORK_TREE = "WORKTREE"
 
@@ -47,10 +48,20 @@ def open_side(root: Path, ref: str | None) -> Source:
     return gitref.open_ref(root, ref)
 
 
+def _load(root: Path, ref: str | None) -> Project:
+    source = open_side(root, ref)
+    try:
+        return load_project(source)  # reads every file it needs now
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()  # a git ref's repository handle keeps `git cat-file` helpers running
+
+
 def diff_prompt(root: Path, name: str, base_ref: str | None, head_ref: str | None) -> tuple[PromptDiff, Project, Project]:
-    head = load_project(open_side(root, head_ref))
+    head = _load(root, head_ref)
     base_ref = base_ref or head.config.gate.baseline
-    base = load_project(open_side(root, base_ref))
+    base = _load(root, base_ref)
     if name not in head.prompts and name not in base.prompts:
         raise InputError(f"prompts/{name}.yaml: no such prompt at {base_ref} or {head_ref or 'the work tree'}; "
                          f"known: {', '.join(sorted(head.prompts))}")
@@ -115,7 +126,12 @@ def run_both(root: Path, result: PromptDiff, base: Project, head: Project) -> No
             if side != "head" or (suite, case_id) != (case.suite, case.case_id):
                 continue
             before = records.get(("base", suite, case_id, model))
-            old = (before.output or f"[error] {before.error}") if before else ""
-            new = record.output or f"[error] {record.error}"
+            old = _shown(before) if before else ""
+            new = _shown(record)
             case.outputs[model] = "\n".join(difflib.unified_diff(old.splitlines(), new.splitlines(), "base output",
                                                                  "head output", lineterm="")) or "(same output)"
+
+
+def _shown(record: CallRecord) -> str:
+    """The output as diffed: an empty answer is "", only a failed call is an error."""
+    return (record.output or "") if record.ok else f"[error] {record.error}"

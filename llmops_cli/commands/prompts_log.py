@@ -42,6 +42,10 @@ def prompt_log(root: Path, name: str, limit: int = 50) -> list[LineageEntry]:
                      "metrics": group["metrics"], "passed": group["passed"]})
     entries = []
     for commit in commits:
-        text = gitref.open_ref(root, commit.sha).read_text(path)
+        source = gitref.open_ref(root, commit.sha)
+        try:
+            text = source.read_text(path)
+        finally:
+            source.close()  # gitpython keeps `git cat-file` helpers per repository open until then
         entries.append(LineageEntry(commit, by_version.get(sha256_text(text), []) if text is not None else []))
     return entries

@@ -11,10 +11,24 @@ from llmops_cli.results import build_document
 from llmops_cli.store import RunRow, Store
 
 
+def is_scratch(run: RunRow) -> bool:
+    """A `llmops diff --run` run: its calls are stored (and cached) but it has no suites, gate or report."""
+    return run.config.get("kind") == "diff"
+
+
 def list_runs(root: Path, limit: int) -> list[RunRow]:
+    """The newest `limit` eval runs (scratch runs of `diff --run` are not listed)."""
+    if limit <= 0:
+        return []
     store = Store(root)
     try:
-        return store.list_runs(limit)
+        fetch = limit
+        while True:
+            rows = store.list_runs(fetch)
+            runs = [run for run in rows if not is_scratch(run)]
+            if len(runs) >= limit or len(rows) < fetch:
+                return runs[:limit]
+            fetch *= 2
     finally:
         store.close()
 
@@ -26,6 +40,9 @@ def load_document(root: Path, run_id: str) -> dict[str, Any]:
         run = store.get_run(run_id)
         if run is None:
             raise InputError(f"run {run_id!r} not found in .llmops/llmops.db; `llmops runs` lists them")
+        if is_scratch(run):
+            raise InputError(f"run {run.id!r} is a scratch run of `llmops diff --run`: it has no gate or report; "
+                             "`llmops runs` lists eval runs")
         outcome = (run.summary or {}).get("outcome", {})
         document = build_document(run, store.results(run.id), outcome)
         return document

@@ -1,0 +1,72 @@
+"""`llmops runs`, `llmops show RUN`, `llmops report RUN`: past runs, re-rendered from the store."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from conftest import git
+from llmops_cli.standin import StandinServer
+from test_gate import REGRESSED, WORSE_PROMPT, cli, commit_all, latest_report_dir, make_repo, stdout_regressions
+
+
+def test_runs_show_and_report_rerender_a_past_run(tmp_path: Path, server: StandinServer) -> None:
+    root = make_repo(tmp_path / "repo", server)
+    main_sha = git(root, "rev-parse", "HEAD").strip()
+    passed = cli(root, "eval", "--no-baseline")
+    assert passed.code == 0
+    passed_id = re.search(r"· run (\S+)", passed.stdout)[1]  # type: ignore[index]
+    git(root, "checkout", "-q", "-b", "shorter-prompt")
+    (root / "prompts" / "support.yaml").write_text(WORSE_PROMPT)
+    pr_sha = commit_all(root, "Drop the label list")
+    failed = cli(root, "eval", "--baseline", "main")
+    assert failed.code == 1
+    failed_id = re.search(r"· run (\S+)", failed.stdout)[1]  # type: ignore[index]
+    original_dir = latest_report_dir(root)
+    assert original_dir.name == failed_id
+    assert cli(root, "diff", "support", "main", "--run").code == 0  # leaves a scratch run in the store
+
+    listed = cli(root, "runs")
+    assert listed.code == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    assert [row[0] for row in rows] == [failed_id, passed_id]  # newest first; no diff scratch run
+    assert rows[0][3:5] == ["failed", pr_sha[:10]] and rows[1][3:5] == ["passed", main_sha[:10]]
+
+    shown = cli(root, "show", failed_id[:-2])  # a prefix is enough
+    assert shown.code == 0, shown.stderr
+    assert stdout_regressions(shown) == REGRESSED
+    assert f"gate: failed (exit 1) · run {failed_id}" in shown.stdout
+    summary = lambda out: [line for line in out.splitlines() if not line.startswith("reports:")]  # noqa: E731
+    assert summary(shown.stdout) == summary(failed.stdout)
+
+    out = tmp_path / "rerendered"
+    report = cli(root, "report", failed_id, "--format", "md,json,junit", "--out", str(out))
+    assert report.code == 0, report.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["junit.xml", "report.md", "results.json"]
+    original = json.loads((original_dir / "results.json").read_text())
+    again = json.loads((out / "results.json").read_text())
+    assert again["gate"] == original["gate"] and again["gate"]["status"] == "failed"
+    assert again["groups"] == original["groups"]
+    assert again["suites"] == original["suites"]
+    assert again == original  # nothing else differs either (run, suites, finished_at)
+    assert (out / "report.md").read_text() == (original_dir / "report.md").read_text()
+    assert (out / "junit.xml").read_text() == (original_dir / "junit.xml").read_text()
+
+
+def test_unknown_and_scratch_runs_are_clear_errors(tmp_path: Path, server: StandinServer) -> None:
+    root = make_repo(tmp_path / "repo", server)
+    (root / "prompts" / "support.yaml").write_text(WORSE_PROMPT)
+    assert cli(root, "diff", "support", "main", "--run").code == 0
+    assert cli(root, "runs").stdout == ""  # only scratch runs so far: nothing to list
+
+    missing = cli(root, "show", "nosuch")
+    assert missing.code == 2
+    assert missing.stderr.strip().splitlines() == [
+        "error: run 'nosuch' not found in .llmops/llmops.db; `llmops runs` lists them"]
+
+    scratch = cli(root, "show", "diff-")
+    assert scratch.code == 2, scratch.stdout + scratch.stderr
+    lines = scratch.stderr.strip().splitlines()
+    assert len(lines) == 1 and "llmops diff --run" in lines[0]
+    assert cli(root, "report", "diff-", "--out", str(tmp_path / "r")).code == 2
