@@ -19,6 +19,9 @@ from llmops_cli.scoring.score import score_answer
 from llmops_cli.store import CachedAnswer, CallRecord, Store
 
 
+WAIT_POLL_S = 0.2
+
+
 @dataclass(frozen=True)
 class RunLimits:
     concurrency: int = 16
@@ -88,7 +91,17 @@ class Runner:
         todo = self._serve_cached(todo, progress)
         if self.limits.offline or not todo:
             return RunOutcome(progress, misses=todo if self.limits.offline else [])
-        return asyncio.run(self._call_all(todo, progress))
+        try:
+            return asyncio.run(self._call_all(todo, progress))
+        finally:
+            self.store.release(self.run_id)
+
+    def _claim(self, keys: list[str]) -> set[str]:
+        """Requests this run may call; another live process calling the same request is waited for."""
+        if not self.limits.use_cache:
+            return set(keys)
+        stale_after = self.limits.timeout_s * (self.limits.retries + 1) + 120
+        return self.store.claim(keys, self.run_id, stale_after)
 
     def _serve_cached(self, todo: list[PlannedCall], progress: Progress) -> list[PlannedCall]:
         if not self.limits.use_cache:
@@ -107,8 +120,10 @@ class Runner:
         for call in todo:
             groups.setdefault(call.key, []).append(call)
         queue: asyncio.Queue[list[PlannedCall]] = asyncio.Queue()
-        for group in groups.values():
-            queue.put_nowait(group)
+        waiting = set(groups) - self._claim(list(groups))
+        for key, group in groups.items():
+            if key not in waiting:
+                queue.put_nowait(group)
         state = _Budget(self.limits)
         # A resumed run keeps its budget: what it already paid for counts against max_cost_usd.
         for record in self.store.results(self.run_id):
@@ -130,9 +145,28 @@ class Runner:
                     state.in_flight -= 1
                 self._finish(group, result, progress, state)
 
-        workers = [asyncio.create_task(worker()) for _ in range(min(self.limits.concurrency, len(groups)))]
-        await asyncio.gather(*workers)
-        return outcome
+        while True:
+            workers = [asyncio.create_task(worker()) for _ in range(min(self.limits.concurrency, queue.qsize()))]
+            await asyncio.gather(*workers)
+            if not waiting or outcome.stopped:
+                return outcome
+            waiting = await self._collect_others(waiting, groups, queue, progress)
+
+    async def _collect_others(self, waiting: set[str], groups: dict[str, list[PlannedCall]],
+                              queue: asyncio.Queue[list[PlannedCall]], progress: Progress) -> set[str]:
+        """Wait for requests another process is calling: take its cached answers, and take over
+        the claims it drops (it died or gave up), queueing those for our own workers."""
+        while waiting:
+            await asyncio.sleep(WAIT_POLL_S)
+            pending = [c for key in sorted(waiting) for c in groups[key]]
+            still = {c.key for c in self._serve_cached(pending, progress)}
+            taken = self._claim(sorted(still)) if still else set()
+            for key in taken:
+                queue.put_nowait(groups[key])
+            waiting = still - taken
+            if taken:
+                break
+        return waiting
 
     def _finish(self, group: list[PlannedCall], result: Outcome, progress: Progress, state: "_Budget") -> None:
         answer = result.answer

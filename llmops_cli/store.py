@@ -12,6 +12,8 @@ migrations appended to MIGRATIONS; `_llmops_migrations` records which ran.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -61,7 +63,15 @@ def _m002_result_columns(db: sqlite3.Connection) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_result_columns]
+def _m003_inflight(db: sqlite3.Connection) -> None:
+    """Requests another process is calling now, so a second process waits for its answer."""
+    _script(db, """
+        CREATE TABLE inflight (key TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL,
+                               host TEXT NOT NULL, started_at REAL NOT NULL);
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_result_columns, _m003_inflight]
 
 
 @dataclass(frozen=True)
@@ -198,12 +208,41 @@ class Store:
 
     # results ---------------------------------------------------------------
     def record(self, run_id: str, record: CallRecord, answer: CachedAnswer | None = None) -> None:
-        """Write one scored call (and its raw answer to the cache) in one transaction."""
+        """Write one scored call (and its raw answer to the cache) in one transaction; the
+        request's in-flight claim goes with it, so a waiting process sees the answer at once."""
         with self._transaction():
             if answer is not None:
                 self.db.execute("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?)",
                                 (record.key, record.model_id, json.dumps(asdict(answer)), time.time()))
             self._insert_results(run_id, [record])
+            self.db.execute("DELETE FROM inflight WHERE key = ? AND owner = ?", (record.key, run_id))
+
+    # in-flight claims ------------------------------------------------------
+    def claim(self, keys: Sequence[str], owner: str, stale_after_s: float) -> set[str]:
+        """Claim requests to call; returns the keys this owner holds. A claim by a process that
+        died, or older than `stale_after_s`, is taken over."""
+        host, pid, now = socket.gethostname(), os.getpid(), time.time()
+        with self._transaction():
+            self.db.executemany("INSERT OR IGNORE INTO inflight VALUES (?, ?, ?, ?, ?)",
+                                [(key, owner, pid, host, now) for key in keys])
+            held: set[str] = set()
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = self.db.execute(f"SELECT key, owner, pid, host, started_at FROM inflight WHERE key IN ({marks})",
+                                       chunk).fetchall()
+                for key, holder, holder_pid, holder_host, started in rows:
+                    if holder == owner:
+                        held.add(key)
+                    elif now - started > stale_after_s or (holder_host == host and not _alive(holder_pid)):
+                        self.db.execute("UPDATE inflight SET owner = ?, pid = ?, host = ?, started_at = ? WHERE key = ?",
+                                        (owner, pid, host, now, key))
+                        held.add(key)
+        return held
+
+    def release(self, owner: str) -> None:
+        """Drop every claim left by this owner (calls it never made: budget stop, interrupt)."""
+        self.db.execute("DELETE FROM inflight WHERE owner = ?", (owner,))
 
     def record_many(self, run_id: str, records: Sequence[CallRecord]) -> None:
         """Write many scored calls in one transaction (cache hits: nothing new to lose)."""
@@ -242,6 +281,16 @@ class Store:
         return self.db.execute(
             "SELECT created_at, suite, prompt, model, model_id, error_class, cached, latency_s, cost_usd, tokens_in,"
             " tokens_out FROM results WHERE created_at >= ?", (since,)).fetchall()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 _RUN_COLUMNS = ("id, created_at, finished_at, status, git_commit, git_dirty, baseline_ref, baseline_commit, config,"
