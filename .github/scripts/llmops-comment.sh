@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Post the llmops Markdown report on the pull request, or update the comment posted by an
+# earlier run (found by the hidden marker), so a PR carries one current report.
+#
+# Reads: LLMOPS_GITHUB_TOKEN (required), LLMOPS_REPORT_DIR, LLMOPS_EXIT_CODE, LLMOPS_GATE,
+#   GITHUB_REPOSITORY, GITHUB_EVENT_NAME, GITHUB_EVENT_PATH (the PR number comes from the
+#   event; LLMOPS_PR_NUMBER overrides it), GITHUB_API_URL (default https://api.github.com),
+#   GITHUB_SERVER_URL + GITHUB_RUN_ID (a link to the run), LLMOPS_PYTHON (default python, else python3).
+# Writes the step output comment-url. A comment that cannot be posted (a fork's read-only
+# token, say) is a warning, never a failed job: the gate is decided elsewhere.
+set -uo pipefail
+
+MARKER='<!-- llmops-report -->'
+MAX_BODY=60000  # GitHub refuses comments over 65536 characters
+PY=${LLMOPS_PYTHON:-$(command -v python || command -v python3)}
+API=${GITHUB_API_URL:-https://api.github.com}
+API=${API%/}
+
+warn() { echo "::warning title=llmops comment::$*"; exit 0; }
+
+[ -n "${LLMOPS_GITHUB_TOKEN:-}" ] || warn "no github-token given; not commenting"
+repo=${GITHUB_REPOSITORY:-}
+[ -n "$repo" ] || warn "GITHUB_REPOSITORY is not set; not commenting"
+
+pr=${LLMOPS_PR_NUMBER:-}
+if [ -z "$pr" ]; then
+  case ${GITHUB_EVENT_NAME:-} in
+    pull_request | pull_request_target) ;;
+    *) echo "llmops-action: not a pull request event (${GITHUB_EVENT_NAME:-none}); not commenting"; exit 0 ;;
+  esac
+  pr=$("$PY" -c 'import json, sys
+print(json.load(open(sys.argv[1], encoding="utf-8"))["pull_request"]["number"])' "${GITHUB_EVENT_PATH:-}" 2>/dev/null) \
+    || warn "could not read the pull request number from GITHUB_EVENT_PATH"
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# The token goes to curl through a header file, never on a command line.
+(umask 077; printf 'Authorization: Bearer %s\n' "$LLMOPS_GITHUB_TOKEN" >"$work/auth")
+
+api() {  # api METHOD PATH [BODY_FILE] -> response body in $work/response, prints the status code
+  local method=$1 path=$2 extra=(--retry 2)  # only reads are retried: a retried POST could post twice
+  [ $# -ge 3 ] && extra=(--data-binary "@$3" -H "Content-Type: application/json")
+  : >"$work/response"
+  curl -sS -X "$method" -o "$work/response" -w '%{http_code}' --max-time 60 \
+    -H "@$work/auth" -H "Accept: application/vnd.github+json" -H "X-GitHub-Api-Version: 2022-11-28" \
+    "${extra[@]}" "$API$path" || true
+}
+
+# The comment: marker, report (trimmed to GitHub's limit), link to the run and its artifact.
+run_url=""
+if [ -n "${GITHUB_RUN_ID:-}" ]; then
+  run_url="${GITHUB_SERVER_URL:-https://github.com}/$repo/actions/runs/$GITHUB_RUN_ID"
+fi
+LLMOPS_MARKER=$MARKER LLMOPS_MAX_BODY=$MAX_BODY LLMOPS_RUN_URL=$run_url "$PY" - "$work/body.json" <<'PY'
+import json, os, sys
+from pathlib import Path
+
+report = Path(os.environ.get("LLMOPS_REPORT_DIR", "")) / "report.md"
+code, gate, run_url = os.environ.get("LLMOPS_EXIT_CODE", "?"), os.environ.get("LLMOPS_GATE", ""), os.environ["LLMOPS_RUN_URL"]
+if report.is_file():
+    text = report.read_text(encoding="utf-8")
+else:
+    text = (f"## llmops eval: ⚠️ could not run (exit {code})\n\n"
+            "llmops stopped before writing a report (invalid input?): the problems are in the job log.\n")
+footer = "\n---\n" + (f"[Workflow run]({run_url}) · the full report (HTML, JSON, JUnit) is in its artifacts · "
+                      if run_url else "") + f"gate `{gate or 'unknown'}`, exit {code}\n"
+limit = int(os.environ["LLMOPS_MAX_BODY"]) - len(footer) - 200
+if len(text) > limit:
+    text = text[:limit] + "\n\n… report trimmed to fit a comment; the full report is in the workflow artifacts.\n"
+body = os.environ["LLMOPS_MARKER"] + "\n" + text + footer
+Path(sys.argv[1]).write_text(json.dumps({"body": body}), encoding="utf-8")
+PY
+[ -s "$work/body.json" ] || warn "could not build the comment body"
+
+# Find our earlier comment: the first one carrying the marker, page by page.
+existing=""
+page=1
+while [ -z "$existing" ]; do
+  status=$(api GET "/repos/$repo/issues/$pr/comments?per_page=100&page=$page")
+  [ "$status" = 200 ] || warn "listing comments on #$pr failed (HTTP $status)"
+  found=$(LLMOPS_MARKER=$MARKER "$PY" -c 'import json, os, sys
+comments = json.load(open(sys.argv[1], encoding="utf-8"))
+hit = next((c["id"] for c in comments if os.environ["LLMOPS_MARKER"] in (c.get("body") or "")), None)
+print("empty" if not comments else hit or "", end="")' "$work/response") || warn "unreadable comment list"
+  case $found in
+    empty) break ;;
+    "") page=$((page + 1)) ;;
+    *) existing=$found ;;
+  esac
+done
+
+if [ -n "$existing" ]; then
+  status=$(api PATCH "/repos/$repo/issues/comments/$existing" "$work/body.json")
+  action=updated
+else
+  status=$(api POST "/repos/$repo/issues/$pr/comments" "$work/body.json")
+  action=posted
+fi
+case $status in
+  200 | 201) ;;
+  *) warn "commenting on #$pr failed (HTTP $status); a fork's token is read-only: use the step summary" ;;
+esac
+url=$("$PY" -c 'import json, sys
+print(json.load(open(sys.argv[1], encoding="utf-8")).get("html_url", ""), end="")' "$work/response" 2>/dev/null || true)
+echo "llmops-action: $action the report comment on #$pr ${url}"
+if [ -n "${GITHUB_OUTPUT:-}" ]; then
+  echo "comment-url=$url" >>"$GITHUB_OUTPUT"
+fi
