@@ -50,6 +50,7 @@ def complete(provider: Provider, server: StandinServer, text: str) -> Outcome:
 
 @pytest.mark.parametrize(("directive", "attempts", "error_class"), [
     ("fault=429, times=2, retry_after=0.1", 3, None),
+    ("fault=429, times=1, retry_after=none", 2, None),  # no Retry-After: jittered backoff
     ("fault=500, times=1", 2, None),
     ("fault=502, times=1", 2, None),
     ("fault=503, times=2", 3, None),
