@@ -6,9 +6,10 @@ Everything the user writes is validated here, in one place, and every problem is
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from llmops_cli.errors import Problems
 from llmops_cli.yamlfile import LineDict, LineList, YamlError, load_yaml
@@ -138,6 +139,7 @@ class Suite:
     kind: str = "quality"
     description: str = ""
     line_of_models: int = 0
+    line_of_cases: int = 0
 
 
 class Fields:
@@ -155,7 +157,7 @@ class Fields:
     def only(self, allowed: tuple[str, ...]) -> None:
         for key in self.data:
             if key not in allowed:
-                self.bad(key, f"unknown key {key!r} in {self.what}; allowed: {', '.join(allowed)}")
+                self.bad(key, f"unknown key {key!r} in {self.what}{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = None, required: bool = False) -> Any:
         if key not in self.data:
@@ -169,7 +171,7 @@ class Fields:
             value = None
         if not isinstance(value, kind):
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            self.bad(key, f"{key!r} in {self.what} must be {_article(names)}, got {type(value).__name__}")
+            self.bad(key, f"{key!r} in {self.what} must be {_article(names)}, got {_kind_of(value)}")
             return default
         return value
 
@@ -195,6 +197,21 @@ def _article(noun: str) -> str:
     names = {"dict": "a mapping", "list": "a list", "str": "a string", "int": "an integer",
              "float": "a number", "bool": "true or false"}
     return " or ".join(names.get(part, part) for part in noun.split(" or "))
+
+
+def did_you_mean(word: Any, choices: Any) -> str:
+    """` (did you mean 'x'?)` for a near miss, else ''."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _kind_of(value: Any) -> str:
+    """What the user wrote, in YAML words (never an internal class name like LineDict)."""
+    for kind, name in ((bool, "true/false"), (dict, "a mapping"), (list, "a list"), (str, "a string"),
+                       (int, "an integer"), (float, "a number")):
+        if isinstance(value, kind):
+            return name
+    return "nothing (null)" if value is None else type(value).__name__
 
 
 def parse_yaml_file(text: str, file: str, problems: Problems) -> LineDict | None:
@@ -356,7 +373,8 @@ def parse_prompt(name: str, text: str, path: str, models: Mapping[str, ModelSpec
     model = fields.get("model", str, "default")
     if models and model not in models:
         fields.bad("model" if "model" in data else None,
-                   f"unknown model alias {model!r}; define it under models: in llmops.yaml (known: {', '.join(models)})")
+                   f"unknown model alias {model!r}{did_you_mean(model, models)}; define it under models: in llmops.yaml "
+                   f"(known: {', '.join(models)})")
     messages = _parse_messages(fields, path, problems)
     schema = None
     output = fields.get("output", dict)
@@ -395,7 +413,7 @@ def _parse_messages(fields: Fields, path: str, problems: Problems) -> tuple[Mess
         if role is not None and role not in MESSAGE_ROLES:
             mf.bad("role", f"messages[{index}] role {role!r} is not one of {', '.join(MESSAGE_ROLES)}")
         if role is not None and content is not None:
-            messages.append(Message(role=role, content=content, line=line))
+            messages.append(Message(role=role, content=content, line=item.value_line_of("content")))
     return tuple(messages)
 
 
@@ -420,7 +438,8 @@ def _plain(value: Any) -> Any:
 
 
 def parse_suite(name: str, text: str, path: str, problems: Problems, prompts: Mapping[str, Prompt],
-                models: Mapping[str, ModelSpec], validate_assertion: Any) -> Suite | None:
+                models: Mapping[str, ModelSpec], validate_assertion: Any, broken: Collection[str] = ()) -> Suite | None:
+    """One suite; `broken` names prompt files that exist but failed to load (already reported)."""
     data = parse_yaml_file(text, path, problems)
     if data is None:
         return None
@@ -428,7 +447,7 @@ def parse_suite(name: str, text: str, path: str, problems: Problems, prompts: Ma
     fields.only(("description", "prompt", "prompts", "models", "cases", "repeat", "assert", "thresholds", "kind"))
     prompt_names = _suite_prompts(fields)
     for prompt_name in prompt_names:
-        if prompt_name not in prompts:
+        if prompt_name not in prompts and prompt_name not in broken:
             key = "prompt" if "prompt" in data else "prompts"
             fields.bad(key, f"prompt {prompt_name!r} not found: expected prompts/{prompt_name}.yaml")
     default_model = prompts[prompt_names[0]].model if prompt_names and prompt_names[0] in prompts else "default"
@@ -437,25 +456,30 @@ def parse_suite(name: str, text: str, path: str, problems: Problems, prompts: Ma
     for index, alias in enumerate(suite_models):
         if not isinstance(alias, str) or (models and alias not in models):
             line = model_list.line_of(index) if model_list else fields.line()
-            problems.add(path, line, f"unknown model alias {alias!r}; define it under models: in llmops.yaml "
-                                     f"(known: {', '.join(models) or 'none'})")
+            problems.add(path, line, f"unknown model alias {alias!r}{did_you_mean(alias, models)}; define it under "
+                                     f"models: in llmops.yaml (known: {', '.join(models) or 'none'})")
     kind = fields.get("kind", str, "quality")
     if kind not in SUITE_KINDS:
         fields.bad("kind", f"suite kind {kind!r} is not one of {', '.join(SUITE_KINDS)}")
     asserts = parse_assertions(data.get("assert"), path, data.line_of("assert"), problems, validate_assertion)
     folder = path.rsplit("/", 1)[0]
+    cases_name = fields.get("cases", str, "cases.jsonl")
+    if cases_name.startswith("/") or "\\" in cases_name or ".." in cases_name.split("/") or not cases_name.strip():
+        fields.bad("cases", f"cases {cases_name!r} must be a file name inside {folder}/, e.g. cases.jsonl")
+        cases_name = "cases.jsonl"
     return Suite(
         name=name,
         path=path,
         prompts=prompt_names,
         models=tuple(str(m) for m in suite_models),
-        cases_path=f"{folder}/{fields.get('cases', str, 'cases.jsonl')}",
+        cases_path=f"{folder}/{cases_name}",
         repeat=fields.integer("repeat", 1, low=1),
         asserts=asserts,
         thresholds=_parse_thresholds(fields, path, problems),
         kind=kind,
         description=fields.get("description", str, ""),
         line_of_models=data.line_of("models"),
+        line_of_cases=data.line_of("cases") if "cases" in data else 0,
     )
 
 
@@ -503,7 +527,8 @@ def _parse_thresholds(fields: Fields, path: str, problems: Problems) -> dict[str
     for metric, bounds in (raw or {}).items():
         line = raw.line_of(metric)
         if metric not in METRICS:
-            problems.add(path, line, f"unknown threshold metric {metric!r}; known: {', '.join(METRICS)}")
+            problems.add(path, line, f"unknown threshold metric {metric!r}{did_you_mean(metric, METRICS)}; "
+                                     f"known: {', '.join(METRICS)}")
             continue
         if not isinstance(bounds, LineDict):
             problems.add(path, line, f"threshold {metric!r} must be a mapping like {{min: 0.9}} or {{max: 0.05}}")

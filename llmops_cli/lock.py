@@ -59,19 +59,32 @@ def build_lock(suites: Mapping[str, tuple[str, Sequence[Case]]]) -> str:
     return json.dumps({"version": 1, "suites": entries}, indent=2, sort_keys=True) + "\n"
 
 
+class LockError(ValueError):
+    """llmops.lock cannot be trusted; `line` is in the lock file when known."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
 def parse_lock(text: str) -> dict[str, dict[str, str]]:
-    """Suite name -> case id -> case hash. Raises ValueError with a readable reason."""
+    """Suite name -> case id -> case hash. Raises LockError with a readable reason."""
+    again = "regenerate it with `llmops lock` (after checking the golden sets are the ones you mean to lock)"
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"line {exc.lineno}: not valid JSON ({exc.msg}); regenerate it with `llmops lock`") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        line, why = (exc.lineno, exc.msg) if isinstance(exc, json.JSONDecodeError) else (None, "nested too deeply")
+        raise LockError(line, f"not valid JSON ({why}); {again}") from None
     suites = data.get("suites") if isinstance(data, dict) else None
     if not isinstance(suites, dict):
-        raise ValueError("missing 'suites'; regenerate it with `llmops lock`")
+        raise LockError(1, f"missing 'suites'; {again}")
     result: dict[str, dict[str, str]] = {}
     for name, entry in suites.items():
         hashes = entry.get("case_hashes") if isinstance(entry, dict) else None
-        if not isinstance(hashes, dict) or set_hash(hashes) != entry.get("sha256"):
-            raise ValueError(f"entry for suite {name!r} is damaged; regenerate it with `llmops lock`")
+        if not isinstance(hashes, dict) or not all(isinstance(v, str) for v in hashes.values()) \
+                or set_hash(hashes) != entry.get("sha256"):
+            line = next((n for n, raw in enumerate(text.splitlines(), 1) if raw.strip().startswith(json.dumps(name))), None)
+            raise LockError(line, f"entry for suite {name!r} does not match its own sha256 (edited by hand?); {again}")
         result[name] = dict(hashes)
     return result

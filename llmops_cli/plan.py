@@ -109,7 +109,7 @@ def plan_calls(project: Project, side: str, selection: Selection) -> list[Planne
                 try:
                     messages = compiled.render(case.vars)
                 except RenderError as exc:
-                    problems.add(suite.cases_path, case.line, f"case {case.id!r}: {prompt.path}: {exc.message}")
+                    problems.add(suite.cases_path, case.line, f"case {case.id!r}: {prompt.path}:{exc.line}: {exc.message}")
                     continue
                 for spec in models:
                     params = {**prompt.params}

@@ -12,11 +12,11 @@ from typing import Iterator, Mapping, Sequence
 from llmops_cli.cases import Case, parse_cases
 from llmops_cli.config import (CONFIG_FILE, EVALS_DIR, PROMPTS_DIR, ProjectConfig, Prompt, Suite, parse_config,
                                parse_prompt, parse_suite)
-from llmops_cli.errors import InputError, Problems
-from llmops_cli.lock import LOCK_FILE, CaseChanges, case_hashes, diff_cases, parse_lock
+from llmops_cli.errors import InputError, Problem, Problems
+from llmops_cli.lock import LOCK_FILE, CaseChanges, LockError, case_hashes, diff_cases, parse_lock
 from llmops_cli.render import CompiledPrompt, RenderError, compile_prompt
 from llmops_cli.scoring.registry import validate_assertion
-from llmops_cli.source import Source
+from llmops_cli.source import NotText, Source
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class Project:
 def _read(source: Source, path: str, problems: Problems) -> str | None:
     try:
         return source.read_text(path)
+    except NotText as exc:
+        problems.add(path, exc.line, exc.message)
     except UnicodeError as exc:
         problems.add(path, None, f"cannot read as UTF-8 text ({exc}); save it as UTF-8")
     except OSError as exc:
@@ -52,46 +54,67 @@ def load_project(source: Source, only_suites: Sequence[str] = (), read_lock: boo
     text = _read(source, CONFIG_FILE, problems)
     if text is None and not problems:
         raise InputError(f"{CONFIG_FILE}: not found in {source.label}; run `llmops init` to create a project")
-    config = parse_config(text, problems) if text is not None else None
-    if config is None:
-        problems.raise_if_any()
+    parsed = parse_config(text, problems) if text is not None else None
+    if parsed is None and not problems:
         raise InputError(f"{CONFIG_FILE}: could not be read")
-    prompts = _load_prompts(source, config, problems)
-    suites = _load_suites(source, config, prompts, problems, only_suites)
+    # A config that does not parse is already a problem; keep checking the other files against an empty
+    # model list (alias checks are skipped) so one run still shows every problem.
+    config = parsed or ProjectConfig(models={})
+    prompts, broken = _load_prompts(source, config, problems)
+    suites = _load_suites(source, config, prompts, broken, problems, only_suites)
     cases = {}
     for name, suite in suites.items():
         cases_text = _read(source, suite.cases_path, problems)
         if cases_text is None:
             if not any(p.file == suite.cases_path for p in problems.items):
-                problems.add(suite.path, None, f"cases file {suite.cases_path} not found")
+                problems.add(suite.path, suite.line_of_cases or None,
+                             f"cases file {suite.cases_path} not found; create it (one JSON object a line) "
+                             "or point 'cases:' at it")
             continue
-        cases[name] = parse_cases(cases_text, suite.cases_path, problems, validate_assertion)
-    _check_suite_needs(suites, prompts, config, problems)
+        cases[name] = parse_cases(cases_text, suite.cases_path, problems, validate_assertion,
+                                  expect_refusal_default=suite.kind == "redteam")
+    _check_suite_needs(suites, prompts, parsed, problems)
     compiled = _compile(prompts, problems)
     lock = _load_lock(source, problems) if read_lock else None
-    problems.raise_if_any()
+    _clip(problems).raise_if_any()
     return Project(source, config, prompts, suites, cases, lock, compiled)
 
 
-def _load_prompts(source: Source, config: ProjectConfig, problems: Problems) -> dict[str, Prompt]:
-    prompts = {}
+MAX_MESSAGE = 300
+
+
+def _clip(problems: Problems) -> Problems:
+    """Keep each problem one readable line even when it quotes a huge key or value from the user's file."""
+    for index, problem in enumerate(problems.items):
+        text = " ".join(problem.message.split()) if "\n" in problem.message else problem.message
+        if len(text) > MAX_MESSAGE:
+            text = text[: MAX_MESSAGE * 2 // 3] + " … " + text[-MAX_MESSAGE // 3:]
+        if text != problem.message:
+            problems.items[index] = Problem(problem.file, problem.line, text)
+    return problems
+
+
+def _load_prompts(source: Source, config: ProjectConfig, problems: Problems) -> tuple[dict[str, Prompt], set[str]]:
+    """Prompts that loaded, and the names of prompt files that did not (their problems are recorded)."""
+    prompts, broken = {}, set()
     for file_name in source.list_dir(PROMPTS_DIR):
         if not file_name.endswith((".yaml", ".yml")):
             continue
         path = f"{PROMPTS_DIR}/{file_name}"
         text = _read(source, path, problems)
         name = file_name.rsplit(".", 1)[0]
-        if text is not None:
-            prompt = parse_prompt(name, text, path, config.models, problems)
-            if prompt is not None:
-                prompts[name] = prompt
-    return prompts
+        prompt = parse_prompt(name, text, path, config.models, problems) if text is not None else None
+        if prompt is not None:
+            prompts[name] = prompt
+        else:
+            broken.add(name)
+    return prompts, broken
 
 
-def _load_suites(source: Source, config: ProjectConfig, prompts: Mapping[str, Prompt], problems: Problems,
-                 only: Sequence[str]) -> dict[str, Suite]:
+def _load_suites(source: Source, config: ProjectConfig, prompts: Mapping[str, Prompt], broken: set[str],
+                 problems: Problems, only: Sequence[str]) -> dict[str, Suite]:
     suites = {}
-    available = [n for n in source.list_dir(EVALS_DIR) if source.read_text(f"{EVALS_DIR}/{n}/suite.yaml") is not None]
+    available = [n for n in source.list_dir(EVALS_DIR) if "suite.yaml" in source.list_dir(f"{EVALS_DIR}/{n}")]
     for wanted in only:
         if wanted not in available:
             problems.add(EVALS_DIR, None, f"unknown suite {wanted!r}; known: {', '.join(available) or 'none'}")
@@ -101,13 +124,13 @@ def _load_suites(source: Source, config: ProjectConfig, prompts: Mapping[str, Pr
         path = f"{EVALS_DIR}/{name}/suite.yaml"
         text = _read(source, path, problems)
         if text is not None:
-            suite = parse_suite(name, text, path, problems, prompts, config.models, validate_assertion)
+            suite = parse_suite(name, text, path, problems, prompts, config.models, validate_assertion, broken)
             if suite is not None:
                 suites[name] = suite
     return suites
 
 
-def _check_suite_needs(suites: Mapping[str, Suite], prompts: Mapping[str, Prompt], config: ProjectConfig,
+def _check_suite_needs(suites: Mapping[str, Suite], prompts: Mapping[str, Prompt], config: ProjectConfig | None,
                        problems: Problems) -> None:
     """Cross-file rules: a schema assertion needs a schema somewhere; python needs opt-in."""
     for suite in suites.values():
@@ -116,8 +139,9 @@ def _check_suite_needs(suites: Mapping[str, Suite], prompts: Mapping[str, Prompt
                 for name in suite.prompts:
                     if name in prompts and prompts[name].schema is None:
                         problems.add(suite.path, assertion.line,
-                                     f"schema assertion but prompts/{name}.yaml declares no output.schema")
-            if assertion.type == "python" and not config.allow_python:
+                                     f"schema assertion but {prompts[name].path} declares no output.schema; "
+                                     "add one there or drop the assertion")
+            if assertion.type == "python" and config is not None and not config.allow_python:
                 problems.add(suite.path, assertion.line,
                              "python assertions run repository code; enable them with allow_python: true in llmops.yaml")
 
@@ -138,8 +162,8 @@ def _load_lock(source: Source, problems: Problems) -> dict[str, dict[str, str]] 
         return None
     try:
         return parse_lock(text)
-    except ValueError as exc:
-        problems.add(LOCK_FILE, None, str(exc))
+    except LockError as exc:
+        problems.add(LOCK_FILE, exc.line, exc.message)
         return None
 
 
@@ -161,8 +185,9 @@ def render_problems(project: Project) -> Problems:
         for case, prompt_name, result in iter_renders(project, suite):
             if isinstance(result, RenderError):
                 path = project.prompts[prompt_name].path
-                problems.add(suite.cases_path, case.line, f"case {case.id!r}: {path}: {result.message}")
-    return problems
+                where = f"{path}:{result.line}" if result.line else path
+                problems.add(suite.cases_path, case.line, f"case {case.id!r}: {where}: {result.message}")
+    return _clip(problems)
 
 
 def lock_problems(project: Project) -> Problems:
@@ -177,6 +202,8 @@ def lock_problems(project: Project) -> Problems:
         if changes is None:
             problems.add(suite.cases_path, None, f"suite {name!r} is not in {LOCK_FILE}; run `llmops lock` and commit it")
         elif changes:
-            problems.add(suite.cases_path, None, f"golden set differs from {LOCK_FILE}: {changes.describe()}; "
+            changed = set(changes.edited + changes.added)
+            line = next((case.line for case in project.cases[name] if case.id in changed), None)
+            problems.add(suite.cases_path, line, f"golden set differs from {LOCK_FILE}: {changes.describe()}; "
                                                  "if intended, run `llmops lock` and commit llmops.lock")
-    return problems
+    return _clip(problems)

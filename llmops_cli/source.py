@@ -41,7 +41,7 @@ class WorkTree:
         if not file.is_file():
             return None
         if file.stat().st_size > MAX_FILE_BYTES:
-            raise UnicodeError(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+            raise NotText(None, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; keep big inputs out of the project files")
         return decode(file.read_bytes())
 
     def list_dir(self, path: str) -> list[str]:
@@ -49,9 +49,26 @@ class WorkTree:
         return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
 
+class NotText(UnicodeError):
+    """A file that is not UTF-8 text; `line` is where the first bad byte is."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
 def decode(data: bytes) -> str:
-    """Strict UTF-8 (a BOM is allowed); binary or other encodings raise UnicodeError."""
-    if b"\x00" in data:
-        raise UnicodeError("binary file (contains NUL bytes)")
-    text = data.decode("utf-8-sig")
-    return text
+    """Strict UTF-8 (a BOM is allowed); binary or other encodings raise NotText with a line."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise NotText(1, "the file is UTF-16 (as PowerShell's `>` writes); save it as UTF-8")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise NotText(data.count(b"\n", 0, nul) + 1, "binary content (a NUL byte); this must be a UTF-8 text file")
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM, as some Windows editors write
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise NotText(line, f"byte 0x{data[exc.start]:02x} is not UTF-8; save the file as UTF-8 "
+                            "(it looks like latin-1 or another legacy encoding)") from None

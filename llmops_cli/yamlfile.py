@@ -1,8 +1,9 @@
 """YAML loading that remembers line numbers and refuses alias bombs.
 
 Every config problem must name `file:line`, so mappings and lists come back as `LineDict` /
-`LineList` that know the line of each key and item. Anchors/aliases are capped because a
-"billion laughs" document would otherwise expand into gigabytes while we walk it.
+`LineList` that know the line of each key and item. Anchors/aliases are capped, and so is the
+size a document expands to, because a "billion laughs" document shares its nodes while parsed
+but would expand into gigabytes the first time we walk it (JSON Schema checks, cache keys).
 """
 
 from __future__ import annotations
@@ -13,16 +14,22 @@ import yaml
 
 MAX_ALIASES = 100
 MAX_DEPTH = 64
+MAX_VALUES = 100_000  # scalars + containers once every alias is expanded
 
 
 class LineDict(dict):  # type: ignore[type-arg]
-    """A mapping plus the 1-based line of itself and of each key."""
+    """A mapping plus the 1-based line of itself, of each key and of where each value's text starts."""
 
     line: int = 0
     key_lines: dict[Any, int]
+    value_lines: dict[Any, int]
 
     def line_of(self, key: Any) -> int:
         return self.key_lines.get(key, self.line)
+
+    def value_line_of(self, key: Any) -> int:
+        """The line a value's text starts on: the line after `key: |` for a block scalar."""
+        return self.value_lines.get(key, self.line_of(key))
 
 
 class LineList(list):  # type: ignore[type-arg]
@@ -53,11 +60,12 @@ class _Loader(yaml.SafeLoader):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
                 mark = self.peek_event().start_mark
-                raise YamlError(mark.line + 1, f"more than {MAX_ALIASES} YAML aliases; refusing a possible alias bomb")
+                raise YamlError(mark.line + 1, f"more than {MAX_ALIASES} YAML aliases; refusing a possible alias bomb "
+                                "(write the values out, or use fewer aliases)")
         self._depth += 1
         if self._depth > MAX_DEPTH:
             mark = self.peek_event().start_mark
-            raise YamlError(mark.line + 1, f"YAML nested deeper than {MAX_DEPTH} levels")
+            raise YamlError(mark.line + 1, f"YAML nested deeper than {MAX_DEPTH} levels; flatten it")
         try:
             return super().compose_node(parent, index)
         finally:
@@ -65,15 +73,20 @@ class _Loader(yaml.SafeLoader):
 
     def construct_mapping(self, node: Any, deep: bool = False) -> LineDict:  # type: ignore[override]
         seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
+        value_lines: dict[Any, int] = {}
+        for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, (str, int)) and key in seen:
-                raise YamlError(key_node.start_mark.line + 1, f"duplicate key {key!r} (first at line {seen[key]})")
+                raise YamlError(key_node.start_mark.line + 1, f"duplicate key {key!r} (first at line {seen[key]}); "
+                                "keep one of them")
             if isinstance(key, (str, int)):
                 seen[key] = key_node.start_mark.line + 1
+                block = isinstance(value_node, yaml.ScalarNode) and value_node.style in ("|", ">")
+                value_lines[key] = value_node.start_mark.line + (2 if block else 1)
         mapping = LineDict(super().construct_mapping(node, deep=True))
         mapping.line = node.start_mark.line + 1
         mapping.key_lines = seen
+        mapping.value_lines = value_lines
         return mapping
 
     def construct_sequence(self, node: Any, deep: bool = False) -> LineList:  # type: ignore[override]
@@ -91,16 +104,56 @@ def load_yaml(text: str) -> Any:
     """Parse one YAML document; raise YamlError with a line number on any problem."""
     loader = _Loader(text)
     try:
-        return loader.get_single_data()
+        data = loader.get_single_data()
     except YamlError:
         raise
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise YamlError(line, f"invalid YAML: {exc.problem or exc.context}") from None
+        raise YamlError(mark.line + 1 if mark else None, _describe(exc)) from None
     except yaml.YAMLError as exc:
         raise YamlError(None, f"invalid YAML: {exc}") from None
     except RecursionError:
         raise YamlError(None, "YAML nested too deeply") from None
     finally:
         loader.dispose()
+    _check_expanded_size(data)
+    return data
+
+
+def _describe(exc: yaml.MarkedYAMLError) -> str:
+    problem, context = exc.problem or "", exc.context or ""
+    if "'\\t'" in problem or "\t" in problem:
+        return "invalid YAML: a tab character; YAML indents with spaces only"
+    if context.startswith("expected a single document"):
+        return "invalid YAML: a second document ('---'); keep one document per file"
+    if problem.startswith("could not determine a constructor"):
+        return f"invalid YAML: {problem}; llmops reads plain YAML only, remove the tag"
+    if problem.startswith("mapping values are not allowed"):
+        return f"invalid YAML: {problem} (check the indentation, or quote a value that contains ': ')"
+    if context and exc.context_mark is not None and exc.problem_mark is not None \
+            and exc.context_mark.line != exc.problem_mark.line:
+        return f"invalid YAML: {problem} ({context} started at line {exc.context_mark.line + 1})"
+    return f"invalid YAML: {problem or context}"
+
+
+def _check_expanded_size(data: Any) -> None:
+    """Refuse a document whose aliases expand it past MAX_VALUES, naming the smallest such part."""
+    sizes: dict[int, int] = {}
+
+    def size(value: Any) -> int:
+        if id(value) not in sizes:
+            children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+            sizes[id(value)] = 1 + sum(size(child) for child in children)
+        return sizes[id(value)]
+
+    if size(data) <= MAX_VALUES:
+        return
+    node = data
+    while True:
+        children = node.values() if isinstance(node, dict) else node
+        bigger = [c for c in children if isinstance(c, (dict, list)) and size(c) > MAX_VALUES]
+        if not bigger:
+            break
+        node = bigger[0]
+    raise YamlError(getattr(node, "line", None), f"aliases expand this document to more than {MAX_VALUES:,} values; "
+                    "refusing a possible alias bomb (write the values out, or use fewer aliases)")

@@ -13,5 +13,8 @@ def lock(root: Path) -> dict[str, int]:
     """Write llmops.lock for all suites; returns suite -> case count."""
     project = load_project(WorkTree(root), read_lock=False)
     suites = {name: (suite.cases_path, project.cases[name]) for name, suite in project.suites.items()}
-    (root / LOCK_FILE).write_text(build_lock(suites), encoding="utf-8")
+    target = root / LOCK_FILE
+    partial = target.with_name(LOCK_FILE + ".tmp")
+    partial.write_text(build_lock(suites), encoding="utf-8")
+    partial.replace(target)  # atomic: an interrupted lock never leaves a damaged llmops.lock
     return {name: len(cases) for name, (_, cases) in suites.items()}

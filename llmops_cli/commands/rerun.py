@@ -129,7 +129,7 @@ def rerun(root: Path, traces_path: Path, prompt_name: str, model_alias: str, sam
         try:
             messages = compiled.render(trace.vars) if trace.vars is not None else trace.messages or []
         except RenderError as exc:
-            problems.add(str(traces_path), trace.line, f"trace {trace.id!r}: {prompt.path}: {exc.message}")
+            problems.add(str(traces_path), trace.line, f"trace {trace.id!r}: {prompt.path}:{exc.line}: {exc.message}")
             continue
         case = Case(trace.id, trace.vars or {}, (), False, (), trace.line, sha256_text(canonical_json(messages))[:16])
         calls.append(PlannedCall("head", "rerun", prompt_name, spec, case, 0, messages, dict(prompt.params),
