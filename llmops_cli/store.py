@@ -4,7 +4,9 @@ Data model: `cache` maps a request fingerprint (model, params, rendered messages
 answer, so an unchanged baseline or a rerun costs nothing. `runs` records what ran (git
 commit, options, the suite config it was judged by). `results` holds every call of every run
 with its scores: it is the trace log (messages and output are redacted before they are
-written) and the only input reports are rendered from. Each result commits as its call
+written) and the only input reports are rendered from. A grader call (an LLM judge, an
+embedding) is a row of its own, side `<kind>:<side>:<model under test>:<assertion index>`, and
+is summarised in its case's record (`aux`) so metrics keep grading apart from the model's cost. Each result commits as its call
 finishes, so an interrupted run loses no completed call. Schema changes are numbered
 migrations appended to MIGRATIONS; `_llmops_migrations` records which ran.
 """
@@ -117,6 +119,7 @@ class CallRecord:
     tags: list[str] = field(default_factory=list)
     assertions: list[dict[str, Any]] = field(default_factory=list)
     case_hash: str = ""
+    aux: list[dict[str, Any]] = field(default_factory=list)  # grader calls (judge, similarity) behind the verdict
 
     @property
     def ok(self) -> bool:
@@ -146,9 +149,21 @@ class Store:
         self.path = folder / DB_FILE
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA busy_timeout = 30000")
-        self.db.execute("PRAGMA journal_mode = WAL")
+        self._set_wal()
         self.db.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
+
+    def _set_wal(self) -> None:
+        """Switching to WAL needs a moment alone with the file; SQLite does not wait for it on
+        its own, so two processes opening a new store at once retry briefly."""
+        for attempt in range(100):
+            try:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 99:
+                    raise
+                time.sleep(0.05)
 
     def _migrate(self) -> None:
         self.db.execute("CREATE TABLE IF NOT EXISTS _llmops_migrations (name TEXT PRIMARY KEY, applied_at REAL)")
@@ -174,6 +189,14 @@ class Store:
             for key, response in self.db.execute(f"SELECT key, response FROM cache WHERE key IN ({marks})", chunk):
                 found[key] = CachedAnswer(**json.loads(response))
         return found
+
+    def cache_put(self, key: str, model_id: str, answer: CachedAnswer, owner: str) -> None:
+        """Keep a paid answer before it can be scored (a graded answer waits for its grader), and
+        drop the request's in-flight claim so a waiting process takes it from here."""
+        with self._transaction():
+            self.db.execute("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?)",
+                            (key, model_id, json.dumps(asdict(answer)), time.time()))
+            self.db.execute("DELETE FROM inflight WHERE key = ? AND owner = ?", (key, owner))
 
     # runs ------------------------------------------------------------------
     def start_run(self, run_id: str, plan_hash: str, config: dict[str, Any], git_commit: str | None,
