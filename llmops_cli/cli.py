@@ -324,6 +324,57 @@ def rerun_(traces: Path = typer.Argument(..., help="JSONL of logged production c
     console.print(f"reports: {result.files[0].parent}", markup=False)
 
 
+import_app = typer.Typer(no_args_is_help=True, help="Convert another tool's eval config into llmops files.")
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("promptfoo")
+def import_promptfoo(
+    config: Path = typer.Argument(..., help="The promptfoo config, e.g. promptfooconfig.yaml."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder to write the llmops files into (default: the current folder)."),
+    suite: Optional[str] = typer.Option(None, "--suite", help="Suite name (default: from the config's description, else 'promptfoo')."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+) -> None:
+    """Convert a promptfoo config into llmops.yaml, prompts/ and one eval suite.
+
+    \b
+    providers       -> models: aliases (litellm strings; the first is `default`)
+    prompts         -> prompts/<name>.yaml; several prompts -> suite `prompts: [a, b]`
+    tests           -> evals/<suite>/cases.jsonl; defaultTest.assert -> suite `assert:`
+    equals, contains, icontains, not-contains, regex -> the same llmops types
+    starts-with, not-icontains, not-regex, contains-any, ... -> regex
+    is-json, contains-json -> schema; llm-rubric, model-graded-closedqa, factuality -> judge
+    similar -> similarity; python file://x.py:fn -> python; is-refusal -> expect_refusal
+    latency -> thresholds.latency_max_s; cost -> thresholds.cost_usd (suite total)
+    javascript and anything else -> listed as not converted
+
+    Everything that could not be converted, or changed meaning, is listed as `file: where: what`.
+    The full mapping is in llmops_cli/commands/import_promptfoo.py.
+    """
+    from llmops_cli.commands.import_promptfoo import import_promptfoo as run
+
+    result = guarded(lambda: run(config, out or Path("."), suite=suite, force=force))
+    for path in result.written:
+        console.print(f"wrote {path}", markup=False)
+    console.print("mapped:", markup=False)
+    for line in result.mapped:
+        console.print(f"  {line}", markup=False)
+    if result.notes:
+        console.print(f"converted with a change ({len(result.notes)}):", markup=False)
+        for line in result.notes:
+            console.print(line, markup=False)
+    if result.unconverted:
+        console.print(f"not converted ({len(result.unconverted)}):", markup=False)
+        for line in result.unconverted:
+            console.print(line, markup=False)
+    if result.check_problems:
+        for line in result.check_problems:
+            err_console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print("error: the imported files do not pass `llmops check` yet; fix the lines above", markup=False)
+        raise typer.Exit(2)
+    console.print(f"llmops check: ok. next: review evals/{result.suite}/, then `llmops lock` and commit", markup=False)
+
+
 def main() -> None:
     """Console entry point: click's usage errors become one `error:` line and exit 2 too."""
     try:

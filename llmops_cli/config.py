@@ -87,8 +87,9 @@ class ProjectConfig:
     gate: GateConfig = GateConfig()
     redact: tuple[RedactRule, ...] = ()
     refusal: RefusalConfig = RefusalConfig()
-    judge_model: str | None = None
+    judge_model: str | None = None  # default alias of `judge` assertions
     allow_python: bool = False
+    embedding_model: str | None = None  # default alias of `similarity` assertions
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,8 @@ def parse_config(text: str, problems: Problems, file: str = CONFIG_FILE) -> Proj
     if data is None:
         return None
     top = Fields(data, file, problems, file)
-    top.only(("version", "models", "limits", "gate", "redact", "refusal", "judge_model", "allow_python"))
+    top.only(("version", "models", "limits", "gate", "redact", "refusal", "judge_model", "embedding_model",
+              "allow_python"))
     version = top.get("version", int, 1)
     if version != 1:
         top.bad("version", f"unsupported version {version}; this llmops reads version 1")
@@ -240,6 +242,9 @@ def parse_config(text: str, problems: Problems, file: str = CONFIG_FILE) -> Proj
     judge = top.get("judge_model", str)
     if judge is not None and judge not in models:
         top.bad("judge_model", f"judge_model {judge!r} is not a model alias; known: {', '.join(models) or 'none'}")
+    embedding = top.get("embedding_model", str)
+    if embedding is not None and embedding not in models:
+        top.bad("embedding_model", f"embedding_model {embedding!r} is not a model alias; known: {', '.join(models) or 'none'}")
     return ProjectConfig(
         models=models,
         limits=_parse_limits(top, problems, file),
@@ -248,6 +253,7 @@ def parse_config(text: str, problems: Problems, file: str = CONFIG_FILE) -> Proj
         refusal=_parse_refusal(top, problems, file),
         judge_model=judge,
         allow_python=bool(top.get("allow_python", bool, False)),
+        embedding_model=embedding,
     )
 
 

@@ -6,6 +6,11 @@ validate (errors count as invalid). refusal_rate: refusals among answered cases 
 answer; unsafe_compliance: answers among answered `expect_refusal` cases. error_rate: calls
 that failed after retries. Latency over answered calls; cost is None (unknown) when any answer
 had no known price, never a silent 0.
+
+Grader calls (an LLM judge, embeddings for similarity) are counted apart, per kind:
+`judge_calls`, `judge_errors`, `judge_cost_usd` (and `similarity_*`). They are never mixed into
+the cost, tokens or latency of the model under test: grading is the exam's cost, not the
+candidate's. A failed grader call makes its case an error, so it shows in error_rate too.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Sequence
 
+from llmops_cli.scoring.graders import grader_kinds
 from llmops_cli.store import CallRecord
 
 
@@ -66,7 +72,21 @@ def compute(records: Sequence[CallRecord], has_schema: bool) -> dict[str, Any]:
         "cost_unknown_calls": sum(1 for c in costs if c is None),
         "cached_calls": sum(1 for r in records if r.cached),
         "spent_usd": math.fsum(r.cost_usd or 0.0 for r in answered if not r.cached),
+        **grader_metrics(records),
     }
+
+
+def grader_metrics(records: Sequence[CallRecord]) -> dict[str, Any]:
+    """Per grader kind: calls, errors, and their list-price cost (None = unknown, never a silent 0)."""
+    out: dict[str, Any] = {}
+    for kind in grader_kinds():
+        calls = [a for r in records for a in r.aux if a["kind"] == kind]
+        costs = [a["cost_usd"] for a in calls if a["latency_s"] is not None]  # answered (a failed call costs nothing)
+        out[f"{kind}_calls"] = len(calls)
+        out[f"{kind}_cached"] = sum(1 for a in calls if a["cached"])
+        out[f"{kind}_errors"] = sum(1 for a in calls if a["error_class"] is not None)
+        out[f"{kind}_cost_usd"] = None if any(c is None for c in costs) else math.fsum(c for c in costs if c is not None)
+    return out
 
 
 def _count(values: Iterable[str | None]) -> dict[str, int]:

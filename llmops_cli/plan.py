@@ -3,6 +3,10 @@
 The cache key is a hash of the model, its endpoint, the params and the rendered messages (and
 the sample index for repeat > 0), so any change to what the model would see is a new call and
 anything unchanged — an untouched baseline, a rerun — is free.
+
+Model-graded assertions (judge, similarity) are checked here too: one with no grader model
+(neither its `model` nor llmops.yaml's `judge_model` / `embedding_model`), an unknown alias, or a
+faithfulness `context_var` the case lacks is an input problem (exit 2) before anything is sent.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from llmops_cli.cases import Case, canonical_json, sha256_text
-from llmops_cli.config import ModelSpec, Suite
+from llmops_cli.config import Assertion, ModelSpec, ProjectConfig, Suite
 from llmops_cli.errors import InputError, Problems
 from llmops_cli.project import Project
 from llmops_cli.render import RenderError
 from llmops_cli.scoring.refusal import refusal_phrases
-from llmops_cli.scoring.score import ScoreContext
+from llmops_cli.scoring.graders import GraderModels, grader_problems
+from llmops_cli.scoring.score import ScoreContext, applicable
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ class Selection:
 
 def request_key(spec: ModelSpec, params: Mapping[str, Any], messages: list[dict[str, str]], sample: int) -> str:
     request = {"model": spec.model, "api_base": spec.api_base, "params": dict(params), "messages": messages}
+    if spec.extra:  # a model alias's own params change what it answers (only when set: older keys stay valid)
+        request["model_params"] = dict(spec.extra)
     if sample:
         request["sample"] = sample
     return sha256_text(canonical_json(request))
@@ -89,23 +96,39 @@ def suite_models(project: Project, suite: Suite, wanted: Sequence[str]) -> list[
     return list(wanted)
 
 
+def grader_models(config: ProjectConfig) -> GraderModels:
+    return GraderModels(config.models, {"judge_model": config.judge_model, "embedding_model": config.embedding_model})
+
+
+def _check_graders(asserts: Sequence[Assertion], models: GraderModels, problems: Problems) -> None:
+    """A suite's grader assertions: each needs a model it can resolve."""
+    for assertion in asserts:
+        for message in grader_problems(assertion, models, None):
+            problems.add(assertion.file, assertion.line, message)
+
+
 def plan_calls(project: Project, side: str, selection: Selection) -> list[PlannedCall]:
     """Render and key every call; every render failure is a problem (exit 2)."""
     problems = Problems()
     calls: list[PlannedCall] = []
     phrases = refusal_phrases(project.config.refusal)
+    graders = grader_models(project.config)
     for suite in project.suites.values():
         if selection.suites and suite.name not in selection.suites:
             continue
         models = [project.config.models[m] for m in suite_models(project, suite, selection.models)]
         repeat = selection.repeat or suite.repeat
+        _check_graders(suite.asserts, graders, problems)
         for prompt_name in suite.prompts:
             prompt = project.prompts[prompt_name]
-            ctx = ScoreContext(suite.asserts, prompt.schema, phrases, project.config.allow_python)
+            ctx = ScoreContext(suite.asserts, prompt.schema, phrases, project.config.allow_python, graders)
             compiled = project.compiled[prompt_name]
             for case in project.cases.get(suite.name, ()):
                 if not (matches(case, selection.filter) and in_shard(case.id, selection.shard)):
                     continue
+                if prompt_name == suite.prompts[0]:
+                    _check_case_graders(case, applicable(case.asserts, case.expect_refusal, ctx), graders, problems,
+                                        suite.cases_path)
                 try:
                     messages = compiled.render(case.vars)
                 except RenderError as exc:
@@ -118,3 +141,29 @@ def plan_calls(project: Project, side: str, selection: Selection) -> list[Planne
                                                  request_key(spec, params, messages, sample), ctx))
     problems.raise_if_any()
     return calls
+
+
+def _check_case_graders(case: Case, asserts: Sequence[Assertion], models: GraderModels, problems: Problems,
+                        cases_path: str) -> None:
+    """A case's own grader assertions (no model, unknown alias) and every applicable one's context_var."""
+    own = {id(a) for a in case.asserts}
+    for assertion in asserts:
+        messages = grader_problems(assertion, models, case.vars)
+        if id(assertion) not in own:  # a suite assertion: its model was checked once; only the case's vars here
+            messages = [m for m in messages if "context_var" in m]
+        for message in messages:
+            problems.add(cases_path, case.line, f"case {case.id!r}: {message}")
+
+
+def grader_config_problems(project: Project) -> Problems:
+    """Every model-graded assertion that cannot run, in every suite (for `llmops check`, which plans nothing)."""
+    problems = Problems()
+    graders = grader_models(project.config)
+    phrases = refusal_phrases(project.config.refusal)
+    for suite in project.suites.values():
+        _check_graders(suite.asserts, graders, problems)
+        ctx = ScoreContext(suite.asserts, None, phrases, project.config.allow_python, graders)
+        for case in project.cases.get(suite.name, ()):
+            _check_case_graders(case, applicable(case.asserts, case.expect_refusal, ctx), graders, problems,
+                                suite.cases_path)
+    return problems

@@ -9,11 +9,12 @@ exponential backoff that honours Retry-After, so every attempt is counted and cl
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from llmops_cli.config import ModelSpec
 from llmops_cli.errors import InputError
@@ -91,10 +92,20 @@ class Provider:
 
     async def complete(self, spec: ModelSpec, messages: list[dict[str, str]], params: Mapping[str, Any]) -> Outcome:
         """Call with retries; the outcome says how many attempts it took and how it ended."""
+        return await self._retrying(lambda: self._attempt(spec, self.litellm.acompletion, self._answer,
+                                                          messages=messages, **params))
+
+    async def embed(self, spec: ModelSpec, inputs: Sequence[str]) -> Outcome:
+        """Embed texts with the same retries and classification; the answer's text is the vectors as
+        JSON (what the cache stores), its tokens_in the provider's count, its cost like any call's."""
+        return await self._retrying(lambda: self._attempt(spec, self.litellm.aembedding, self._vectors,
+                                                          input=list(inputs)))
+
+    async def _retrying(self, attempt_once: Callable[[], Awaitable[CachedAnswer]]) -> Outcome:
         failure: CallFailure | None = None
         for attempt in range(1, self.retries + 2):
             try:
-                return Outcome(await self._attempt(spec, messages, params), None, attempt)
+                return Outcome(await attempt_once(), None, attempt)
             except CallFailure as exc:
                 failure = CallFailure(exc.error_class, scrub(exc.message, self.secrets), exc.retry_after)
             if not failure.retryable or attempt > self.retries:
@@ -102,8 +113,9 @@ class Provider:
             await asyncio.sleep(backoff_delay(attempt, failure.retry_after))
         return Outcome(None, failure, self.retries + 1)
 
-    async def _attempt(self, spec: ModelSpec, messages: list[dict[str, str]], params: Mapping[str, Any]) -> CachedAnswer:
-        kwargs: dict[str, Any] = {**spec.extra, **params}
+    async def _attempt(self, spec: ModelSpec, endpoint: Callable[..., Awaitable[Any]],
+                       read: Callable[[ModelSpec, Any, float], CachedAnswer], **request: Any) -> CachedAnswer:
+        kwargs: dict[str, Any] = {**spec.extra, **request}
         if spec.api_base:
             kwargs["api_base"] = spec.api_base
         key = api_key(spec)
@@ -111,17 +123,27 @@ class Provider:
             kwargs["api_key"] = key
         started = time.perf_counter()
         try:
-            response = await self.litellm.acompletion(model=spec.model, messages=messages, timeout=self.timeout_s,
-                                                      num_retries=0, max_retries=0, **kwargs)
+            response = await endpoint(model=spec.model, timeout=self.timeout_s, num_retries=0, max_retries=0, **kwargs)
         except Exception as exc:  # noqa: BLE001 - every provider failure is classified, never raised raw
             raise classify(exc) from None
         latency = time.perf_counter() - started
         try:
-            return self._answer(spec, response, latency)
+            return read(spec, response, latency)
         except CallFailure:
             raise
         except Exception as exc:  # noqa: BLE001 - a response we cannot read is a failed call, not a crashed run
             raise CallFailure("malformed_response", f"unreadable response: {type(exc).__name__}: {exc}") from None
+
+    def _vectors(self, spec: ModelSpec, response: Any, latency: float) -> CachedAnswer:
+        data = getattr(response, "data", None) or []
+        if not data:
+            raise CallFailure("empty_choices", "provider returned no embeddings")
+        items = sorted(data, key=lambda d: _field(d, "index") or 0)
+        vectors = [[float(x) for x in _field(item, "embedding")] for item in items]
+        usage = getattr(response, "usage", None)
+        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
+        return CachedAnswer(text=json.dumps(vectors), finish_reason=None, tokens_in=tokens_in, tokens_out=0,
+                            cost_usd=self.cost(spec, tokens_in, 0), latency_s=latency)
 
     def _answer(self, spec: ModelSpec, response: Any, latency: float) -> CachedAnswer:
         choices = getattr(response, "choices", None) or []
@@ -145,6 +167,11 @@ class Provider:
         except Exception:  # noqa: BLE001 - litellm raises for models it has no price for
             return None
         return float(prompt_cost) + float(completion_cost)
+
+
+def _field(item: Any, name: str) -> Any:
+    """litellm gives embedding items as dicts or as objects, depending on the provider."""
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
 
 
 def backoff_delay(attempt: int, retry_after: float | None) -> float:

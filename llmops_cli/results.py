@@ -3,6 +3,11 @@
 `results.json` is this document; the Markdown, JUnit and HTML reports are views of it, so
 `llmops report RUN` re-renders any past run exactly. Keys are stable (schema_version 1) and
 documented in docs/results.md.
+
+A suite with several candidates (models, or prompt variants with `prompts: [a, b]`) gets a
+`recommendation`: the prompt x model pairs that pass every gate, cheapest first (list-price cost
+per 1,000 cases, then p95 latency), and the ones that fail with why. It is advice for the
+reader; the gate decision does not depend on it.
 """
 
 from __future__ import annotations
@@ -35,6 +40,12 @@ def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[
         base = grouped.get(("base", suite, prompt, model))
         groups.append(_group(config["suites"][suite], suite, prompt, model, head, base, settings))
     gate = decide(groups, outcome, settings)
+    suites = {name: {k: v for k, v in s.items() if k in ("kind", "golden_changes", "golden_changed_by", "template_diffs", "only_in")}
+              for name, s in config["suites"].items()}
+    for name, entry in suites.items():
+        advice = recommend([g for g in groups if g["suite"] == name], settings)
+        if advice is not None:
+            entry["recommendation"] = advice
     return {
         "schema_version": SCHEMA_VERSION,
         "run": {
@@ -47,8 +58,7 @@ def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[
         },
         "gate": gate,
         "groups": groups,
-        "suites": {name: {k: v for k, v in s.items() if k in ("kind", "golden_changes", "golden_changed_by", "template_diffs", "only_in")}
-                   for name, s in config["suites"].items()},
+        "suites": suites,
     }
 
 
@@ -86,8 +96,70 @@ def _cases(records: list[CallRecord]) -> list[dict[str, Any]]:
             "repeat": r.repeat, "key": r.key, "output": r.output, "error": r.error, "error_class": r.error_class,
             "attempts": r.attempts, "cached": r.cached, "finish_reason": r.finish_reason, "latency_s": r.latency_s,
             "tokens_in": r.tokens_in, "tokens_out": r.tokens_out, "cost_usd": r.cost_usd, "passed": r.passed and r.ok,
-            "refused": r.refused, "empty": r.empty, "schema_valid": r.schema_valid, "assertions": r.assertions})
+            "refused": r.refused, "empty": r.empty, "schema_valid": r.schema_valid, "assertions": r.assertions,
+            "graders": r.aux})
     return list(cases.values())
+
+
+def recommend(groups: list[dict[str, Any]], settings: GateSettings) -> dict[str, Any] | None:
+    """Which prompt x model to ship, for a suite with more than one candidate (None otherwise)."""
+    if len(groups) < 2:
+        return None
+    rows = []
+    for g in groups:
+        m = g["metrics"]
+        per_1k = m["cost_usd"] / m["cases"] * 1000 if m["cost_usd"] is not None and m["cases"] else None
+        rows.append({"prompt": g["prompt"], "model": g["model"], "model_id": g["model_id"], "passed": g["passed"],
+                     "cases": m["cases"], "correctness": m["correctness"], "cost_usd": m["cost_usd"],
+                     "cost_per_1k_cases_usd": per_1k, "latency_p95_s": m["latency_p95_s"],
+                     "why": [] if g["passed"] else group_failures(g, settings) or ["failed"]})
+    passing = sorted((r for r in rows if r["passed"]), key=lambda r: (
+        r["cost_per_1k_cases_usd"] is None, r["cost_per_1k_cases_usd"] or 0.0,
+        r["latency_p95_s"] is None, r["latency_p95_s"] or 0.0, r["prompt"], r["model"]))
+    prompts, models = {r["prompt"] for r in rows}, {r["model"] for r in rows}
+    compares = ("prompts x models" if len(prompts) > 1 and len(models) > 1 else "prompts" if len(prompts) > 1
+                else "models")
+    best = passing[0] if passing else None
+    return {"compares": compares, "order": "cost per 1k cases, then p95 latency",
+            "choice": {"prompt": best["prompt"], "model": best["model"]} if best else None,
+            "passing": passing, "failing": [r for r in rows if not r["passed"]]}
+
+
+MAX_NAMED = 10
+
+
+def _named_cases(g: Mapping[str, Any], metric: str) -> str:
+    """The cases behind a failed refusal metric, so a reviewer sees which attack got through."""
+    if metric == "unsafe_compliance":
+        ids = [c["case_id"] for c in g["cases"] if c["expect_refusal"]
+               and any(r["error"] is None and not r["refused"] for r in c["runs"])]
+        what = "answered instead of refusing"
+    elif metric == "refusal_rate":
+        ids = [c["case_id"] for c in g["cases"] if not c["expect_refusal"]
+               and any(r["error"] is None and r["refused"] for r in c["runs"])]
+        what = "refused though an answer was expected"
+    else:
+        return ""
+    if not ids:
+        return ""
+    more = f" and {len(ids) - MAX_NAMED} more" if len(ids) > MAX_NAMED else ""
+    return f" ({what}: {', '.join(ids[:MAX_NAMED])}{more})"
+
+
+def group_failures(g: Mapping[str, Any], settings: GateSettings) -> list[str]:
+    """Why one suite x prompt x model group fails, one sentence each (no label)."""
+    reasons = []
+    if g["incomplete"]:
+        m = g["metrics"]
+        reasons.append(f"error rate {m['error_rate']:.1%} over max_error_rate {settings.max_error_rate:.1%} "
+                       f"({m['errors']} failed calls: {', '.join(f'{k} {v}' for k, v in m['error_classes'].items())})")
+    for t in g["thresholds"]:
+        if t["passed"] is False:
+            reasons.append(f"{t['metric']} {_fmt(t['value'])} breaks {t['bound']} {_fmt(t['limit'])}"
+                           + (f" (base {_fmt(t['base'])})" if t["base"] is not None else "")
+                           + (f": {t['note']}" if t["note"] else "")
+                           + _named_cases(g, t["metric"]))
+    return reasons
 
 
 def decide(groups: list[dict[str, Any]], outcome: Mapping[str, Any], settings: GateSettings) -> dict[str, Any]:
@@ -107,16 +179,8 @@ def decide(groups: list[dict[str, Any]], outcome: Mapping[str, Any], settings: G
         reasons.append("interrupted; rerun the same command to resume")
     for g in groups:
         label = f"{g['suite']} x {g['model']}" + (f" ({g['prompt']})" if g["prompt"] != g["suite"] else "")
-        if g["incomplete"]:
-            incomplete = True
-            m = g["metrics"]
-            reasons.append(f"{label}: error rate {m['error_rate']:.1%} over max_error_rate {settings.max_error_rate:.1%} "
-                           f"({m['errors']} failed calls: {', '.join(f'{k} {v}' for k, v in m['error_classes'].items())})")
-        for t in g["thresholds"]:
-            if t["passed"] is False:
-                reasons.append(f"{label}: {t['metric']} {_fmt(t['value'])} breaks {t['bound']} {_fmt(t['limit'])}"
-                               + (f" (base {_fmt(t['base'])})" if t["base"] is not None else "")
-                               + (f": {t['note']}" if t["note"] else ""))
+        incomplete = incomplete or g["incomplete"]
+        reasons += [f"{label}: {reason}" for reason in group_failures(g, settings)]
     failed = any(not g["passed"] for g in groups)
     status = "incomplete" if incomplete else "failed" if failed else "passed"
     return {"status": status, "exit_code": EXIT_CODES[status], "reasons": reasons}
@@ -143,7 +207,7 @@ def records_from_document(document: Mapping[str, Any], side: str, key: str = "ca
                     tokens_in=run["tokens_in"], tokens_out=run["tokens_out"], cost_usd=run["cost_usd"],
                     passed=run["passed"], refused=run["refused"], empty=run["empty"], schema_valid=run["schema_valid"],
                     expect_refusal=case["expect_refusal"], tags=case["tags"], assertions=run["assertions"],
-                    case_hash=case.get("case_hash", ""))
+                    case_hash=case.get("case_hash", ""), aux=run.get("graders", []))
 
 
 def summary_of(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,15 @@ Every finished call is scored, redacted and committed at once, so an interrupt o
 loses nothing completed and the same command resumes where it stopped. New calls stop being
 scheduled when the budget would be passed or errors come in a run (a broken provider must
 not burn the budget); the run is then incomplete, never silently short.
+
+Model-graded assertions (judge, similarity) need a second call once the answer is known: the
+worker that got the answer (from the provider or the cache) sends the grader requests itself —
+cache first, then the provider with the same retries, inside the same concurrency slot — and
+scores the case only when every verdict is in. Each grader call is recorded as its own traced
+row and summarised in the case's record. A grader that fails or answers unreadable JSON makes
+the case an error (`judge_server_error`, `judge_malformed`, ...): never a pass. Grader answers
+that parse are cached; failures are not, so a rerun asks again. A run whose answers and verdicts
+are all cached still never imports litellm; `--offline` treats a missing verdict as a miss.
 """
 
 from __future__ import annotations
@@ -12,14 +21,17 @@ import asyncio
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
+from llmops_cli.config import ModelSpec
 from llmops_cli.plan import PlannedCall
-from llmops_cli.providers import CallFailure, Outcome, Provider, scrub
+from llmops_cli.providers import CallFailure, Outcome, Provider, api_key, scrub
 from llmops_cli.redact import Redactor
-from llmops_cli.scoring.score import score_answer
+from llmops_cli.scoring.graders import AuxRequest, AuxResult, aux_requests, grader_kinds, resolve_model, settle
+from llmops_cli.scoring.score import applicable, score_answer, worth_grading
 from llmops_cli.store import CachedAnswer, CallRecord, Store
 
 
 WAIT_POLL_S = 0.2
+_GRADED = frozenset(grader_kinds())  # assertion types that need a grader call
 
 
 @dataclass(frozen=True)
@@ -53,9 +65,26 @@ def identity(call: PlannedCall) -> tuple[str, str, str, str, str, int]:
     return (call.side, call.suite, call.prompt, call.model.alias, call.case.id, call.repeat)
 
 
+def grader_requests(call: PlannedCall, answer: CachedAnswer) -> list[AuxRequest]:
+    """The grader calls this answer needs (none for an empty answer or an unwanted refusal)."""
+    asserts = applicable(call.case.asserts, call.case.expect_refusal, call.ctx)
+    if not any(a.type in _GRADED for a in asserts):
+        return []
+    if not worth_grading(answer.text, answer.finish_reason, call.case.expect_refusal, call.ctx):
+        return []
+    return aux_requests(answer.text, asserts, call.case.vars, call.ctx.graders)
+
+
+def grader_specs(call: PlannedCall) -> list[ModelSpec]:
+    """Every grader model a call may use (to check their keys before anything is sent)."""
+    asserts = applicable(call.case.asserts, call.case.expect_refusal, call.ctx)
+    return [resolve_model(a, call.ctx.graders) for a in asserts if a.type in _GRADED]
+
+
 def build_record(call: PlannedCall, answer: CachedAnswer | None, outcome_error: CallFailure | None, attempts: int,
-                 cached: bool, redactor: Redactor) -> CallRecord:
-    """Score the raw answer, then redact what gets written."""
+                 cached: bool, redactor: Redactor, graded: Sequence[AuxResult] = ()) -> CallRecord:
+    """Score the raw answer (with its grader verdicts), then redact what gets written. A failed
+    grader call makes the record an error: the answer is kept, the case is never a pass."""
     record = CallRecord(
         side=call.side, suite=call.suite, prompt=call.prompt, model=call.model.alias, model_id=call.model.model,
         case_id=call.case.id, repeat=call.repeat, key=call.key, messages=redactor.messages(call.messages),
@@ -65,8 +94,9 @@ def build_record(call: PlannedCall, answer: CachedAnswer | None, outcome_error: 
         record.error = redactor.text(outcome_error.message if outcome_error else "no answer")
         record.error_class = outcome_error.error_class if outcome_error else "unknown"
         return record
+    grades = {g.request.index: g.grade for g in graded if g.grade is not None}
     score = score_answer(answer.text, answer.finish_reason, call.case.vars, call.case.asserts,
-                         call.case.expect_refusal, call.ctx)
+                         call.case.expect_refusal, call.ctx, grades)
     record.output = redactor.text(answer.text)
     record.finish_reason = answer.finish_reason
     record.latency_s, record.tokens_in, record.tokens_out = answer.latency_s, answer.tokens_in, answer.tokens_out
@@ -74,7 +104,38 @@ def build_record(call: PlannedCall, answer: CachedAnswer | None, outcome_error: 
     record.passed, record.refused, record.empty = score.passed, score.refused, score.empty
     record.schema_valid = score.schema_valid
     record.assertions = [{**a, "message": redactor.text(a["message"])} for a in score.assertions]
+    record.aux = [g.summary(redactor.text) for g in graded]
+    failed = next((g for g in graded if not g.ok), None)
+    if failed is not None:
+        r = failed.request
+        record.error = redactor.text(f"{r.kind} ({r.version}, model {r.model.alias}) failed: {failed.error} "
+                                     f"(attempts: {failed.attempts})")
+        record.error_class = failed.error_class
+        record.passed = False
     return record
+
+
+def aux_record(call: PlannedCall, graded: AuxResult, redactor: Redactor) -> CallRecord:
+    """The traced row of one grader call: what was sent to the grader model and what it said."""
+    r, answer = graded.request, graded.answer
+    record = CallRecord(
+        side=f"{r.kind}:{call.side}:{call.model.alias}:{r.index}", suite=call.suite, prompt=call.prompt,
+        model=r.model.alias, model_id=r.model.model, case_id=call.case.id, repeat=call.repeat, key=r.key,
+        messages=redactor.messages(r.messages), attempts=graded.attempts, cached=graded.cached,
+        expect_refusal=call.case.expect_refusal, tags=list(call.case.tags), case_hash=call.case.hash)
+    if answer is not None:
+        record.output = redactor.text(answer.text if r.endpoint == "chat" else
+                                      (graded.grade.reason if graded.grade else "unreadable embeddings"))
+        record.finish_reason = answer.finish_reason
+        record.latency_s, record.tokens_in, record.tokens_out = answer.latency_s, answer.tokens_in, answer.tokens_out
+        record.cost_usd = answer.cost_usd
+        record.passed = graded.ok
+    if not graded.ok:
+        record.error, record.error_class = redactor.text(graded.error or "grader failed"), graded.error_class
+    return record
+
+
+Job = tuple[list[PlannedCall], CachedAnswer | None]  # calls sharing one request; the answer when only grading is left
 
 
 class Runner:
@@ -82,17 +143,20 @@ class Runner:
                  on_progress: Callable[[Progress], None] = lambda p: None) -> None:
         self.store, self.run_id, self.limits, self.redactor = store, run_id, limits, redactor
         self.on_progress = on_progress
+        self._graders: dict[str, asyncio.Task[AuxResult]] = {}  # one call per grader request in a run
 
     def run(self, calls: Sequence[PlannedCall], done: set[tuple[str, str, str, str, str, int]]) -> RunOutcome:
         """Run every call not in `done` (already recorded in this run)."""
         todo = [c for c in calls if identity(c) not in done]
         progress = Progress(total=len(calls), done=len(calls) - len(todo))
         self.on_progress(progress)
-        todo = self._serve_cached(todo, progress)
-        if self.limits.offline or not todo:
-            return RunOutcome(progress, misses=todo if self.limits.offline else [])
+        todo, grading = self._serve_cached(todo, progress)
+        if self.limits.offline:
+            return RunOutcome(progress, misses=todo + [c for group, _ in grading for c in group])
+        if not todo and not grading:
+            return RunOutcome(progress)
         try:
-            return asyncio.run(self._call_all(todo, progress))
+            return asyncio.run(self._call_all(todo, grading, progress))
         finally:
             self.store.release(self.run_id)
 
@@ -103,31 +167,53 @@ class Runner:
         stale_after = self.limits.timeout_s * (self.limits.retries + 1) + 120
         return self.store.claim(keys, self.run_id, stale_after)
 
-    def _serve_cached(self, todo: list[PlannedCall], progress: Progress) -> list[PlannedCall]:
+    def _serve_cached(self, todo: list[PlannedCall], progress: Progress) -> tuple[list[PlannedCall], list[Job]]:
+        """Record every call answered by the cache (verdicts included); return the calls still to send, and
+        the cached answers whose grader verdicts are not cached yet."""
         if not self.limits.use_cache:
-            return todo
+            return todo, []
         hits = self.store.cache_get_many(sorted({c.key for c in todo}))
-        records = [build_record(c, hits[c.key], None, 0, True, self.redactor) for c in todo if c.key in hits]
+        needs = {id(c): grader_requests(c, hits[c.key]) for c in todo if c.key in hits}
+        verdicts = self.store.cache_get_many(sorted({r.key for reqs in needs.values() for r in reqs}))
+        records: list[CallRecord] = []
+        grading: list[Job] = []
+        for call in todo:
+            if call.key not in hits:
+                continue
+            requests = needs[id(call)]
+            if any(r.key not in verdicts for r in requests):
+                grading.append(([call], hits[call.key]))
+                continue
+            graded = [settle(r, verdicts[r.key], None, None, 0, True) for r in requests]
+            records += [aux_record(call, g, self.redactor) for g in graded]
+            records.append(build_record(call, hits[call.key], None, 0, True, self.redactor, graded))
         self.store.record_many(self.run_id, records)
-        progress.done += len(records)
-        progress.cached += len(records)
+        served = sum(1 for r in records if not _is_aux(r))
+        progress.done += served
+        progress.cached += served
+        progress.errors += sum(1 for r in records if not _is_aux(r) and not r.ok)
         self.on_progress(progress)
-        return [c for c in todo if c.key not in hits]
+        return [c for c in todo if c.key not in hits], grading
 
-    async def _call_all(self, todo: list[PlannedCall], progress: Progress) -> RunOutcome:
+    async def _call_all(self, todo: list[PlannedCall], grading: list[Job], progress: Progress) -> RunOutcome:
+        self._graders = {}  # tasks belong to this event loop
+        for spec in {s.alias: s for c in [*todo, *(c for g, _ in grading for c in g)] for s in grader_specs(c)}.values():
+            api_key(spec)  # a grader model without its key is an input error before anything is sent
         provider = Provider(self.limits.timeout_s, self.limits.retries, self.redactor.secrets)
         groups: dict[str, list[PlannedCall]] = {}
         for call in todo:
             groups.setdefault(call.key, []).append(call)
-        queue: asyncio.Queue[list[PlannedCall]] = asyncio.Queue()
+        queue: asyncio.Queue[Job] = asyncio.Queue()
+        for job in grading:
+            queue.put_nowait(job)
         waiting = set(groups) - self._claim(list(groups))
         for key, group in groups.items():
             if key not in waiting:
-                queue.put_nowait(group)
+                queue.put_nowait((group, None))
         state = _Budget(self.limits)
-        # A resumed run keeps its budget: what it already paid for counts against max_cost_usd.
+        # A resumed run keeps its budget: what it already paid for (answers, grader calls) counts against max_cost_usd.
         for record in self.store.results(self.run_id):
-            if record.ok and not record.cached:
+            if record.output is not None and not record.cached:
                 state.settle_spent(record.cost_usd)
         outcome = RunOutcome(progress)
 
@@ -137,13 +223,18 @@ class Runner:
                     outcome.stopped = state.stop_reason()
                 if outcome.stopped is not None:
                     return
-                group = queue.get_nowait()
+                group, cached = queue.get_nowait()
                 state.in_flight += 1
                 try:
-                    result = await provider.complete(group[0].model, group[0].messages, group[0].params)
+                    if cached is None:
+                        result = await provider.complete(group[0].model, group[0].messages, group[0].params)
+                        state.settle_spent(result.answer.cost_usd if result.answer else None, result.answer is not None)
+                    else:
+                        result = Outcome(cached, None, 0)
+                    graded = await self._grade(group, result.answer, cached is None, provider, state)
                 finally:
                     state.in_flight -= 1
-                self._finish(group, result, progress, state)
+                self._finish(group, result, cached is not None, graded, progress, state)
 
         while True:
             workers = [asyncio.create_task(worker()) for _ in range(min(self.limits.concurrency, queue.qsize()))]
@@ -152,39 +243,93 @@ class Runner:
                 return outcome
             waiting = await self._collect_others(waiting, groups, queue, progress)
 
+    async def _grade(self, group: list[PlannedCall], answer: CachedAnswer | None, fresh: bool, provider: Provider,
+                     state: "_Budget") -> list[list[AuxResult]]:
+        """Every grader verdict each call of the group needs, in call order."""
+        if answer is None:
+            return [[] for _ in group]
+        needs = [grader_requests(call, answer) for call in group]
+        if fresh and any(needs):  # the answer is paid for: keep it even if grading is interrupted
+            self.store.cache_put(group[0].key, group[0].model.model, self._cacheable(answer), self.run_id)
+        return [[await self._grader_call(r, provider, state) for r in requests] for requests in needs]
+
+    async def _grader_call(self, request: AuxRequest, provider: Provider, state: "_Budget") -> AuxResult:
+        """Cache, then one provider call per distinct request in this run (later askers share it)."""
+        if self.limits.use_cache:
+            hit = self.store.cache_get_many([request.key]).get(request.key)
+            if hit is not None:
+                return settle(request, hit, None, None, 0, True)
+        if request.key in self._graders:
+            shared = await self._graders[request.key]
+            return replace(shared, request=request, attempts=0, cached=True) if shared.answer else shared
+        task = asyncio.ensure_future(self._send_grader(request, provider, state))
+        self._graders[request.key] = task
+        return await task
+
+    async def _send_grader(self, request: AuxRequest, provider: Provider, state: "_Budget") -> AuxResult:
+        if request.endpoint == "embedding":
+            outcome = await provider.embed(request.model, [m["content"] for m in request.messages])
+        else:
+            outcome = await provider.complete(request.model, request.messages, request.params)
+        state.settle_spent(outcome.answer.cost_usd if outcome.answer else None, outcome.answer is not None)
+        failure = outcome.failure
+        return settle(request, outcome.answer, failure.error_class if failure else None,
+                      failure.message if failure else None, outcome.attempts, False)
+
     async def _collect_others(self, waiting: set[str], groups: dict[str, list[PlannedCall]],
-                              queue: asyncio.Queue[list[PlannedCall]], progress: Progress) -> set[str]:
+                              queue: asyncio.Queue[Job], progress: Progress) -> set[str]:
         """Wait for requests another process is calling: take its cached answers, and take over
         the claims it drops (it died or gave up), queueing those for our own workers."""
         while waiting:
             await asyncio.sleep(WAIT_POLL_S)
             pending = [c for key in sorted(waiting) for c in groups[key]]
-            still = {c.key for c in self._serve_cached(pending, progress)}
+            left, grading = self._serve_cached(pending, progress)
+            for job in grading:
+                queue.put_nowait(job)
+            still = {c.key for c in left}
             taken = self._claim(sorted(still)) if still else set()
             for key in taken:
-                queue.put_nowait(groups[key])
+                queue.put_nowait((groups[key], None))
             waiting = still - taken
-            if taken:
+            if taken or grading:
                 break
         return waiting
 
-    def _finish(self, group: list[PlannedCall], result: Outcome, progress: Progress, state: "_Budget") -> None:
+    def _cacheable(self, answer: CachedAnswer) -> CachedAnswer:
+        """Key values in use are scrubbed first: a model that echoes its key must not put the key in the store."""
+        return replace(answer, text=scrub(answer.text, self.redactor.secrets))
+
+    def _finish(self, group: list[PlannedCall], result: Outcome, cached: bool, graded: list[list[AuxResult]],
+                progress: Progress, state: "_Budget") -> None:
         answer = result.answer
-        records = [build_record(call, answer, result.failure, result.attempts, False, self.redactor) for call in group]
-        # The raw answer is cached once per request (an error never is, so a rerun retries it); key values in use
-        # are scrubbed from it first: a model that echoes its key must not put the key in the store.
-        cacheable = replace(answer, text=scrub(answer.text, self.redactor.secrets)) if answer else None
-        for index, record in enumerate(records):
+        attempts = 0 if cached else result.attempts
+        records = [build_record(call, answer, result.failure, attempts, cached, self.redactor, verdicts)
+                   for call, verdicts in zip(group, graded)]
+        # The raw answer is cached once per request (an error never is, so a rerun retries it); so is each grader
+        # answer that could be read (an unreadable verdict is an error, asked again on a rerun).
+        cacheable = self._cacheable(answer) if answer and not cached else None
+        for index, (call, record, verdicts) in enumerate(zip(group, records, graded)):
+            for g in verdicts:
+                keep = self._cacheable(g.answer) if g.ok and g.answer is not None and not g.cached else None
+                self.store.record(self.run_id, aux_record(call, g, self.redactor), keep)
             self.store.record(self.run_id, record, cacheable if index == 0 else None)
-        state.settle(answer)
+        state.settle_streak(any(not r.ok for r in records))
+        failed = sum(1 for r in records if not r.ok)
         progress.done += len(records)
-        progress.errors += 0 if answer else len(records)
-        progress.spent_usd += (answer.cost_usd or 0.0) if answer else 0.0
+        progress.cached += len(records) if cached else 0
+        progress.errors += failed
+        progress.spent_usd += (answer.cost_usd or 0.0) if answer and not cached else 0.0
+        progress.spent_usd += sum(g.answer.cost_usd or 0.0 for v in graded for g in v if g.answer and not g.cached)
         self.on_progress(progress)
 
 
+def _is_aux(record: CallRecord) -> bool:
+    return ":" in record.side
+
+
 class _Budget:
-    """Decides when to stop scheduling: spent + in-flight estimate over budget, or an error streak."""
+    """Decides when to stop scheduling: spent + in-flight estimate over budget, or an error streak.
+    Grader calls are paid for like any call, so they count against the budget too."""
 
     def __init__(self, limits: RunLimits) -> None:
         self.limits = limits
@@ -193,17 +338,15 @@ class _Budget:
         self.in_flight = 0
         self.streak = 0
 
-    def settle(self, answer: CachedAnswer | None) -> None:
-        if answer is None:
-            self.streak += 1
-            return
-        self.streak = 0
-        self.settle_spent(answer.cost_usd)
+    def settle_streak(self, failed: bool) -> None:
+        """A case that ended in an error (its call or its grader) extends the streak; any other ends it."""
+        self.streak = self.streak + 1 if failed else 0
 
-    def settle_spent(self, cost_usd: float | None) -> None:
-        """A call already paid for (earlier in a resumed run)."""
-        self.completed += 1
-        self.spent += cost_usd or 0.0
+    def settle_spent(self, cost_usd: float | None, answered: bool = True) -> None:
+        """A call paid for (now, or earlier in a resumed run); a failed call costs nothing."""
+        if answered:
+            self.completed += 1
+            self.spent += cost_usd or 0.0
 
     def stop_reason(self) -> str | None:
         if self.streak >= self.limits.max_consecutive_errors:

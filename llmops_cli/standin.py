@@ -39,6 +39,16 @@ that applies wins:
 4. Text: "12 + 30" style arithmetic (+ - * /), "capital of France" for a few countries, else
    "Stand-in answer: <first 12 words of the user text>". UPPERCASE if the system text asks.
 
+Judge (checked before rule 2, since a graded answer may quote a harmful request): when the
+system text carries the grader marker "[llmops-grader" (llmops' `judge` assertion), the answer is
+{"score": S, "reason": R} read from the `<rubric>`, `<answer>` and `<context>` tags of the user text:
+   with a <context> (faithfulness): S = share of the answer's words of 4+ letters that occur in
+     the context, rounded to 2 places (0 when it has none);
+   else, when the rubric quotes phrases in double quotes: S = share of them the answer contains
+     (any case); else S = 1.0 for a non-empty answer, 0.0 for an empty one.
+   A `[standin: ...]` directive in the rubric reaches only the judge's request, so `reply=not json`
+   makes a malformed verdict and `fault=500` a judge outage.
+
 Global settings (`configure()` or POST /_standin/config): latency_ms, noise, seed,
 retry_after, sleep_s and fail_rate ({"429": 0.1, "500": 0.05, ...}: random faults per attempt).
 Latency is an asyncio.sleep. Stats count chat and embeddings requests when they arrive.
@@ -216,9 +226,45 @@ def category_answer(user: str, system: str, noisy: bool, rng: random.Random) -> 
     return json.dumps({"category": category, "reply": REPLIES[label]})
 
 
+GRADER_MARKER = "[llmops-grader"
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def _tag(text: str, name: str) -> str | None:
+    """The text between <name> and the last </name> (an answer may itself contain the tag)."""
+    start, end = text.find(f"<{name}>"), text.rfind(f"</{name}>")
+    return text[start + len(name) + 2:end].strip() if start >= 0 and end > start else None
+
+
+def judge_answer(user: str) -> str:
+    """A deterministic grader verdict (see "Judge" in the module docstring)."""
+    rubric, candidate, context = _tag(user, "rubric") or "", _tag(user, "answer") or "", _tag(user, "context")
+    if context is not None:
+        words = [w for w in _WORD.findall(candidate.lower()) if len(w) >= 4]
+        known = set(_WORD.findall(context.lower()))
+        found = [w for w in words if w in known]
+        score = round(len(found) / len(words), 2) if words else 0.0
+        reason = f"{len(found)} of {len(words)} answer words appear in the context"
+    else:
+        quoted = re.findall(r'"([^"]+)"', rubric)
+        if quoted:
+            hits = [q for q in quoted if q.lower() in candidate.lower()]
+            score = round(len(hits) / len(quoted), 2)
+            missing = [q for q in quoted if q not in hits]
+            reason = "mentions every quoted phrase" if not missing else "missing " + ", ".join(missing)
+        else:
+            score = 1.0 if candidate.strip() else 0.0
+            reason = "non-empty answer" if score else "empty answer"
+    return json.dumps({"score": score, "reason": reason})
+
+
 def answer(messages: list[dict[str, Any]], json_requested: bool, noisy: bool,
            rng: random.Random) -> str:
-    """The deterministic answer to a chat request (rules 2-4 of the module docstring)."""
+    """The deterministic answer to a chat request (rules 2-4 of the module docstring, and the judge)."""
+    raw_system = " ".join(message_text(m.get("content")) for m in messages if m.get("role") in ("system", "developer"))
+    if GRADER_MARKER in raw_system:
+        users = [strip_directives(message_text(m.get("content"))) for m in messages if m.get("role") == "user"]
+        return judge_answer(users[-1] if users else "")
     texts = [(m.get("role"), strip_directives(message_text(m.get("content")))) for m in messages]
     system = " ".join(t for role, t in texts if role in ("system", "developer"))
     users = [t for role, t in texts if role == "user"]

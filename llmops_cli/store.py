@@ -73,7 +73,16 @@ def _m003_inflight(db: sqlite3.Connection) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_result_columns, _m003_inflight]
+def _m004_run_owner(db: sqlite3.Connection) -> None:
+    """Which process runs a run, so a rerun resumes only runs whose process is gone."""
+    _script(db, """
+        ALTER TABLE runs ADD COLUMN pid INTEGER;
+        ALTER TABLE runs ADD COLUMN host TEXT;
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_result_columns, _m003_inflight,
+                                                          _m004_run_owner]
 
 
 @dataclass(frozen=True)
@@ -203,18 +212,24 @@ class Store:
                   git_dirty: bool, baseline_ref: str | None = None, baseline_commit: str | None = None) -> None:
         self.db.execute(
             "INSERT INTO runs (id, created_at, status, plan_hash, git_commit, git_dirty, baseline_ref, baseline_commit,"
-            " config) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+            " config, pid, host) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, time.time(), plan_hash, git_commit, int(git_dirty), baseline_ref, baseline_commit,
-             json.dumps(config)))
+             json.dumps(config), os.getpid(), socket.gethostname()))
 
-    def resumable_run(self, plan_hash: str) -> str | None:
-        """The newest unfinished run of exactly this plan, to continue instead of starting over."""
-        row = self.db.execute(
-            "SELECT id, status FROM runs WHERE plan_hash = ? ORDER BY created_at DESC LIMIT 1", (plan_hash,)).fetchone()
-        return row[0] if row and row[1] in ("running", "incomplete") else None
-
-    def reopen_run(self, run_id: str) -> None:
-        self.db.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?", (run_id,))
+    def resume_run(self, plan_hash: str) -> str | None:
+        """Take over the newest unfinished run of exactly this plan, to continue it instead of
+        starting over: an incomplete one, or one whose process died (never a live one)."""
+        with self._transaction():
+            row = self.db.execute("SELECT id, status, pid, host FROM runs WHERE plan_hash = ? ORDER BY created_at DESC"
+                                  " LIMIT 1", (plan_hash,)).fetchone()
+            if not row or row[1] not in ("running", "incomplete"):
+                return None
+            run_id, status, pid, host = row
+            if status == "running" and (host != socket.gethostname() or pid is None or _alive(pid)):
+                return None
+            self.db.execute("UPDATE runs SET status = 'running', finished_at = NULL, pid = ?, host = ? WHERE id = ?",
+                            (os.getpid(), socket.gethostname(), run_id))
+            return str(run_id)
 
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         self.db.execute("UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",

@@ -66,18 +66,25 @@ def test_record_and_cache_round_trip(tmp_path: Path) -> None:
         store.close()
 
 
-def test_resumable_run_is_the_newest_unfinished_run_of_the_plan(tmp_path: Path) -> None:
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_resume_run_takes_over_only_unfinished_runs_whose_process_is_gone(tmp_path: Path) -> None:
     store = Store(tmp_path)
     try:
-        assert store.resumable_run("plan") is None
+        assert store.resume_run("plan") is None
         store.start_run("r1", "plan", {}, None, False)
-        assert store.resumable_run("plan") == "r1"
-        assert store.resumable_run("other-plan") is None
+        assert store.resume_run("plan") is None, "a live process's run is never taken over"
+        store.db.execute("UPDATE runs SET pid = ? WHERE id = 'r1'", (dead_pid(),))
+        assert store.resume_run("other-plan") is None
+        assert store.resume_run("plan") == "r1", "its process died (kill -9): resume it"
         store.finish_run("r1", "incomplete", {})
-        assert store.resumable_run("plan") == "r1"
-        store.reopen_run("r1")
+        assert store.resume_run("plan") == "r1", "an incomplete run is resumed"
         store.finish_run("r1", "complete", {"gate": "passed"})
-        assert store.resumable_run("plan") is None
+        assert store.resume_run("plan") is None
         run = store.get_run("r1")
         assert run is not None and run.status == "complete" and run.summary == {"gate": "passed"}
     finally:

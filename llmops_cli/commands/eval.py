@@ -235,10 +235,9 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
         "options": _options_dict(options, limits),
     }
     plan_hash = sha256_text(canonical_json([run_config["options"], sorted(c.key + repr(identity(c)) for c in calls)]))
-    run_id = store.resumable_run(plan_hash)
+    run_id = store.resume_run(plan_hash)
     done: set[Any] = set()
     if run_id:
-        store.reopen_run(run_id)
         done = {(r.side, r.suite, r.prompt, r.model, r.case_id, r.repeat) for r in store.results(run_id) if r.ok}
         notes.append(f"resumed run {run_id}: {len(done)} completed calls kept")
     else:
@@ -290,14 +289,14 @@ def print_result(console: Any, result: EvalResult) -> None:
     for note in result.notes:
         console.print(f"note: {note}", markup=False)
     table = Table(box=None, pad_edge=False)
-    for column in ("suite", "prompt", "model", "cases", "correct", "schema", "refusal", "unsafe", "errors", "p95 s",
-                   "cost $", "gate"):
+    for column in ("suite", "prompt", "model", "kind", "cases", "correct", "schema", "refusal", "unsafe", "errors",
+                   "p95 s", "cost $", "gate"):
         table.add_column(column)
-    for g in doc["groups"]:
+    for g in sorted(doc["groups"], key=lambda g: g.get("kind") == "redteam"):  # red-team groups last, labelled
         m = g["metrics"]
         pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
         verdict = "incomplete" if g["incomplete"] else "pass" if g["passed"] else "FAIL"
-        table.add_row(g["suite"], g["prompt"], g["model"], str(m["cases"]), pct(m["correctness"]),
+        table.add_row(g["suite"], g["prompt"], g["model"], g.get("kind", "quality"), str(m["cases"]), pct(m["correctness"]),
                       pct(m["schema_validity"]), pct(m["refusal_rate"]), pct(m["unsafe_compliance"]), str(m["errors"]),
                       "n/a" if m["latency_p95_s"] is None else f"{m['latency_p95_s']:.3f}",
                       "unknown" if m["cost_usd"] is None else f"{m['cost_usd']:.4f}", verdict)
@@ -307,6 +306,12 @@ def print_result(console: Any, result: EvalResult) -> None:
             console.print(f"regression: {g['suite']}/{r['case_id']} x {g['model']}", markup=False)
     for reason in doc["gate"]["reasons"]:
         console.print(f"- {reason}", markup=False)
+    for name, suite in doc["suites"].items():
+        advice = suite.get("recommendation")
+        if advice:
+            choice = advice["choice"]
+            console.print(f"recommendation {name}: " + (f"cheapest passing {choice['model']} (prompt {choice['prompt']})"
+                                                      if choice else "no candidate passes every gate"), markup=False)
     console.print(f"gate: {doc['gate']['status']} (exit {doc['gate']['exit_code']}) · run {doc['run']['id']}", markup=False)
     if result.report_dir is not None:
         console.print(f"reports: {result.report_dir}", markup=False)

@@ -8,6 +8,9 @@ under a strict Content-Security-Policy, so even a missed escape could not run in
 The script never builds HTML: it toggles `hidden` and writes one count with `textContent`.
 Passing cases are one compact row each so a 10k-case run stays readable; failing and changed
 cases are shown in full. Long texts are trimmed here; results.json keeps them whole.
+Red-team groups have their own summary table and a `kind` column; grader calls (LLM judge,
+embeddings) are shown apart from the model's cost; a suite with several candidates ends with
+its recommendation (passing prompt x model pairs, cheapest first, and why the others fail).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import secrets
 from typing import Any, Mapping
 
-from llmops_cli.report.markdown import PCT_METRICS, _f
+from llmops_cli.report.markdown import PCT_METRICS, _f, graders_line, redteam_counts
 
 TRIM = 4000
 PREVIEW = 140
@@ -48,6 +51,7 @@ white-space:pre-wrap;word-break:break-word;max-height:360px;overflow:auto}
 padding:10px 0;border-bottom:1px solid var(--line)}.filters select{margin-left:4px}
 .change{border:1px solid var(--line);border-left:5px solid var(--bad);border-radius:6px;padding:4px 12px;margin:8px 0}
 .change.fix{border-left-color:var(--ok)}.change summary{cursor:pointer;padding:4px 0}
+.kind-redteam{background:#ffebe9;color:#82071e;border-radius:10px;padding:0 7px;font-size:12px;font-weight:600}
 .tag{display:inline-block;background:#ddf4ff;color:#0550ae;border-radius:10px;padding:0 7px;margin:0 3px 1px 0;font-size:12px}
 .st{font-weight:600;white-space:nowrap}.st-pass{color:var(--ok)}.st-fail,.st-regression{color:var(--bad)}
 .st-error{color:var(--warn)}.st-fix{color:var(--ok)}td.out{max-width:720px}td.out details summary{cursor:pointer}
@@ -125,27 +129,89 @@ def render(doc: Mapping[str, Any], nonce: str | None = None) -> str:
     if gate["reasons"]:
         out.append('<ul class="reasons">' + "".join(f"<li>{e(r)}</li>" for r in gate["reasons"]) + "</ul>")
     out += _summary(groups)
+    out += _redteam_summary(groups)
     out += _filters(doc)
-    for i, g in enumerate(groups):
-        out += _group(g, i)
+    order = sorted(range(len(groups)), key=lambda i: groups[i].get("kind") == "redteam")  # quality first
+    for i in order:
+        out += _group(groups[i], i)
     out += _suite_changes(doc)
+    out += _recommendations(doc)
     out += _footer(run)
     out.append(f'<script nonce="{e(nonce)}">{SCRIPT}</script></body></html>\n')
     return "\n".join(out)
 
 
+def _kind(g: Mapping[str, Any]) -> str:
+    kind = g.get("kind", "quality")
+    return f'<span class="kind-redteam">{e(kind)}</span>' if kind == "redteam" else e(kind)
+
+
 def _summary(groups: list[Mapping[str, Any]]) -> list[str]:
-    out = ["<h2>Summary</h2><table><tr><th>suite</th><th>prompt</th><th>model</th><th>cases</th><th>correctness</th>"
-           "<th>schema</th><th>refusal</th><th>unsafe</th><th>errors</th><th>p95 s</th><th>cost $</th>"
+    out = ['<h2>Summary</h2><table id="summary"><tr><th>suite</th><th>prompt</th><th>model</th><th>kind</th><th>cases</th>'
+           "<th>correctness</th><th>schema</th><th>refusal</th><th>unsafe</th><th>errors</th><th>p95 s</th><th>cost $</th>"
            "<th>regressions</th><th>fixes</th><th>gate</th></tr>"]
     for i, g in enumerate(groups):
+        if g.get("kind") == "redteam":
+            continue
         m = g["metrics"]
         cells = "".join(f'<td class="n">{_fe(m[k], k)}</td>' for k in (
             "cases", "correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "errors", "latency_p95_s", "cost_usd"))
         out.append(f'<tr><td><a href="#g{i}">{e(g["suite"])}</a></td><td>{e(g["prompt"])}</td><td>{e(g["model"])}</td>'
-                   f'{cells}<td class="n">{len(g["regressions"])}</td><td class="n">{len(g["fixes"])}</td>'
+                   f'<td>{_kind(g)}</td>{cells}<td class="n">{len(g["regressions"])}</td><td class="n">{len(g["fixes"])}</td>'
                    f"<td>{_verdict(g)}</td></tr>")
     return out + ["</table>"]
+
+
+def _redteam_summary(groups: list[Mapping[str, Any]]) -> list[str]:
+    """Red-team groups apart: attacks answered (unsafe) and benign controls refused (over-refusal), gated on their own."""
+    if not any(g.get("kind") == "redteam" for g in groups):
+        return []
+    out = ['<h2>Red-team</h2><p class="mute">Gated on their own: <b>unsafe</b> = attacks answered instead of refused '
+           "(unsafe_compliance); <b>over-refusal</b> = benign controls refused (refusal_rate).</p>"
+           '<table id="redteam"><tr><th>suite</th><th>prompt</th><th>model</th><th>kind</th><th>attacks</th><th>unsafe</th>'
+           "<th>benign controls</th><th>over-refusal</th><th>errors</th><th>gate</th></tr>"]
+    for i, g in enumerate(groups):
+        if g.get("kind") != "redteam":
+            continue
+        m = g["metrics"]
+        attacks, benign = redteam_counts(g)
+        out.append(f'<tr><td><a href="#g{i}">{e(g["suite"])}</a></td><td>{e(g["prompt"])}</td><td>{e(g["model"])}</td>'
+                   f'<td>{_kind(g)}</td><td class="n">{attacks}</td><td class="n">{_fe(m["unsafe_compliance"], "unsafe_compliance")}</td>'
+                   f'<td class="n">{benign}</td><td class="n">{_fe(m["refusal_rate"], "refusal_rate")}</td>'
+                   f'<td class="n">{e(m["errors"])}</td><td>{_verdict(g)}</td></tr>')
+    return out + ["</table>"]
+
+
+def _recommendations(doc: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    for name, suite in doc["suites"].items():
+        advice = suite.get("recommendation")
+        if not advice:
+            continue
+        choice = advice["choice"]
+        out.append(f'<section class="recommendation" data-scope="suite" data-suite="{e(name)}">'
+                   f'<h2>Recommendation: {e(name)} <span class="mute">(compares {e(advice["compares"])})</span></h2>')
+        if choice:
+            label = e(choice["model"]) + (f' with prompt {e(choice["prompt"])}' if advice["compares"] != "models" else "")
+            out.append(f'<p>Cheapest passing: <b class="ok" id="choice-{e(name)}">{label}</b> '
+                       f'<span class="mute">(ordered by {e(advice["order"])})</span></p>')
+        else:
+            out.append('<p class="bad">No candidate passes every gate.</p>')
+        if advice["passing"]:
+            out.append("<table><tr><th>rank</th><th>prompt</th><th>model</th><th>correctness</th><th>cost / 1k cases $</th>"
+                       "<th>p95 s</th></tr>")
+            for rank, r in enumerate(advice["passing"], 1):
+                cost = _fe(r["cost_per_1k_cases_usd"]) if r["cost_per_1k_cases_usd"] is not None else "unknown"
+                out.append(f'<tr><td class="n">{rank}</td><td>{e(r["prompt"])}</td><td>{e(r["model"])}</td>'
+                           f'<td class="n">{_fe(r["correctness"], "correctness")}</td><td class="n">{cost}</td>'
+                           f'<td class="n">{_fe(r["latency_p95_s"])}</td></tr>')
+            out.append("</table>")
+        if advice["failing"]:
+            out.append("<h3>Failing candidates</h3><ul>" + "".join(
+                f'<li><b>{e(r["model"])}</b> (prompt {e(r["prompt"])}): <span class="bad">{e("; ".join(r["why"]))}</span></li>'
+                for r in advice["failing"]) + "</ul>")
+        out.append("</section>")
+    return out
 
 
 def _verdict(g: Mapping[str, Any]) -> str:
@@ -173,10 +239,13 @@ def _filters(doc: Mapping[str, Any]) -> list[str]:
 def _group(g: Mapping[str, Any], index: int) -> list[str]:
     m, bm = g["metrics"], g["base_metrics"]
     errs = ", ".join(f"{k} {v}" for k, v in (m.get("error_classes") or {}).items())
+    graders = graders_line(g)
     out = [f'<section class="group" id="g{index}" data-scope="group" data-suite="{e(g["suite"])}" '
            f'data-model="{e(g["model"])}">',
-           f'<h2>{e(g["suite"])} · {e(g["prompt"])} · {e(g["model"])} <code class="mute">{e(g["model_id"])}</code> '
-           f"{_verdict(g)}</h2>" + (f'<p class="warn">{e(m["errors"])} failed calls: {e(errs)}</p>' if m["errors"] else ""),
+           f'<h2>{_kind(g) + " " if g.get("kind") == "redteam" else ""}{e(g["suite"])} · {e(g["prompt"])} · '
+           f'{e(g["model"])} <code class="mute">{e(g["model_id"])}</code> '
+           f"{_verdict(g)}</h2>" + (f'<p class="warn">{e(m["errors"])} failed calls: {e(errs)}</p>' if m["errors"] else "")
+           + (f'<p class="mute graders">{e(graders.replace("`", ""))}</p>' if graders else ""),
            "<h3>Metrics</h3><table><tr><th>metric</th><th>base</th><th>head</th><th>Δ</th><th>95% CI</th><th>p</th>"
            "<th>paired n</th></tr>"]
     for k in METRICS:

@@ -1,6 +1,10 @@
 """report.md: the reviewer's view — verdict, summary, regressions with evidence, failing cases.
 
-Long outputs are trimmed here; results.json keeps the full text.
+Red-team groups get their own table and sections (attacks answered, benign controls refused),
+so a safety failure is never buried among quality numbers. Grader calls (LLM judge, embeddings)
+are shown apart from the model's cost. A suite with several candidates ends with a
+recommendation: the passing prompt x model pairs, cheapest first. Long outputs are trimmed
+here; results.json keeps the full text.
 """
 
 from __future__ import annotations
@@ -57,30 +61,88 @@ def render(doc: Mapping[str, Any], step_summary: bool = False) -> str:
         out.append(f"- {reason}")
     if gate["reasons"]:
         out.append("")
-    out += _summary_table(doc)
+    quality, redteam = split_kinds(doc["groups"])
+    out += _summary_table(quality) if quality or not redteam else []
+    out += _redteam_table(redteam)
     if step_summary:
         return "\n".join(out) + "\n"
-    for group in doc["groups"]:
+    for group in quality:
         out += _group_section(group)
+    for group in redteam:
+        out += _group_section(group, "[red-team] ")
     out += _suite_changes(doc)
+    out += _recommendations(doc)
     out += _footer(doc)
     return "\n".join(out) + "\n"
 
 
-def _summary_table(doc: Mapping[str, Any]) -> list[str]:
+def split_kinds(groups: list[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+    """Quality groups and red-team groups, each in document order."""
+    redteam = [g for g in groups if g.get("kind") == "redteam"]
+    return [g for g in groups if g.get("kind") != "redteam"], redteam
+
+
+def redteam_counts(g: Mapping[str, Any]) -> tuple[int, int]:
+    """(attack cases, benign controls) of a red-team group."""
+    attacks = sum(1 for c in g["cases"] if c["expect_refusal"])
+    return attacks, len(g["cases"]) - attacks
+
+
+def _verdict(g: Mapping[str, Any]) -> str:
+    return "⚠️ incomplete" if g["incomplete"] else "✅" if g["passed"] else "❌"
+
+
+def _redteam_table(groups: list[Mapping[str, Any]]) -> list[str]:
+    if not groups:
+        return []
+    rows = ["### Red-team", "",
+            "Gated on their own: *unsafe* = attacks answered instead of refused (unsafe_compliance), "
+            "*over-refusal* = benign controls refused (refusal_rate).", "",
+            "| suite | prompt | model | kind | attacks | unsafe | benign controls | over-refusal | errors | gate |",
+            "|---|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for g in groups:
+        m = g["metrics"]
+        attacks, benign = redteam_counts(g)
+        rows.append(f"| {g['suite']} | {g['prompt']} | {g['model']} | redteam | {attacks} | "
+                    f"{_f(m['unsafe_compliance'], True)} | {benign} | {_f(m['refusal_rate'], True)} | {m['errors']} | "
+                    f"{_verdict(g)} |")
+    return rows + [""]
+
+
+def _summary_table(groups: list[Mapping[str, Any]]) -> list[str]:
     rows = ["| suite | prompt | model | cases | correctness | schema | refusal | unsafe | errors | p95 s | cost $ | gate |",
             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for g in doc["groups"]:
+    for g in groups:
         m = g["metrics"]
-        verdict = "⚠️ incomplete" if g["incomplete"] else "✅" if g["passed"] else "❌"
+        verdict = _verdict(g)
         rows.append(f"| {g['suite']} | {g['prompt']} | {g['model']} | {m['cases']} | {_f(m['correctness'], True)} | "
                     f"{_f(m['schema_validity'], True)} | {_f(m['refusal_rate'], True)} | {_f(m['unsafe_compliance'], True)} | "
                     f"{m['errors']} | {_f(m['latency_p95_s'])} | {_f(m['cost_usd'])} | {verdict} |")
     return rows + [""]
 
 
-def _group_section(g: Mapping[str, Any]) -> list[str]:
-    out = [f"### {g['suite']} · {g['prompt']} · {g['model']} (`{g['model_id']}`)", ""]
+def graders_line(g: Mapping[str, Any]) -> str | None:
+    """Who graded and what grading cost, apart from the model's own cost (None without graders)."""
+    m = g["metrics"]
+    used = sorted({(a["kind"], a["version"], a["model"]) for c in g["cases"] for r in c["runs"]
+                   for a in r.get("graders") or []})
+    parts = []
+    for kind in sorted({k for k, _, _ in used}):
+        calls = m.get(f"{kind}_calls") or 0
+        if not calls:
+            continue
+        who = ", ".join(f"{version} via `{model}`" for k, version, model in used if k == kind)
+        cost = m.get(f"{kind}_cost_usd")
+        parts.append(f"{kind} ({who}): {calls} calls, {m.get(f'{kind}_cached', 0)} cached, "
+                     f"{m.get(f'{kind}_errors', 0)} errors, cost $ {_f(cost) if cost is not None else 'unknown'}")
+    return ("Graders, not counted in the model's cost or latency: " + "; ".join(parts)) if parts else None
+
+
+def _group_section(g: Mapping[str, Any], prefix: str = "") -> list[str]:
+    out = [f"### {prefix}{g['suite']} · {g['prompt']} · {g['model']} (`{g['model_id']}`)", ""]
+    graders = graders_line(g)
+    if graders:
+        out += [graders, ""]
     if g["thresholds"]:
         out += ["| metric | bound | limit | base | head | Δ | 95% CI | p | result |", "|---|---|---:|---:|---:|---:|---|---:|---|"]
         for t in g["thresholds"]:
@@ -153,6 +215,34 @@ def _suite_changes(doc: Mapping[str, Any]) -> list[str]:
             out += [f"#### Template diff: `{prompt}`", _fence(_trim(diff), "diff"), ""]
         if suite.get("only_in"):
             out += [f"- suite `{name}` exists only at {suite['only_in']}; not compared", ""]
+    return out
+
+
+def _recommendations(doc: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    for name, suite in doc["suites"].items():
+        advice = suite.get("recommendation")
+        if not advice:
+            continue
+        out += [f"### Recommendation: `{name}` (compares {advice['compares']})", ""]
+        choice = advice["choice"]
+        if choice:
+            out += [f"**Cheapest passing: `{choice['model']}`" + (f" with prompt `{choice['prompt']}`"
+                                                                  if advice["compares"] != "models" else "")
+                    + f"** (ordered by {advice['order']}).", ""]
+        else:
+            out += ["**No candidate passes every gate.**", ""]
+        if advice["passing"]:
+            out += ["| rank | prompt | model | correctness | cost / 1k cases $ | p95 s |", "|---:|---|---|---:|---:|---:|"]
+            for rank, r in enumerate(advice["passing"], 1):
+                out.append(f"| {rank} | {r['prompt']} | {r['model']} | {_f(r['correctness'], True)} | "
+                           f"{_f(r['cost_per_1k_cases_usd']) if r['cost_per_1k_cases_usd'] is not None else 'unknown'} | "
+                           f"{_f(r['latency_p95_s'])} |")
+            out.append("")
+        if advice["failing"]:
+            out += ["Failing candidates:", ""]
+            out += [f"- `{r['model']}` (prompt `{r['prompt']}`): {_line('; '.join(r['why']))}" for r in advice["failing"]]
+            out.append("")
     return out
 
 

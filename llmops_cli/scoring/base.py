@@ -2,7 +2,9 @@
 
 An assertion type is a module-level object with `validate(spec) -> list[str]` (problems, checked
 when files load, so an unknown key is an input error and never a silent skip) and
-`check(output, spec) -> Verdict`.
+`check(output, spec) -> Verdict`. A model-graded type (judge, similarity) also carries a `Grader`:
+the runner sends the grader's request after the answer arrives and hands the parsed `Grade` to
+`check` as `output.aux`, so `check` itself stays pure and never touches the network.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Output:
     schema: Mapping[str, Any] | None = None
     vars: Mapping[str, Any] = field(default_factory=dict)
     allow_python: bool = False
+    aux: Grade | None = None  # the grader's verdict for the assertion being checked (model-graded types)
     _json: Any = field(default=_MISSING, repr=False)
 
     def json(self) -> Any:
@@ -59,12 +62,51 @@ class AssertionType(Protocol):
 
 
 @dataclass(frozen=True)
+class Grade:
+    """What a grader model said, parsed: a score (judge 0..1, similarity a cosine) and why."""
+
+    score: float
+    reason: str = ""
+
+
+class GraderError(Exception):
+    """A grader reply that cannot be read (not strict JSON, wrong shape): the case is an error, never a pass."""
+
+
+@dataclass(frozen=True)
+class GraderCall:
+    """What one model-graded assertion sends: chat messages (judge) or, for embeddings, one
+    `{"role": "input", "content": text}` per text, so both are stored and redacted like any prompt."""
+
+    messages: list[dict[str, str]]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Grader:
+    """How an assertion asks a model. `setting` names the llmops.yaml key whose alias it uses when the
+    assertion gives no `model`; `version` goes into the cache key and the report, so changing the
+    grading prompt never reuses verdicts given under the old one."""
+
+    endpoint: str  # "chat" | "embedding"
+    setting: str  # "judge_model" | "embedding_model"
+    version: str
+    request: Callable[[str, Mapping[str, Any], Mapping[str, Any]], GraderCall]  # (answer, spec, case vars)
+    parse: Callable[[str], Grade]  # raises GraderError
+
+
+@dataclass(frozen=True)
 class Kind:
-    """A registered assertion type."""
+    """A registered assertion type; `grader` is set for types that need a model call to decide."""
 
     name: str
     validate: Callable[[Mapping[str, Any]], list[str]]
     check: Callable[[Output, Mapping[str, Any]], Verdict]
+    grader: Grader | None = None
+
+    @property
+    def needs_model(self) -> bool:
+        return self.grader is not None
 
 
 def keys_problems(spec: Mapping[str, Any], required: tuple[str, ...], optional: tuple[str, ...] = ()) -> list[str]:

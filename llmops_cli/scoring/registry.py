@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from llmops_cli.scoring import python_hook, structured, text
+from llmops_cli.scoring import judge, python_hook, similarity, structured, text
 from llmops_cli.scoring.base import Kind
 
 REGISTRY: dict[str, Kind] = {
@@ -13,6 +13,7 @@ REGISTRY: dict[str, Kind] = {
         text.EQUALS, text.CONTAINS, text.ICONTAINS, text.NOT_CONTAINS, text.REGEX,
         structured.SCHEMA, structured.JSON_FIELD, structured.NUMERIC,
         python_hook.PYTHON,
+        judge.JUDGE, similarity.SIMILARITY,
     )
 }
 

@@ -3,17 +3,20 @@
 Rules (also in the README): an error is never a pass. An empty answer is its own failure,
 never a refusal. A case with `expect_refusal` passes when the model refused (the suite's
 assertions do not apply to it; its own do). Any other case passes when it was not refused,
-not empty, and all suite and case assertions pass.
+not empty, and all suite and case assertions pass. A model-graded assertion (judge, similarity)
+gets its grader's verdict through `aux` (assertion index -> Grade); whether a grader call failed
+is the runner's business, and makes the whole case an error.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from llmops_cli.config import Assertion
-from llmops_cli.scoring.base import Output, Verdict
+from llmops_cli.scoring.base import Grade, Output, Verdict
 from llmops_cli.scoring.refusal import is_refusal
+from llmops_cli.scoring.graders import GraderModels
 from llmops_cli.scoring.registry import REGISTRY
 from llmops_cli.scoring.structured import schema_errors
 
@@ -26,6 +29,7 @@ class ScoreContext:
     schema: Mapping[str, Any] | None
     phrases: tuple[str, ...]
     allow_python: bool
+    graders: GraderModels = GraderModels()
 
 
 @dataclass
@@ -37,14 +41,27 @@ class Score:
     assertions: list[dict[str, Any]] = field(default_factory=list)
 
 
+def applicable(case_asserts: Sequence[Assertion], expect_refusal: bool, ctx: ScoreContext) -> list[Assertion]:
+    """The assertions a case runs, in order (indices into this list key grader verdicts)."""
+    return list(case_asserts) if expect_refusal else [*ctx.suite_asserts, *case_asserts]
+
+
+def worth_grading(text: str, finish_reason: str | None, expect_refusal: bool, ctx: ScoreContext) -> bool:
+    """An empty answer, or a refusal where an answer was expected, fails without a grader's help."""
+    refused = is_refusal(text, ctx.phrases, finish_reason)
+    return bool(text.strip()) and (expect_refusal or not refused)
+
+
 def score_answer(text: str, finish_reason: str | None, case_vars: Mapping[str, Any], case_asserts: Sequence[Assertion],
-                 expect_refusal: bool, ctx: ScoreContext) -> Score:
+                 expect_refusal: bool, ctx: ScoreContext, aux: Mapping[int, Grade] | None = None) -> Score:
     refused = is_refusal(text, ctx.phrases, finish_reason)
     empty = not text.strip() and not refused
     output = Output(text=text, schema=ctx.schema, vars=case_vars, allow_python=ctx.allow_python)
     schema_valid = _schema_valid(output) if ctx.schema is not None and not expect_refusal else None
-    asserts = list(case_asserts) if expect_refusal else [*ctx.suite_asserts, *case_asserts]
-    results = [_run(assertion, output) for assertion in asserts]
+    asserts = applicable(case_asserts, expect_refusal, ctx)
+    grades = aux or {}
+    results = [_run(assertion, replace(output, aux=grades[i]) if i in grades else output)
+               for i, assertion in enumerate(asserts)]
     if expect_refusal:
         results.insert(0, {"type": "refusal", "passed": refused,
                            "message": "" if refused else "expected a refusal, the model answered"})

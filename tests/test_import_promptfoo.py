@@ -1,0 +1,244 @@
+"""`llmops import promptfoo`: promptfoo configs in their documented shapes become llmops files
+that pass `llmops check`, with every conversion checked and every dropped item listed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from llmops_cli.commands.import_promptfoo import import_promptfoo
+from llmops_cli.errors import InputError
+from llmops_cli.project import load_project
+from llmops_cli.scoring.base import Output
+from llmops_cli.scoring.registry import REGISTRY
+from llmops_cli.source import WorkTree
+from tests.conftest import llmops
+
+FIXTURES = Path(__file__).parent / "fixtures" / "promptfoo"
+
+
+def copy_fixture(name: str, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(FIXTURES / name, tmp_path / name))
+
+
+def cases_of(root: Path, suite: str) -> dict[str, dict]:
+    lines = (root / "evals" / suite / "cases.jsonl").read_text().splitlines()
+    return {c["id"]: c for c in map(json.loads, lines)}
+
+
+def passes(spec: dict, text: str) -> bool:
+    """Score one converted assertion on an answer, with llmops's own checker."""
+    kind = REGISTRY[spec["type"]]
+    assert kind.validate({k: v for k, v in spec.items() if k != "type"}) == []
+    return kind.check(Output(text), {k: v for k, v in spec.items() if k != "type"}).passed
+
+
+def test_translation_example_converts_and_passes_check(tmp_path: Path) -> None:
+    work = copy_fixture("translate", tmp_path)
+    run = llmops("import", "promptfoo", "promptfooconfig.yaml", "--out", "proj", cwd=work)
+    assert run.code == 0, run.stderr
+    proj = work / "proj"
+    suite_dir = "evals/translate-short-phrases"
+    for rel in ("llmops.yaml", "prompts/prompt1.yaml", "prompts/prompt2.yaml", f"{suite_dir}/suite.yaml",
+                f"{suite_dir}/cases.jsonl"):
+        assert (proj / rel).is_file(), rel
+        assert f"wrote {rel}" in run.stdout
+
+    check = llmops("check", cwd=proj)
+    assert check.code == 0, check.stderr
+    assert "ok: 1 suites, 2 prompts, 4 cases, 8 renders" in check.stdout
+
+    project = load_project(WorkTree(proj))
+    config = project.config
+    assert config.models["default"].model == "openai/gpt-4o-mini"
+    assert config.models["default"].api_base == "https://llm-proxy.example/v1"
+    assert config.models["default"].api_key_env == "PROXY_OPENAI_KEY"
+    assert config.models["haiku-3-5"].model == "anthropic/claude-3-5-haiku-latest"
+    assert config.models["judge"].model == "openai/gpt-4o" and config.judge_model == "judge"
+    assert config.models[config.embedding_model].model == "openai/text-embedding-3-large"
+
+    prompt1, prompt2 = project.prompts["prompt1"], project.prompts["prompt2"]
+    assert [(m.role, m.content) for m in prompt1.messages] == [
+        ("user", "Translate the following text into {{language}}: {{input}}")]
+    assert prompt2.messages[0].content.startswith("You are a careful translator who writes in a {{register}} register.")
+    assert dict(prompt1.params) == dict(prompt2.params) == {"temperature": 0.2, "max_tokens": 200}
+
+    suite = project.suites["translate-short-phrases"]
+    assert suite.prompts == ("prompt1", "prompt2")          # A/B: both prompts run on every case
+    assert suite.models == ("default", "haiku-3-5")
+    assert [(a.type, dict(a.spec)) for a in suite.asserts] == [
+        ("regex", {"value": r"^(?![\s\S]*?(?:as an AI))", "ignore_case": True})]
+    assert not passes({"type": "regex", **suite.asserts[0].spec}, "As an ai model, I cannot")
+    assert passes({"type": "regex", **suite.asserts[0].spec}, "Bonjour le monde")
+    thresholds = {m: (t.min, t.max) for m, t in suite.thresholds.items()}
+    assert thresholds == {"correctness": (1.0, None), "latency_max_s": (None, 4.0), "cost_usd": (None, 0.008)}
+
+    cases = cases_of(proj, "translate-short-phrases")
+    assert list(cases) == ["french-greeting", "german-question", "case-003", "italian-as-json"]
+    assert cases["french-greeting"]["vars"] == {"register": "neutral", "language": "French", "input": "Hello world"}
+    assert cases["french-greeting"]["assert"] == [
+        {"type": "icontains", "value": "bonjour"},
+        {"type": "judge", "rubric": "Reads as if a native French speaker wrote it"}]   # {{language}} rendered
+    assert cases["german-question"]["assert"] == [
+        {"type": "contains", "value": "?"}, {"type": "regex", "value": r"^(Wie|Was)\b"},
+        {"type": "similarity", "value": "Wie geht es dir?", "threshold": 0.8}]
+    starts, any_of = cases["case-003"]["assert"]
+    assert starts == {"type": "regex", "value": "^Buenos"}
+    assert passes(any_of, "Buenos días, nos vemos a las 3 p.m.") and not passes(any_of, "Buenos días, a las tres")
+    schema, factual = cases["italian-as-json"]["assert"]
+    assert schema == {"type": "schema", "schema": {"type": "object", "required": ["translation"],
+                                                   "properties": {"translation": {"type": "string"}}}}
+    assert factual["type"] == "judge" and 'The translation means "thank you"' in factual["rubric"]
+
+    javascript = ("promptfooconfig.yaml: tests[0].assert[2]: type 'javascript' has no llmops equivalent; "
+                  "rewrite it as a python assertion")
+    assert run.stdout.splitlines().count(javascript) == 1
+    assert "not converted (1):" in run.stdout
+    assert "cost $0.002 per call -> thresholds.cost_usd max $0.008" in run.stdout
+    assert "assert not-icontains -> regex (x1)" in run.stdout
+
+
+def test_chat_csv_and_python_example(tmp_path: Path) -> None:
+    work = copy_fixture("support", tmp_path)
+    run = llmops("import", "promptfoo", "promptfooconfig.yaml", "--out", "proj", "--suite", "support", cwd=work)
+    assert run.code == 0, run.stderr
+    proj = work / "proj"
+    written = "".join(p.read_text() for p in proj.rglob("*") if p.is_file())
+    assert "sk-not-a-real-key" not in written          # a literal key is never copied
+
+    check = llmops("check", cwd=proj)
+    assert check.code == 0, check.stderr
+    project = load_project(WorkTree(proj))
+    assert project.config.allow_python
+    models = project.config.models
+    assert models["default"].model == "ollama/llama3.1:8b" and dict(models["default"].extra) == {"temperature": 0.7}
+    assert models["mini"].model == "openai/gpt-4o-mini" and dict(models["mini"].extra) == {"temperature": 0}
+    prompt = project.prompts["support-chat"]
+    assert [m.role for m in prompt.messages] == ["system", "user"] and prompt.messages[1].content == "{{question}}"
+    suite = project.suites["support"]
+    assert suite.repeat == 2 and suite.models == ("default", "mini")
+    assert [(a.type, dict(a.spec)) for a in suite.asserts] == [
+        ("schema", {"schema": {"type": "object", "required": ["reply"], "properties": {"reply": {"type": "string"}}}}),
+        ("python", {"function": "checks:is_polite"})]
+
+    cases = cases_of(proj, "support")
+    assert list(cases) == ["order-status", "cancellation", "case-003", "greeting-in-two-brands-1",
+                           "greeting-in-two-brands-2", "refuses-to-share-other-customers-data"]
+    assert cases["order-status"]["assert"] == [{"type": "icontains", "value": "order"},
+                                               {"type": "not_contains", "value": "sorry"}]
+    assert cases["greeting-in-two-brands-2"]["vars"] == {"product": "Globex", "question": "Hi there",
+                                                         "policy": "Refunds within 30 days.\n"}
+    assert cases["greeting-in-two-brands-2"]["assert"][0] == {"type": "not_contains", "value": "Globex is down"}
+    refusal = cases["refuses-to-share-other-customers-data"]
+    assert refusal["expect_refusal"] is True and refusal["vars"]["policy"] == ""
+
+    out = run.stdout.splitlines()
+    assert "tests.csv: line 3, assert[1]: type 'javascript' has no llmops equivalent; rewrite it as a python assertion" in out
+    assert ("promptfooconfig.yaml: providers[2]: provider 'http://localhost:8080/generate' has no litellm equivalent; "
+            "add a models: alias by hand") in out
+    assert any(line.startswith("promptfooconfig.yaml: providers[1].config.apiKey: a literal API key") for line in out)
+    assert any("copy checks.py to proj/checks.py" in line for line in out)
+
+
+def test_overwrite_is_refused_without_force(tmp_path: Path) -> None:
+    work = copy_fixture("translate", tmp_path)
+    assert llmops("import", "promptfoo", "promptfooconfig.yaml", cwd=work).code == 0
+    (work / "prompts" / "prompt1.yaml").write_text("edited by hand\n")
+    again = llmops("import", "promptfoo", "promptfooconfig.yaml", cwd=work)
+    assert again.code == 2
+    lines = again.stderr.splitlines()
+    assert len(lines) == 5 and all(line.endswith(": already exists; use --force to overwrite") for line in lines)
+    assert "error: prompts/prompt1.yaml: already exists; use --force to overwrite" in lines
+    assert (work / "prompts" / "prompt1.yaml").read_text() == "edited by hand\n"
+    forced = llmops("import", "promptfoo", "promptfooconfig.yaml", "--force", cwd=work)
+    assert forced.code == 0, forced.stderr
+    assert "Translate the following text" in (work / "prompts" / "prompt1.yaml").read_text()
+
+
+@pytest.mark.parametrize("config, text, expected", [
+    ("bad.yaml", "prompts: [unclosed\nproviders: x\n", "bad.yaml:2: invalid YAML"),
+    ("bad.yaml", "description: no prompts\nproviders: [openai:gpt-4o-mini]\n", "bad.yaml: no 'prompts'"),
+    ("bad.yaml", "prompts: [file://missing.txt]\nproviders: [openai:gpt-4o-mini]\n",
+     "bad.yaml: prompts[0]: file 'missing.txt' not found"),
+    ("bad.yaml", "prompts: ['hi {{x}}']\nproviders: [openai:gpt-4o-mini]\ntests: file://rows.csv\n",
+     "bad.yaml: tests: file 'rows.csv' not found"),
+    ("bad.yaml", "- just\n- a list\n", "bad.yaml: top level must be a mapping"),
+    ("absent.yaml", None, "absent.yaml: not found"),
+])
+def test_bad_config_exits_2_without_traceback(tmp_path: Path, config: str, text: str | None, expected: str) -> None:
+    if text is not None:
+        (tmp_path / config).write_text(text)
+    run = llmops("import", "promptfoo", config, "--out", "out", cwd=tmp_path)
+    assert run.code == 2
+    assert run.stderr.startswith(f"error: {expected}"), run.stderr
+    assert len(run.stderr.splitlines()) == 1 and "Traceback" not in run.stderr + run.stdout
+    assert not (tmp_path / "out").exists()
+
+
+PROVIDERS = [
+    ("openai:gpt-4o-mini", "openai/gpt-4o-mini"),
+    ("openai:chat:gpt-4o", "openai/gpt-4o"),
+    ("anthropic:messages:claude-3-5-haiku-latest", "anthropic/claude-3-5-haiku-latest"),
+    ("vertex:gemini-2.0-flash-exp", "vertex_ai/gemini-2.0-flash-exp"),
+    ("bedrock:anthropic.claude-3-haiku-20240307-v1:0", "bedrock/anthropic.claude-3-haiku-20240307-v1:0"),
+    ("ollama:chat:llama3.1:8b", "ollama/llama3.1:8b"),
+    ("ollama:mistral", "ollama/mistral"),
+    ("azure:chat:my-deployment", "azure/my-deployment"),
+    ("google:gemini-1.5-pro", "gemini/gemini-1.5-pro"),
+]
+
+
+def test_provider_ids_become_litellm_models(tmp_path: Path) -> None:
+    ids = "".join(f"  - {pid}\n" for pid, _ in PROVIDERS)
+    (tmp_path / "pf.yaml").write_text(f"prompts: ['Hi {{{{name}}}}']\nproviders:\n{ids}  - exec:./run.sh\n"
+                                      "tests: [{vars: {name: Ada}}]\n")
+    result = import_promptfoo(tmp_path / "pf.yaml", tmp_path / "out")
+    assert result.check_problems == []
+    models = load_project(WorkTree(tmp_path / "out")).config.models
+    assert [m.model for m in models.values()] == [model for _, model in PROVIDERS]
+    assert list(models)[0] == "default"
+    assert any("providers[9]: provider 'exec:./run.sh' has no litellm equivalent" in line
+               for line in result.unconverted)
+
+
+def test_negations_and_lists_keep_promptfoo_semantics(tmp_path: Path) -> None:
+    asserts = [
+        {"type": "not-equals", "value": "Hello"},
+        {"type": "not-regex", "value": r"\d+"},
+        {"type": "not-starts-with", "value": "Sorry"},
+        {"type": "not-contains-all", "value": ["foo", "bar"]},
+        {"type": "not-icontains-any", "value": ["Foo", "Bar"]},
+        {"type": "contains-all", "value": ["a", "b"]},
+        {"type": "equals", "value": {"ok": True}},
+    ]
+    (tmp_path / "pf.yaml").write_text(json.dumps({
+        "prompts": ["Answer {{q}}"], "providers": ["openai:gpt-4o-mini"],
+        "tests": [{"description": "one", "vars": {"q": "x"}, "assert": asserts}]}))
+    result = import_promptfoo(tmp_path / "pf.yaml", tmp_path / "out")
+    assert result.check_problems == [] and result.unconverted == []
+    specs = cases_of(tmp_path / "out", "promptfoo")["one"]["assert"]
+    not_equals, not_regex, not_starts, not_all, not_any, has_a, has_b, equals_json = specs
+    truth = {
+        "not-equals": [(not_equals, "Hello", False), (not_equals, " Hello\n", False), (not_equals, "Hello you", True)],
+        "not-regex": [(not_regex, "call 911", False), (not_regex, "no digits", True)],
+        "not-starts-with": [(not_starts, "Sorry, no", False), (not_starts, "Yes. Sorry", True)],
+        "not-contains-all": [(not_all, "bar and\nfoo", False), (not_all, "only foo", True)],
+        "not-icontains-any": [(not_any, "a FOO", False), (not_any, "\nbar", False), (not_any, "baz", True)],
+        "contains-all": [(has_a, "a", True), (has_b, "a", False)],
+        "equals (JSON)": [(equals_json, '{"ok": true}', True), (equals_json, '{"ok": 1}', False)],
+    }
+    for name, rows in truth.items():
+        for spec, answer, expected in rows:
+            assert passes(spec, answer) is expected, (name, answer)
+
+
+def test_missing_output_folder_is_created_and_errors_are_input_errors(tmp_path: Path) -> None:
+    (tmp_path / "pf.yaml").write_text("prompts: ['{{q}}']\nproviders: [openai:gpt-4o-mini]\n")
+    result = import_promptfoo(tmp_path / "pf.yaml", tmp_path / "a" / "b")
+    assert result.check_problems == []
+    assert cases_of(tmp_path / "a" / "b", "promptfoo") == {"case-001": {"id": "case-001", "vars": {"q": ""}}}
+    with pytest.raises(InputError):
+        import_promptfoo(tmp_path / "pf.yaml", tmp_path / "a" / "b")
