@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Collection, Mapping
 
 from llmops_cli.errors import Problems
-from llmops_cli.yamlfile import LineDict, LineList, YamlError, load_yaml
+from llmops_cli.yamlfile import LineDict, LineList, YamlError, load_yaml, plain
 
 CONFIG_FILE = "llmops.yaml"
 PROMPTS_DIR = "prompts"
@@ -396,7 +396,7 @@ def parse_prompt(name: str, text: str, path: str, models: Mapping[str, ModelSpec
         model=model,
         messages=messages,
         params=dict(fields.get("params", dict, {}) or {}),
-        schema=_plain(schema) if schema is not None else None,
+        schema=plain(schema) if schema is not None else None,
         description=fields.get("description", str, ""),
         text=text,
     )
@@ -428,19 +428,10 @@ def _check_json_schema(schema: Any, path: str, line: int, problems: Problems) ->
     from jsonschema.validators import validator_for
 
     try:
-        validator_for(schema).check_schema(_plain(schema))
+        validator_for(schema).check_schema(plain(schema))
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "schema"
         problems.add(path, line, f"output.schema is not a valid JSON Schema at {where}: {exc.message}")
-
-
-def _plain(value: Any) -> Any:
-    """Drop the line-tracking subclasses so values compare, hash and serialise like plain JSON."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def parse_suite(name: str, text: str, path: str, problems: Problems, prompts: Mapping[str, Prompt],
@@ -518,7 +509,7 @@ def parse_assertions(raw: Any, file: str, line: int, problems: Problems, validat
         if not isinstance(item, dict) or not isinstance(item.get("type"), str):
             problems.add(file, item_line, f"assert[{index}] must be a mapping with a 'type'")
             continue
-        spec = {k: _plain(v) for k, v in item.items() if k != "type"}
+        spec = {k: plain(v) for k, v in item.items() if k != "type"}
         messages = validate(item["type"], spec)
         for message in messages:
             problems.add(file, item_line, f"assert[{index}] ({item['type']}): {message}")

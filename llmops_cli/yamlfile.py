@@ -157,3 +157,12 @@ def _check_expanded_size(data: Any) -> None:
         node = bigger[0]
     raise YamlError(getattr(node, "line", None), f"aliases expand this document to more than {MAX_VALUES:,} values; "
                     "refusing a possible alias bomb (write the values out, or use fewer aliases)")
+
+
+def plain(value: Any) -> Any:
+    """Drop the line-tracking subclasses so values compare, hash and serialise like plain JSON."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value

@@ -73,7 +73,7 @@ from typing import Any, Callable, Iterable, Mapping
 import yaml
 
 from llmops_cli.errors import InputError
-from llmops_cli.yamlfile import YamlError, load_yaml
+from llmops_cli.yamlfile import YamlError, load_yaml, plain
 
 Spec = dict[str, Any]
 SIMILAR_DEFAULT = 0.75      # promptfoo's default for `similar` in YAML
@@ -242,7 +242,7 @@ class _Importer:
                 return [json.loads(line) for line in text.splitlines() if line.strip()]
             if ref.endswith(".json"):
                 return json.loads(text)
-            return _plain(load_yaml(text))
+            return plain(load_yaml(text))
         except json.JSONDecodeError as exc:
             raise self.fail(where, f"{ref}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
         except YamlError as exc:
@@ -266,7 +266,7 @@ class _Importer:
         if self.path.suffix in (".js", ".ts", ".cjs", ".mjs"):
             raise InputError(f"{self.label}: a JavaScript config cannot be read; export it as YAML first")
         try:
-            data = _plain(load_yaml(self.path.read_text(encoding="utf-8-sig")))
+            data = plain(load_yaml(self.path.read_text(encoding="utf-8-sig")))
         except YamlError as exc:
             where = f"{self.label}:{exc.line}" if exc.line else self.label
             raise InputError(f"{where}: {exc.message}; a promptfoo config must be YAML or JSON") from None
@@ -944,7 +944,7 @@ def _h_json(c: _Context) -> _Converted:
     schema = c.value
     if isinstance(schema, str):
         try:
-            schema = _plain(load_yaml(schema))
+            schema = plain(load_yaml(schema))
         except YamlError:
             raise _Skip("value must be a JSON schema") from None
     schema = {} if schema is None else schema
@@ -1152,14 +1152,6 @@ def _render(value: Any, variables: Mapping[str, Any]) -> Any:
         return _jinja().from_string(value).render(**variables)
     except TemplateError as exc:
         raise _Skip(f"its value {value!r} could not be rendered with the case's vars ({exc})") from None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 class _Dumper(yaml.SafeDumper):
