@@ -349,7 +349,7 @@ def import_promptfoo(
     javascript and anything else -> listed as not converted
 
     Everything that could not be converted, or changed meaning, is listed as `file: where: what`.
-    The full mapping is in llmops_cli/commands/import_promptfoo.py.
+    The full mapping is in llmops_cli/importers/promptfoo/__init__.py.
     """
     from llmops_cli.commands.import_promptfoo import import_promptfoo as run
 

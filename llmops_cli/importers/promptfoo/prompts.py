@@ -1,0 +1,131 @@
+"""promptfoo prompts (inline text, text files, chat JSON/YAML) -> llmops prompts (lists of messages)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmops_cli.importers.promptfoo.importer import CODE_FILES
+from llmops_cli.importers.promptfoo.names import slug, unique
+from llmops_cli.importers.promptfoo.providers import convert_params
+
+if TYPE_CHECKING:
+    from llmops_cli.importers.promptfoo.importer import Importer
+
+ROLES = ("system", "user", "assistant")
+_PATHLIKE = re.compile(r"[^\s{}]+\.(txt|md|j2|json|jsonl|ya?ml|py|js|ts|cjs|mjs|csv|tsv|xlsx)(:\w+)?")
+
+
+@dataclass
+class Prompt:
+    name: str
+    messages: list[dict[str, str]]
+    params: dict[str, Any]
+    source: str
+
+
+def load_prompts(imp: Importer, raw: Any) -> list[Prompt]:
+    """`prompts` -> one Prompt per prompt that converts; the others are listed as skipped."""
+    if isinstance(raw, dict) and not ({"id", "raw"} & raw.keys()):
+        raw = [{"id": k, "label": v} for k, v in raw.items()]  # legacy {path: label}
+    items = raw if isinstance(raw, list) else [raw]
+    found: list[Prompt] = []
+    taken: set[str] = set()
+    for index, item in enumerate(items):
+        where = f"prompts[{index}]"
+        label = None
+        config: Any = {}
+        if isinstance(item, dict):
+            label, config = item.get("label"), item.get("config") or {}
+            text = item.get("raw")
+            ref = item.get("id") if text is None else None
+            if ref is None and text is None:
+                imp.skip(where, "needs 'raw' (the prompt text) or 'id' (a file://); skipped")
+                continue
+        elif isinstance(item, str):
+            ref, text = (item, None) if _is_file(item) else (None, item)
+        else:
+            imp.skip(where, "must be a string or a mapping with raw/id; skipped")
+            continue
+        params = convert_params(imp, where, config if isinstance(config, dict) else {}, "config")
+        chunks: list[tuple[str | None, Any, int, int]] = []  # (file, body, part, parts in that file)
+        if ref is not None:
+            ref = str(ref).removeprefix("file://")
+            for one in imp.expand(where, ref):
+                parts = prompt_file(imp, where, one)
+                chunks += [(one, part, n, len(parts)) for n, part in enumerate(parts)]
+        else:
+            chunks = [(None, text, 0, 1)]
+        for file_ref, body, n, parts in chunks:
+            stem = Path(file_ref.split(":")[0]).stem if file_ref else "prompt"
+            base = slug(str(label)) if label else (slug(stem) or "prompt")
+            if parts > 1:
+                base = f"{base}-{n + 1}"
+            elif not file_ref and not label and len(items) > 1:
+                base = f"{base}-{index + 1}"
+            name = unique(base, taken)
+            converted = messages(imp, where, body)
+            if converted is None:
+                continue
+            source = f"{where} {file_ref}" if file_ref else f"{where} (inline)"
+            found.append(Prompt(name, converted, dict(params), source))
+    return found
+
+
+def prompt_file(imp: Importer, where: str, ref: str) -> list[Any]:
+    """One file's prompts: text chunks, or parsed chat lists."""
+    if ref.split(":")[0].endswith(CODE_FILES):
+        imp.skip(where, f"{ref} is a prompt function; llmops prompts are templates: render it once and save "
+                        "the template as a .txt or chat .json file")
+        return []
+    if ref.endswith(".jsonl"):
+        return list(imp.data(where, ref))
+    if ref.endswith((".yaml", ".yml")):
+        return [imp.data(where, ref)]
+    text = imp.read(where, ref)
+    if ref.endswith(".json"):
+        try:
+            return [json.loads(text)]
+        except json.JSONDecodeError:
+            imp.skip(where, f"{ref} is a chat prompt built by a template (JSON only once rendered); write its "
+                            "messages out as a JSON list of {role, content}")
+            return []
+    parts = re.split(r"(?m)^---[ \t]*$", text)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def messages(imp: Importer, where: str, body: Any) -> list[dict[str, str]] | None:
+    """A prompt body (text, or a chat list as JSON text or parsed) -> llmops messages; None when skipped."""
+    if isinstance(body, str):
+        stripped = body.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            try:
+                body = json.loads(stripped)
+            except json.JSONDecodeError:
+                if "{{" in stripped or "{%" in stripped:
+                    imp.skip(where, "a chat prompt built by a template (it is JSON only once rendered); "
+                                    "write its messages out as a JSON list of {role, content}")
+                    return None
+        if isinstance(body, str):
+            return [{"role": "user", "content": body.strip()}]
+    if not isinstance(body, list) or not body:
+        imp.skip(where, "not a text prompt nor a list of {role, content} messages; skipped")
+        return None
+    found = []
+    for n, message in enumerate(body):
+        if not (isinstance(message, dict) and message.get("role") in ROLES and isinstance(message.get("content"), str)):
+            imp.skip(where, f"message {n} is not {{role: system|user|assistant, content: text}} "
+                            "(llmops prompts are text only); skipped the prompt")
+            return None
+        found.append({"role": message["role"], "content": message["content"]})
+    return found
+
+
+def _is_file(text: str) -> bool:
+    """promptfoo reads a prompt string as a file when it is file:// or names an existing file."""
+    if text.startswith("file://"):
+        return True
+    return "\n" not in text and bool(_PATHLIKE.fullmatch(text.strip()))

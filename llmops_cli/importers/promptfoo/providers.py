@@ -1,0 +1,156 @@
+"""promptfoo providers and graders -> llmops `models:` aliases (litellm model strings) and params."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+
+from llmops_cli.errors import InputError
+from llmops_cli.importers.promptfoo.names import slug, unique
+
+if TYPE_CHECKING:
+    from llmops_cli.importers.promptfoo.importer import Importer
+
+# promptfoo's documented OpenAI defaults, pinned when a config names no grader of its own
+DEFAULT_GRADER = "openai:gpt-4.1-2025-04-14"
+DEFAULT_EMBEDDING = "openai:embedding:text-embedding-3-large"
+_PARAMS = {"temperature": "temperature", "max_tokens": "max_tokens", "maxTokens": "max_tokens",
+           "max_output_tokens": "max_tokens", "maxOutputTokens": "max_tokens",
+           "max_completion_tokens": "max_completion_tokens", "top_p": "top_p", "topP": "top_p", "top_k": "top_k",
+           "topK": "top_k", "frequency_penalty": "frequency_penalty", "presence_penalty": "presence_penalty",
+           "stop": "stop", "seed": "seed", "response_format": "response_format"}
+# promptfoo provider family -> litellm prefix ("" = the rest is already a litellm model string)
+_FAMILIES = {"openai": "openai", "anthropic": "anthropic", "vertex": "vertex_ai", "bedrock": "bedrock",
+             "ollama": "ollama", "azure": "azure", "azureopenai": "azure", "google": "gemini", "gemini": "gemini",
+             "mistral": "mistral", "groq": "groq", "deepseek": "deepseek", "openrouter": "openrouter",
+             "togetherai": "together_ai", "perplexity": "perplexity", "cohere": "cohere", "fireworks": "fireworks_ai",
+             "xai": "xai", "cerebras": "cerebras", "huggingface": "huggingface", "replicate": "replicate", "litellm": ""}
+_KINDS = ("chat", "messages", "responses", "completion", "text-generation", "converse")
+
+
+@dataclass
+class Model:
+    alias: str
+    model: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def litellm_model(provider_id: str, embedding: bool = False) -> str | None:
+    """promptfoo provider id -> litellm model string (a chat model, or with embedding=True an
+    embedding model), or None when there is none."""
+    family, _, rest = provider_id.partition(":")
+    if family not in _FAMILIES or not rest:
+        return None
+    kind, _, name = rest.partition(":")
+    if embedding != (kind in ("embedding", "embeddings")) or kind in ("moderation", "image", "realtime"):
+        return None
+    if kind in _KINDS + ("embedding", "embeddings") and name:
+        if family == "openai" and kind == "completion":
+            return f"text-completion-openai/{name}"
+        rest = name
+    prefix = _FAMILIES[family]
+    return f"{prefix}/{rest}" if prefix else rest
+
+
+def load_providers(imp: Importer, raw: Any) -> list[Model]:
+    """`providers` (or `targets`) -> the models under test; the first is `default`."""
+    if raw is None:
+        raise InputError(f"{imp.label}: no 'providers'; list the models to test, e.g. providers: [openai:gpt-4o-mini]")
+    if isinstance(raw, dict) and "id" not in raw:
+        raw = [{"id": k, **(v if isinstance(v, dict) else {})} for k, v in raw.items()]
+    models: list[Model] = []
+    taken: set[str] = {"default"}
+    for index, item in enumerate(raw if isinstance(raw, list) else [raw]):
+        where = f"providers[{index}]"
+        if isinstance(item, dict) and "id" not in item and len(item) == 1:
+            (pid, options), = item.items()
+            item = {"id": pid, **(options if isinstance(options, dict) else {})}
+        spec = {"id": item} if isinstance(item, str) else item
+        pid = spec.get("id") if isinstance(spec, dict) else None
+        if not isinstance(pid, str):
+            imp.skip(where, "a custom provider (function or object without 'id'); add a models: alias by hand")
+            continue
+        model = litellm_model(pid)
+        if model is None:
+            imp.skip(where, f"provider {pid!r} has no litellm equivalent; add a models: alias by hand")
+            continue
+        alias = "default" if not models else unique(slug(str(spec.get("label") or "")) or
+                                                    slug(model.split("/")[-1]) or "model", taken)
+        config = spec.get("config") if isinstance(spec.get("config"), dict) else {}
+        entry = Model(alias, model, params=convert_params(imp, where, config, "config"))
+        entry.api_base = config.get("apiBaseUrl") or config.get("baseUrl") or (
+            f"https://{config['apiHost']}" if model.startswith("azure/") and config.get("apiHost") else None)
+        entry.api_key_env = config.get("apiKeyEnvar") if isinstance(config.get("apiKeyEnvar"), str) else None
+        for key in spec:
+            if key not in ("id", "label", "config"):
+                advice = ("llmops runs every prompt on every model" if key == "prompts"
+                          else "no llmops equivalent; dropped")
+                imp.skip(f"{where}.{key}", advice)
+        models.append(entry)
+        imp.mapped[f"{where} {pid} -> models.{alias}: {model}"] = None
+    if not models:
+        imp.skip("providers", "no provider could be converted; models.default is a placeholder: set it")
+        models.append(Model("default", "openai/REPLACE-ME"))
+    return models
+
+
+def convert_params(imp: Importer, where: str, config: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """A provider's or prompt's `config` -> llmops params; the rest is listed as dropped."""
+    params: dict[str, Any] = {}
+    for name, value in config.items():
+        if name in _PARAMS:
+            params[_PARAMS[name]] = value
+        elif name == "generationConfig" and isinstance(value, dict):
+            params.update(convert_params(imp, where, value, f"{key}.generationConfig"))
+        elif name == "apiKey":
+            imp.skip(f"{where}.{key}.apiKey", "a literal API key is never copied into llmops.yaml; export it "
+                                              "and name the variable with api_key_env")
+        elif name not in ("apiBaseUrl", "baseUrl", "apiKeyEnvar", "apiHost"):
+            imp.skip(f"{where}.{key}.{name}", "no llmops equivalent; dropped")
+    return params
+
+
+def default_graders(imp: Importer, raw: Any) -> None:
+    """defaultTest.options.provider (or the --grader default): a string or {id}, or {text, embedding}."""
+    where = "defaultTest.options.provider"
+    if isinstance(raw, dict) and "id" not in raw:
+        imp.embedding_model = grader_alias(imp, raw.get("embedding"), f"{where}.embedding", embedding=True)
+        raw = raw.get("text")
+    imp.judge_model = grader_alias(imp, raw, where)
+
+
+def grader_alias(imp: Importer, raw: Any, where: str, embedding: bool = False, file: str | None = None) -> str | None:
+    """The alias of a grader provider, reusing a model already defined; None when there is none."""
+    if isinstance(raw, dict) and "id" not in raw:
+        raw = raw.get("embedding" if embedding else "text")
+    pid = raw.get("id") if isinstance(raw, dict) else raw
+    if pid is None:
+        return None
+    model = litellm_model(pid, embedding) if isinstance(pid, str) else None
+    if model is None:
+        imp.skip(where, f"grader {pid!r} has no litellm equivalent; set "
+                        f"{'embedding_model' if embedding else 'judge_model'} by hand", file)
+        return None
+    config = raw.get("config") if isinstance(raw, dict) and isinstance(raw.get("config"), dict) else {}
+    api_base, key_env = config.get("apiBaseUrl"), config.get("apiKeyEnvar")
+    for known in [*imp.models, *imp.graders]:
+        if (known.model, known.api_base, known.api_key_env) == (model, api_base, key_env):
+            return known.alias
+    alias = unique("embedding" if embedding else "judge", {m.alias for m in [*imp.models, *imp.graders]})
+    imp.graders.append(Model(alias, model, api_base, key_env))
+    imp.mapped[f"{where} {pid} -> models.{alias}: {model}"] = None
+    return alias
+
+
+def pin_graders(imp: Importer) -> None:
+    """promptfoo picks an unnamed grader from the credentials it finds; llmops pins one."""
+    for used, setting, default, embedding in ((imp.uses_judge, "judge_model", DEFAULT_GRADER, False),
+                                              (imp.uses_similarity, "embedding_model", DEFAULT_EMBEDDING, True)):
+        if used and getattr(imp, setting) is None:
+            setattr(imp, setting, grader_alias(imp, default, setting, embedding))
+            what = "embedding provider" if embedding else "grader"
+            imp.note(setting, f"the config names no {what}, so {setting} is pinned to {default}, promptfoo's "
+                              "documented OpenAI default (promptfoo picks one from your credentials); change "
+                              "it if you graded with another model", "llmops.yaml")
