@@ -18,7 +18,10 @@ are all cached still never imports litellm; `--offline` treats a missing verdict
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Callable, Sequence
 
 from llmops_cli.config import ModelSpec
@@ -155,9 +158,11 @@ class Runner:
             return RunOutcome(progress, misses=todo + [c for group, _ in grading for c in group])
         if not todo and not grading:
             return RunOutcome(progress)
+        self._writer = _Writer(self.store.path, self.run_id)
         try:
             return asyncio.run(self._call_all(todo, grading, progress))
         finally:
+            self._writer.close()
             self.store.release(self.run_id)
 
     def _claim(self, keys: list[str]) -> set[str]:
@@ -311,8 +316,8 @@ class Runner:
         for index, (call, record, verdicts) in enumerate(zip(group, records, graded)):
             for g in verdicts:
                 keep = self._cacheable(g.answer) if g.ok and g.answer is not None and not g.cached else None
-                self.store.record(self.run_id, aux_record(call, g, self.redactor), keep)
-            self.store.record(self.run_id, record, cacheable if index == 0 else None)
+                self._writer.put(aux_record(call, g, self.redactor), keep)
+            self._writer.put(record, cacheable if index == 0 else None)
         state.settle_streak(any(not r.ok for r in records))
         failed = sum(1 for r in records if not r.ok)
         progress.done += len(records)
@@ -321,6 +326,47 @@ class Runner:
         progress.spent_usd += (answer.cost_usd or 0.0) if answer and not cached else 0.0
         progress.spent_usd += sum(g.answer.cost_usd or 0.0 for v in graded for g in v if g.answer and not g.cached)
         self.on_progress(progress)
+
+
+class _Writer:
+    """One thread, with its own connection, commits finished calls as they come, so SQLite's
+    work (which releases the GIL) overlaps the event loop's instead of stalling it. Whatever is
+    queued when it wakes is committed in one transaction; on close it drains the queue first,
+    so an interrupt loses nothing that finished."""
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        self.run_id = run_id
+        self.store = Store(path.parent.parent)
+        self.queue: queue.SimpleQueue[tuple[CallRecord, CachedAnswer | None] | None] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._loop, name="llmops-writer", daemon=True)
+        self.thread.start()
+
+    def put(self, record: CallRecord, answer: CachedAnswer | None) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((record, answer))
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self.queue.get()]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            items = [item for item in batch if item is not None]
+            if items and self.error is None:
+                try:
+                    self.store.record_batch(self.run_id, items)
+                except BaseException as exc:  # noqa: BLE001 - handed to the run's thread on the next put/close
+                    self.error = exc
+            if len(items) < len(batch):
+                return
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        self.store.close()
+        if self.error is not None:
+            raise self.error
 
 
 def _is_aux(record: CallRecord) -> bool:

@@ -246,14 +246,18 @@ class Store:
 
     # results ---------------------------------------------------------------
     def record(self, run_id: str, record: CallRecord, answer: CachedAnswer | None = None) -> None:
-        """Write one scored call (and its raw answer to the cache) in one transaction; the
-        request's in-flight claim goes with it, so a waiting process sees the answer at once."""
+        """Write one scored call (and its raw answer to the cache) in one transaction."""
+        self.record_batch(run_id, [(record, answer)])
+
+    def record_batch(self, run_id: str, items: Sequence[tuple[CallRecord, CachedAnswer | None]]) -> None:
+        """Write scored calls and their raw answers in one transaction; each request's in-flight
+        claim goes with it, so a waiting process sees the answer at once."""
+        now = time.time()
         with self._transaction():
-            if answer is not None:
-                self.db.execute("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?)",
-                                (record.key, record.model_id, json.dumps(asdict(answer)), time.time()))
-            self._insert_results(run_id, [record])
-            self.db.execute("DELETE FROM inflight WHERE key = ? AND owner = ?", (record.key, run_id))
+            self.db.executemany("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?)",
+                                [(r.key, r.model_id, json.dumps(asdict(a)), now) for r, a in items if a is not None])
+            self._insert_results(run_id, [r for r, _ in items])
+            self.db.executemany("DELETE FROM inflight WHERE key = ? AND owner = ?", [(r.key, run_id) for r, _ in items])
 
     # in-flight claims ------------------------------------------------------
     def claim(self, keys: Sequence[str], owner: str, stale_after_s: float) -> set[str]:
@@ -294,7 +298,7 @@ class Store:
             "INSERT OR REPLACE INTO results (run_id, side, suite, prompt, model, case_id, repeat, key, created_at,"
             " record, model_id, error_class, cached, latency_s, cost_usd, tokens_in, tokens_out)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, r.side, r.suite, r.prompt, r.model, r.case_id, r.repeat, r.key, now, json.dumps(asdict(r)),
+            [(run_id, r.side, r.suite, r.prompt, r.model, r.case_id, r.repeat, r.key, now, json.dumps(record_dict(r)),
               r.model_id, r.error_class, int(r.cached), r.latency_s, r.cost_usd, r.tokens_in, r.tokens_out)
              for r in records])
 
@@ -319,6 +323,12 @@ class Store:
         return self.db.execute(
             "SELECT created_at, suite, prompt, model, model_id, error_class, cached, latency_s, cost_usd, tokens_in,"
             " tokens_out FROM results WHERE created_at >= ?", (since,)).fetchall()
+
+
+def record_dict(record: CallRecord) -> dict[str, Any]:
+    """A record as JSON-ready data; its fields are already plain JSON values, so no deep copy
+    (dataclasses.asdict) is needed: this runs once per stored call."""
+    return dict(vars(record))
 
 
 def _alive(pid: int) -> bool:

@@ -15,7 +15,9 @@ from llmops_cli.report import html, junit, markdown
 
 
 def to_json(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    """Compact: json's C encoder only runs without `indent`, and results.json of a 10k-case run
+    is written on every eval (`jq .` pretty-prints it)."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 FORMATS: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {

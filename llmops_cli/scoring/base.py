@@ -34,6 +34,7 @@ class Output:
     allow_python: bool = False
     aux: Grade | None = None  # the grader's verdict for the assertion being checked (model-graded types)
     _json: Any = field(default=_MISSING, repr=False)
+    _schema_checks: dict[int, str | None] = field(default_factory=dict, repr=False)  # id(schema) -> error
 
     def json(self) -> Any:
         """The answer parsed as JSON (a ```json fence is accepted); raises ValueError."""

@@ -18,7 +18,7 @@ from llmops_cli.scoring.base import Grade, Output, Verdict
 from llmops_cli.scoring.refusal import is_refusal
 from llmops_cli.scoring.graders import GraderModels
 from llmops_cli.scoring.registry import REGISTRY
-from llmops_cli.scoring.structured import schema_errors
+from llmops_cli.scoring.structured import output_schema_error
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,9 @@ def score_answer(text: str, finish_reason: str | None, case_vars: Mapping[str, A
 
 def _schema_valid(output: Output) -> bool:
     try:
-        value = output.json()
+        return output_schema_error(output, output.schema or {}) is None
     except ValueError:
         return False
-    return schema_errors(value, output.schema or {}) is None
 
 
 def _run(assertion: Assertion, output: Output) -> dict[str, Any]:

@@ -32,6 +32,16 @@ def schema_errors(value: Any, schema: Mapping[str, Any]) -> str | None:
     return f"{where}: {error.message}"
 
 
+def output_schema_error(out: Output, schema: Mapping[str, Any]) -> str | None:
+    """The answer checked against a schema once per answer, however many assertions ask;
+    raises ValueError when the answer is not JSON."""
+    value = out.json()
+    key = id(schema)
+    if key not in out._schema_checks:
+        out._schema_checks[key] = schema_errors(value, schema)
+    return out._schema_checks[key]
+
+
 def _validate_schema(spec: Mapping[str, Any]) -> list[str]:
     problems = keys_problems(spec, (), ("schema",))
     if "schema" in spec:
@@ -50,10 +60,9 @@ def _schema(out: Output, spec: Mapping[str, Any]) -> Verdict:
     if schema is None:
         return Verdict(False, "no schema: declare output.schema in the prompt or give 'schema'")
     try:
-        value = out.json()
+        error = output_schema_error(out, schema)
     except ValueError as exc:
         return Verdict(False, str(exc))
-    error = schema_errors(value, schema)
     return Verdict(error is None, error or "")
 
 
