@@ -154,8 +154,12 @@ class Provider:
         usage = getattr(response, "usage", None)
         tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
+        hidden = getattr(response, "_hidden_params", None)
+        known = hidden.get("response_cost") if isinstance(hidden, dict) else None
+        explicit = spec.input_cost_per_token is not None and spec.output_cost_per_token is not None
+        cost = float(known) if known is not None and not explicit else self.cost(spec, tokens_in, tokens_out)
         return CachedAnswer(text=text, finish_reason=getattr(choice, "finish_reason", None), tokens_in=tokens_in,
-                            tokens_out=tokens_out, cost_usd=self.cost(spec, tokens_in, tokens_out), latency_s=latency)
+                            tokens_out=tokens_out, cost_usd=cost, latency_s=latency)
 
     def cost(self, spec: ModelSpec, tokens_in: int, tokens_out: int) -> float | None:
         """Price from llmops.yaml when given, else litellm's table; None (unknown) rather than 0."""

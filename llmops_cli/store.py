@@ -314,8 +314,16 @@ class Store:
 
     def results(self, run_id: str) -> Iterator[CallRecord]:
         rows = self.db.execute("SELECT record FROM results WHERE run_id = ? ORDER BY rowid", (run_id,))
+        memo: dict[str, str] = {}  # one copy of each repeated string (system prompts, model names, verdicts)
+
+        def shared(obj: dict[str, Any]) -> dict[str, Any]:
+            for k, v in obj.items():
+                if type(v) is str and len(v) < 4096:
+                    obj[k] = memo.setdefault(v, v)
+            return obj
+
         for (record,) in rows:
-            yield CallRecord(**json.loads(record))
+            yield CallRecord(**json.loads(record, object_hook=shared))
 
     def result_rows_since(self, since: float) -> list[tuple[Any, ...]]:
         """Flat rows for `stats`: (created_at, suite, prompt, model, model_id, error_class, cached, latency, cost,

@@ -14,6 +14,26 @@ from llmops_cli.errors import IncompleteError, InputError
 from llmops_cli.report import html, junit, markdown
 
 
+def _dump_json(value: Any, handle: Any, depth: int = 0) -> None:
+    """results.json, streamed: the containers near the top are written piece by piece and each
+    deeper value (a case) whole by the C encoder; the same bytes as to_json()."""
+    if depth < 4 and isinstance(value, dict):
+        handle.write("{")
+        for i, (key, item) in enumerate(value.items()):
+            handle.write(("," if i else "") + json.dumps(str(key), ensure_ascii=False) + ":")
+            _dump_json(item, handle, depth + 1)
+        handle.write("}")
+    elif depth < 4 and isinstance(value, list):
+        handle.write("[")
+        for i, item in enumerate(value):
+            if i:
+                handle.write(",")
+            _dump_json(item, handle, depth + 1)
+        handle.write("]")
+    else:
+        handle.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
 def to_json(document: Mapping[str, Any]) -> str:
     """Compact: json's C encoder only runs without `indent`, and results.json of a 10k-case run
     is written on every eval (`jq .` pretty-prints it)."""
@@ -44,7 +64,12 @@ def write_reports(document: Mapping[str, Any], out: Path, formats: tuple[str, ..
         for name in formats:
             file_name, render = FORMATS[name]
             path = out / file_name
-            path.write_text(render(document), encoding="utf-8")
+            if name == "json":
+                with open(path, "w", encoding="utf-8") as handle:
+                    _dump_json(document, handle)
+                    handle.write("\n")
+            else:
+                path.write_text(render(document), encoding="utf-8")
             written.append(path)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
