@@ -16,11 +16,10 @@ import pytest
 
 from conftest import FAKE_KEY
 from llmops_cli import providers
-from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
 from llmops_cli.errors import InputError
 from llmops_cli.scoring import similarity
 from llmops_cli.standin import StandinServer, embed
-from test_reports import check_results_schema
+from test_judge import cases_of, run
 
 EXPECTED = "Your refund is on its way."
 CLOSE = "Your refund is on its way today."
@@ -50,18 +49,6 @@ def write(root: Path, config_text: str, assertion: dict[str, Any]) -> Path:
              {"id": "far", "vars": {"ticket": f"[standin: reply={FAR}]"}}]
     (root / "evals" / "qa" / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
     return root
-
-
-def run(root: Path) -> EvalResult:
-    result = evaluate(root, EvalOptions(no_baseline=True))
-    assert isinstance(result, EvalResult)
-    check_results_schema(result.document)
-    return result
-
-
-def cases_of(result: EvalResult) -> dict[str, dict[str, Any]]:
-    (group,) = result.document["groups"]
-    return {c["case_id"]: c for c in group["cases"]}
 
 
 @pytest.fixture(autouse=True)
