@@ -8,43 +8,47 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TextIO
 
 from llmops_cli.errors import IncompleteError, InputError
 from llmops_cli.report import html, junit, markdown
 
 
-def _dump_json(value: Any, handle: Any, depth: int = 0) -> None:
-    """results.json, streamed: the containers near the top are written piece by piece and each
-    deeper value (a case) whole by the C encoder; the same bytes as to_json()."""
-    if depth < 4 and isinstance(value, dict):
+def write_json(document: Mapping[str, Any], handle: TextIO, depth: int = 0) -> None:
+    """results.json, streamed and compact: the containers near the top are written piece by
+    piece and each deeper value (a case) whole by json's C encoder, which only runs without
+    `indent`; a 100k-case document never exists as one string (`jq .` pretty-prints it)."""
+    if depth < 4 and isinstance(document, dict):
         handle.write("{")
-        for i, (key, item) in enumerate(value.items()):
+        for i, (key, item) in enumerate(document.items()):
             handle.write(("," if i else "") + json.dumps(str(key), ensure_ascii=False) + ":")
-            _dump_json(item, handle, depth + 1)
+            write_json(item, handle, depth + 1)
         handle.write("}")
-    elif depth < 4 and isinstance(value, list):
+    elif depth < 4 and isinstance(document, list):
         handle.write("[")
-        for i, item in enumerate(value):
-            if i:
-                handle.write(",")
-            _dump_json(item, handle, depth + 1)
+        for i, item in enumerate(document):
+            handle.write("," if i else "")
+            write_json(item, handle, depth + 1)
         handle.write("]")
     else:
-        handle.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+        handle.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+    if depth == 0:
+        handle.write("\n")
 
 
-def to_json(document: Mapping[str, Any]) -> str:
-    """Compact: json's C encoder only runs without `indent`, and results.json of a 10k-case run
-    is written on every eval (`jq .` pretty-prints it)."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
+def _text(render: Callable[[Mapping[str, Any]], str]) -> Callable[[Mapping[str, Any], TextIO], None]:
+    """A format rendered to one string (reports meant for people are small enough)."""
+    def write(document: Mapping[str, Any], handle: TextIO) -> None:
+        handle.write(render(document))
+
+    return write
 
 
-FORMATS: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {
-    "md": ("report.md", markdown.render),
-    "json": ("results.json", to_json),
-    "junit": ("junit.xml", junit.render),
-    "html": ("report.html", html.render),
+FORMATS: dict[str, tuple[str, Callable[[Mapping[str, Any], TextIO], None]]] = {
+    "md": ("report.md", _text(markdown.render)),
+    "json": ("results.json", write_json),
+    "junit": ("junit.xml", _text(junit.render)),
+    "html": ("report.html", _text(html.render)),
 }
 
 
@@ -62,15 +66,10 @@ def write_reports(document: Mapping[str, Any], out: Path, formats: tuple[str, ..
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for name in formats:
-            file_name, render = FORMATS[name]
-            path = out / file_name
-            if name == "json":
-                with open(path, "w", encoding="utf-8") as handle:
-                    _dump_json(document, handle)
-                    handle.write("\n")
-            else:
-                path.write_text(render(document), encoding="utf-8")
-            written.append(path)
+            file_name, write = FORMATS[name]
+            with open(out / file_name, "w", encoding="utf-8") as handle:
+                write(document, handle)
+            written.append(out / file_name)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with open(summary, "a", encoding="utf-8") as handle:
