@@ -22,9 +22,9 @@ import queue
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
-from llmops_cli.config import ModelSpec
+from llmops_cli.config import Limits, ModelSpec
 from llmops_cli.plan import PlannedCall
 from llmops_cli.providers import CallFailure, Outcome, Provider, api_key, scrub
 from llmops_cli.redact import Redactor
@@ -46,6 +46,13 @@ class RunLimits:
     max_consecutive_errors: int = 25
     use_cache: bool = True
     offline: bool = False
+
+    @classmethod
+    def from_config(cls, limits: Limits, **overrides: Any) -> "RunLimits":
+        """The project's limits (llmops.yaml), with any command-line overrides."""
+        base = cls(concurrency=limits.concurrency, timeout_s=limits.timeout_s, retries=limits.retries,
+                   max_cost_usd=limits.max_cost_usd, max_consecutive_errors=limits.max_consecutive_errors)
+        return replace(base, **overrides)
 
 
 @dataclass

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 GIT_ENV = {"GIT_AUTHOR_NAME": "Ada Tester", "GIT_AUTHOR_EMAIL": "ada@example.test",
            "GIT_COMMITTER_NAME": "Ada Tester", "GIT_COMMITTER_EMAIL": "ada@example.test"}
 FAKE_KEY = "sk-llmops-test-FAKEKEY-0123456789abcdef"
+ENV = {"STANDIN_KEY": FAKE_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +48,17 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # the stand-in is local, never behind a proxy
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
+
+
+@pytest.fixture(scope="module")
+def module_env() -> Iterator[None]:
+    """Module fixtures run before the autouse per-test environment; give them the same one."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in ENV.items():
+            mp.setenv(key, value)
+        mp.delenv("GITHUB_STEP_SUMMARY", raising=False)
+        mp.delenv("CI", raising=False)
+        yield
 
 
 @dataclass

@@ -19,26 +19,14 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from conftest import FAKE_KEY, SUPPORT_PROMPT, TICKETS, Run, case_lines, llmops, results_json, write_project
+from conftest import ENV, FAKE_KEY, Run, SUPPORT_PROMPT, TICKETS, case_lines, llmops, results_json, write_project
 from llmops_cli.standin import StandinServer
 from test_reports import check_results_schema
 
-ENV = {"STANDIN_KEY": FAKE_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-
-
-@pytest.fixture(scope="module")
-def module_env() -> Iterator[None]:
-    """Module fixtures run before the autouse per-test environment; give them the same one."""
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in ENV.items():
-            mp.setenv(key, value)
-        mp.delenv("GITHUB_STEP_SUMMARY", raising=False)
-        mp.delenv("CI", raising=False)
-        yield
 
 
 def config(base_url: str, limits: str = "{concurrency: 8, timeout_s: 5, retries: 2}", extra: str = "") -> str:

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -34,7 +34,6 @@ from llmops_cli.standin import GRADER_MARKER, StandinServer, judge_answer
 from llmops_cli.store import Store
 from test_reports import check_results_schema
 
-ENV = {"STANDIN_KEY": FAKE_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 RUBRIC = 'The reply mentions "refund"'
 PROMPT = """model: default
 messages:
@@ -93,15 +92,6 @@ def copy_project(src: Path, dst: Path) -> Path:
 @pytest.fixture(autouse=True)
 def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(providers, "BACKOFF_BASE_S", 0.01)
-
-
-@pytest.fixture(scope="module")
-def module_env() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in ENV.items():
-            mp.setenv(key, value)
-        mp.delenv("GITHUB_STEP_SUMMARY", raising=False)
-        yield
 
 
 GRADED_SUITE = f"""prompt: support

@@ -222,10 +222,10 @@ def _text_diff(old: str, new: str, path: str) -> str:
 def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, calls: list[PlannedCall],
          options: EvalOptions, notes: list[str], on_progress: Callable[[Progress], None]) -> EvalResult:
     cfg = head.config
-    limits = RunLimits(
-        concurrency=options.concurrency or cfg.limits.concurrency, timeout_s=cfg.limits.timeout_s,
-        retries=cfg.limits.retries, max_cost_usd=options.max_cost if options.max_cost is not None else cfg.limits.max_cost_usd,
-        max_consecutive_errors=cfg.limits.max_consecutive_errors, use_cache=not options.no_cache, offline=options.offline)
+    limits = RunLimits.from_config(
+        cfg.limits, concurrency=options.concurrency or cfg.limits.concurrency,
+        max_cost_usd=options.max_cost if options.max_cost is not None else cfg.limits.max_cost_usd,
+        use_cache=not options.no_cache, offline=options.offline)
     settings = GateSettings(alpha=cfg.gate.alpha, max_error_rate=cfg.limits.max_error_rate,
                             require_significance=options.require_significance or cfg.gate.require_significance)
     run_config = {

@@ -150,8 +150,7 @@ def _run(root: Path, project: Any, calls: list[PlannedCall], logged: dict[str, T
     try:
         store.start_run(run_id, "", {"kind": "rerun", "suites": {}}, None, False)
         redactor = Redactor(project.config.redact, secrets_in_use(project.config.models))
-        Runner(store, run_id, RunLimits(limits.concurrency, limits.timeout_s, limits.retries,
-                                        limits.max_cost_usd, limits.max_consecutive_errors), redactor).run(calls, set())
+        Runner(store, run_id, RunLimits.from_config(limits), redactor).run(calls, set())
         records = list(store.results(run_id))
         result = _compare(run_id, records, logged, redactor)
         store.finish_run(run_id, "complete", {"rerun": result.metrics})
