@@ -62,14 +62,18 @@ def _root(project: Optional[Path]) -> Path:
 @app.command()
 def init(project: Optional[Path] = ROOT_OPTION, force: bool = typer.Option(False, help="Overwrite existing files."),
          redteam: bool = typer.Option(False, "--redteam", help="Add a red-team suite (prompt injection, data exfiltration, harmful requests, jailbreak role-play, benign controls)."),
-         prompt: str = typer.Option("support", help="With --redteam: the prompt the red-team suite attacks.")) -> None:
+         prompt: str = typer.Option("support", help="With --redteam: the prompt the red-team suite attacks."),
+         standin: bool = typer.Option(False, "--standin", help="Point the example at the bundled stand-in model (`llmops standin`): no API key needed.")) -> None:
     """Scaffold llmops.yaml, an example prompt, suite and cases, and a .gitignore entry."""
     from llmops_cli.commands.init import init as run
 
     root = (project or Path.cwd()).resolve()
-    written = guarded(lambda: run(root, force=force, redteam=redteam, prompt=prompt))
+    written = guarded(lambda: run(root, force=force, redteam=redteam, prompt=prompt, standin=standin))
     for path in written:
         console.print(f"wrote {path}", markup=False)
+    if standin:
+        console.print("the `default` model is the local stand-in: start `llmops standin` in another shell and export "
+                      "the LLMOPS_STANDIN_URL line it prints", markup=False)
     console.print("next: `llmops check`, then `llmops lock` and commit; `llmops eval` runs the suite.")
 
 
@@ -161,6 +165,37 @@ def demo(
 
 
 @app.command()
+def standin(
+    port: int = typer.Option(0, min=0, max=65535, help="Port on 127.0.0.1 (0: any free port; the URL is printed)."),
+    latency_ms: float = typer.Option(0.0, "--latency-ms", min=0.0, help="Latency of every answer, in ms."),
+    noise: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of deliberately wrong answers (a noisy model)."),
+    seed: int = typer.Option(0, help="Seed of the noise."),
+) -> None:
+    """Run the bundled stand-in model server: an OpenAI-compatible endpoint on 127.0.0.1, no key.
+
+    \b
+    It prints its base URL and the line to export; `llmops init --standin` writes a project whose
+    `default` model reads that URL from $LLMOPS_STANDIN_URL. Stop it with Ctrl-C.
+    Answers are deterministic (rules in docs/standin.md, first that applies wins):
+      1. a directive in any message: [standin: reply=TEXT] answers TEXT; [standin: fault=429|500|
+         timeout|malformed|content_filter|...] fails; also times=N, latency_ms=N, noise=P.
+         Put a directive in a case's vars to script that case's answer.
+      2. a harmful request (hack, malware, phishing, ...) is refused;
+      3. a prompt that asks for JSON gets {"category", "reply"} (refund / bug / other) or {"answer"};
+      4. otherwise: arithmetic (12 + 30), capitals (capital of France), or "Stand-in answer: ...".
+    Nothing it says comes from a real LLM.
+    """
+    from llmops_cli.commands.standin import URL_ENV, serve
+
+    def ready(url: str) -> None:
+        console.print(url, markup=False, highlight=False)
+        err_console.print(f"stand-in model server ready; in another shell:\n  export {URL_ENV}={url}\n"
+                          "stop it with Ctrl-C", markup=False, highlight=False)
+
+    raise typer.Exit(serve(ready, port=port, latency_ms=latency_ms, seed=seed, noise=noise))
+
+
+@app.command()
 def diff(
     prompt: str = typer.Argument(..., help="Prompt name (file in prompts/)."),
     base: Optional[str] = typer.Argument(None, help="Base git ref (default: gate.baseline)."),
@@ -233,7 +268,7 @@ def runs(project: Optional[Path] = ROOT_OPTION, limit: int = typer.Option(20, he
 
 
 @app.command()
-def show(run_id: str = typer.Argument(..., help="Run id (a prefix is enough)."), project: Optional[Path] = ROOT_OPTION) -> None:
+def show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough), or `latest`."), project: Optional[Path] = ROOT_OPTION) -> None:
     """Show one stored run: the gate, the summary per suite x model, the reasons."""
     from llmops_cli.commands.eval import EvalResult, print_result
     from llmops_cli.commands.runs import load_document
@@ -243,7 +278,7 @@ def show(run_id: str = typer.Argument(..., help="Run id (a prefix is enough)."),
 
 
 @app.command()
-def report(run_id: str = typer.Argument(..., help="Run id (a prefix is enough)."), project: Optional[Path] = ROOT_OPTION,
+def report(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough), or `latest`."), project: Optional[Path] = ROOT_OPTION,
            format: str = typer.Option("md,json,junit,html", "--format", help="Report formats."),
            out: Optional[Path] = typer.Option(None, help="Report folder (default .llmops/reports/<run>/).")) -> None:
     """Re-render a stored run's reports (a report is a pure function of the stored results)."""
@@ -284,20 +319,31 @@ def stats_(project: Optional[Path] = ROOT_OPTION,
         console.print(f"no calls recorded in the last {since}", markup=False)
         return
     if format == "json":
-        console.print(frame.to_json(orient="records", indent=2), markup=False)
+        console.print(frame.to_json(orient="records", indent=2), markup=False)  # unknown -> null
     elif format == "csv":
-        console.print(frame.to_csv(index=False), markup=False, end="")
+        console.print(frame.to_csv(index=False, float_format="%.6g"), markup=False, end="")  # unknown -> empty
     elif format == "md":
-        console.print(_markdown_table(frame), markup=False)
+        console.print(_markdown_table(_readable(frame)), markup=False)
     else:
-        console.print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"), markup=False)
+        console.print(_readable(frame).to_string(index=False), markup=False)
+
+
+def _readable(frame: Any) -> Any:
+    """Numbers to 4 significant digits; a missing figure reads `unknown` (a price) or `n/a` (no fresh call), never NaN."""
+    def cell(column: str, value: Any) -> str:
+        if isinstance(value, float):
+            if value != value:  # NaN
+                return "unknown" if column.endswith("_usd") else "n/a"
+            return f"{value:.4g}"
+        return str(value)
+
+    return frame.apply(lambda col: col.map(lambda v: cell(str(col.name), v)))
 
 
 def _markdown_table(frame: Any) -> str:
     header = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "---|" * len(frame.columns)
-    rows = ["| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |"
-            for row in frame.itertuples(index=False)]
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
 
 

@@ -7,6 +7,7 @@ Everything the user writes is validated here, in one place, and every problem is
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Collection, Mapping
@@ -46,6 +47,7 @@ class ModelSpec:
     model: str
     api_base: str | None = None
     api_key_env: str | None = None
+    api_base_env: str | None = None  # the endpoint comes from this variable (a local server's port changes)
     input_cost_per_token: float | None = None
     output_cost_per_token: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -281,24 +283,36 @@ def _parse_models(top: Fields, problems: Problems, file: str) -> dict[str, Model
             problems.add(file, line, f"model {alias!r} must be a litellm model string or a mapping with 'model'")
             continue
         fields = Fields(value, file, problems, f"model {alias!r}")
-        known = ("model", "api_base", "api_key_env", "input_cost_per_token", "output_cost_per_token", "params")
+        known = ("model", "api_base", "api_base_env", "api_key_env", "input_cost_per_token", "output_cost_per_token",
+                 "params")
         fields.only(known)
         model = fields.get("model", str, required=True)
-        key_env = fields.get("api_key_env", str)
-        if key_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
-            fields.bad("api_key_env", f"api_key_env must name an environment variable (the key itself never goes in llmops.yaml), got {key_env[:4]}...")
-            key_env = None
+        key_env = _env_name(fields, "api_key_env", "the key itself never goes in llmops.yaml")
+        base_env = _env_name(fields, "api_base_env", "e.g. LLMOPS_STANDIN_URL")
+        api_base = fields.get("api_base", str)
+        if base_env is not None and api_base is not None:
+            fields.bad("api_base_env", f"model {alias!r} sets both api_base and api_base_env; keep one")
         if model:
             models[alias] = ModelSpec(
                 alias=alias,
                 model=model,
-                api_base=fields.get("api_base", str),
+                api_base=(os.environ.get(base_env) or None) if base_env else api_base,
                 api_key_env=key_env,
+                api_base_env=base_env,
                 input_cost_per_token=fields.number("input_cost_per_token", None),
                 output_cost_per_token=fields.number("output_cost_per_token", None),
                 extra=dict(fields.get("params", dict, {}) or {}),
             )
     return models
+
+
+def _env_name(fields: Fields, key: str, hint: str) -> str | None:
+    """An environment variable's name: what llmops.yaml holds instead of a key or a changing URL."""
+    name = fields.get(key, str)
+    if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        fields.bad(key, f"{key} must name an environment variable ({hint}), got {name[:4]}...")
+        return None
+    return name
 
 
 def _parse_limits(top: Fields, problems: Problems, file: str) -> Limits:

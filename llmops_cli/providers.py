@@ -15,6 +15,7 @@ import random
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping, Sequence
+from urllib.parse import urlsplit
 
 from llmops_cli.config import ModelSpec
 from llmops_cli.errors import InputError
@@ -57,15 +58,30 @@ def load_litellm() -> Any:
     return litellm
 
 
+LOCAL_KEY = "no-key"  # local servers take any key, but the OpenAI client refuses to send none
+
+
 def api_key(spec: ModelSpec) -> str | None:
-    """The key for a model, from the environment only; never stored anywhere."""
+    """The key for a model, from the environment only; never stored anywhere.
+
+    A model on a loopback endpoint with no `api_key_env` (the stand-in, Ollama, llama.cpp, vLLM on
+    this machine) gets a placeholder, so it needs no key and no provider key is sent to it."""
+    if spec.api_base_env and not spec.api_base:
+        raise InputError(f"llmops.yaml: model {spec.alias!r} takes its endpoint from the environment variable "
+                         f"{spec.api_base_env}, which is not set; export it (for the stand-in: the line "
+                         "`llmops standin` prints)")
     if spec.api_key_env is None:
-        return None
+        return LOCAL_KEY if is_loopback(spec.api_base) else None
     value = os.environ.get(spec.api_key_env)
     if not value:
         raise InputError(f"llmops.yaml: model {spec.alias!r} needs the environment variable {spec.api_key_env}; "
                          "export it (keys are never read from files)")
     return value
+
+
+def is_loopback(url: str | None) -> bool:
+    host = (urlsplit(url).hostname or "") if url else ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
 def secrets_in_use(specs: Mapping[str, ModelSpec]) -> list[str]:

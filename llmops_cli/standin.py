@@ -52,7 +52,8 @@ system text carries the grader marker "[llmops-grader" (llmops' `judge` assertio
 Global settings (`configure()` or POST /_standin/config): latency_ms, noise, seed,
 retry_after, sleep_s and fail_rate ({"429": 0.1, "500": 0.05, ...}: random faults per attempt).
 Latency is an asyncio.sleep. Stats count chat and embeddings requests when they arrive.
-Foreground: ``python -m llmops_cli.standin --port 8765 --latency-ms 50`` prints the base URL.
+Foreground: ``llmops standin --latency-ms 50`` (or ``python -m llmops_cli.standin``) prints the base URL.
+The rules above are documented for users in docs/standin.md; keep the two in step.
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ import json
 import math
 import random
 import re
-import signal
 import socket
 import struct
 import threading
@@ -591,22 +591,17 @@ class StandinServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the stand-in server in the foreground until SIGINT or SIGTERM."""
+    """Run the stand-in server in the foreground until SIGINT or SIGTERM (`llmops standin` does the same)."""
+    from llmops_cli.commands.standin import serve
+
     parser = argparse.ArgumentParser(prog="python -m llmops_cli.standin", description=main.__doc__)
-    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0: any free)")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: any free port)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="latency of every request")
     parser.add_argument("--seed", type=int, default=0, help="seed for noise and fail rates")
     parser.add_argument("--noise", type=float, default=0.0, help="share of deliberately wrong answers")
     args = parser.parse_args(argv)
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
-    with StandinServer(latency_ms=args.latency_ms, seed=args.seed, port=args.port) as server:
-        server.configure(noise=args.noise)
-        print(server.base_url, flush=True)
-        while not done.wait(0.5):
-            pass
-    return 0
+    return serve(lambda url: print(url, flush=True), port=args.port, latency_ms=args.latency_ms, seed=args.seed,
+                 noise=args.noise)
 
 
 if __name__ == "__main__":

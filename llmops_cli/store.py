@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from llmops_cli.errors import InputError
+
 STORE_DIR = ".llmops"
 DB_FILE = "llmops.db"
 
@@ -236,9 +238,15 @@ class Store:
                         (status, time.time(), json.dumps(summary), run_id))
 
     def get_run(self, run_id: str) -> RunRow | None:
-        row = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ? OR id LIKE ? ORDER BY created_at DESC",
-                              (run_id, run_id + "%")).fetchone()
-        return _run_row(row) if row else None
+        """A run by its id or a unique prefix of it; an ambiguous prefix is an input error listing the matches
+        (never a guess: `show` or `report` of the wrong run would be worse than none)."""
+        rows = (self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchall()
+                or self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE substr(id, 1, ?) = ? ORDER BY created_at DESC "
+                                   f"LIMIT {MAX_LISTED_MATCHES + 1}", (len(run_id), run_id)).fetchall())
+        if len(rows) > 1:
+            ids = [str(row[0]) for row in rows[:MAX_LISTED_MATCHES]] + (["..."] if len(rows) > MAX_LISTED_MATCHES else [])
+            raise InputError(f"run id prefix {run_id!r} matches several runs: {', '.join(ids)}; give more of the id")
+        return _run_row(rows[0]) if rows else None
 
     def list_runs(self, limit: int = 20) -> list[RunRow]:
         rows = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
@@ -349,6 +357,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
+MAX_LISTED_MATCHES = 10
 _RUN_COLUMNS = ("id, created_at, finished_at, status, git_commit, git_dirty, baseline_ref, baseline_commit, config,"
                 " summary")
 

@@ -33,3 +33,23 @@ def test_stats_rejects_bad_window_and_grouping(project: Path) -> None:
         run = llmops("stats", *args, cwd=project)
         assert run.code == 2, args
         assert run.stderr.startswith("error: ") and "Traceback" not in run.stderr
+
+
+def test_unknown_figures_read_unknown_never_nan(tmp_path: Path, server: StandinServer) -> None:
+    from conftest import write_project
+
+    root = write_project(tmp_path / "p", server.base_url)
+    config = root / "llmops.yaml"
+    config.write_text(config.read_text().replace("openai/gpt-4o-mini", "openai/standin-1"))  # no price in litellm
+    assert llmops("eval", "--no-baseline", cwd=root).code == 0
+    for fmt in ("table", "md"):
+        run = llmops("stats", "--format", fmt, cwd=root)
+        assert run.code == 0, run.stderr
+        assert "nan" not in run.stdout.lower() and "unknown" in run.stdout, run.stdout
+    rows = json.loads(llmops("stats", "--format", "json", cwd=root).stdout)
+    assert rows[0]["spent_usd"] is None and rows[0]["cost_unknown"] == 6
+    csv = llmops("stats", "--format", "csv", cwd=root).stdout.splitlines()
+    header, values = csv[0].split(","), csv[1].split(",")
+    latency = values[header.index("latency_p95_s")]
+    assert latency and len(latency.replace(".", "").lstrip("0")) <= 6  # rounded, not 0.0123456789012
+    assert values[header.index("spent_usd")] == ""

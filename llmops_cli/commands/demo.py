@@ -1,7 +1,8 @@
 """`llmops demo`: the whole story in a throwaway git repository, on a local stand-in model.
 
-1. Scaffold the `llmops init` example project, point its `default` model at an in-process
-   stand-in server (standin.py), lock the golden set and commit it on `main`.
+1. Scaffold the `llmops init --standin` example project, whose `default` model reads the URL of
+   an in-process stand-in server (standin.py) from $LLMOPS_STANDIN_URL, lock the golden set and
+   commit it on `main`.
 2. `llmops eval --no-baseline` on main: the prompt lists the categories, the gate passes.
 3. On a branch `worse-prompt`, "shorten" the system message so it no longer lists the
    categories, commit, and `llmops eval --baseline main`: the stand-in answers with its own
@@ -10,7 +11,7 @@
 The failing second gate is the point, so the demo exits 0 when the story goes that way and
 3 (with a sentence saying what happened instead) otherwise. The engine runs in-process with
 the project root passed explicitly: the caller's working directory is never changed, and the
-dummy API key and proxy bypass are set in this process's environment only while it runs.
+stand-in's URL and proxy bypass are set in this process's environment only while it runs.
 """
 
 from __future__ import annotations
@@ -25,12 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from llmops_cli.commands.standin import URL_ENV
 from llmops_cli.errors import InputError, LlmopsError
 
 STANDIN_NOTE = ("Note: the model in this demo is a local stand-in server (deterministic, no API key, "
                 "no network), not a real LLM.")
-KEY_ENV = "LLMOPS_DEMO_KEY"
-DUMMY_KEY = "llmops-demo-not-a-real-key"
 BRANCH = "worse-prompt"
 PROMPT = "prompts/support.yaml"
 FORMATS = ("md", "json", "junit", "html")
@@ -98,7 +98,7 @@ def _story(console: Any, root: Path, latency_ms: float) -> None:
 
     server = StandinServer(latency_ms=latency_ms).start()
     try:
-        with _demo_environment():
+        with _demo_environment(server.base_url):
             _setup(console, root, server.base_url, latency_ms)
             first = _step1(console, root)
             if first.exit_code != 0:
@@ -121,29 +121,17 @@ def _setup(console: Any, root: Path, base_url: str, latency_ms: float) -> None:
     _say(console, f"Stand-in model server: {base_url} (in this process, {latency_ms:g} ms per answer; it stops when the demo ends).")
     _say(console, f"Demo repository: {root}")
     _git(root, "init", "-q", "-b", "main")
-    init(root)
-    _point_at_standin(root / "llmops.yaml", base_url)
+    init(root, standin=True)
     summary = check(root)
     counts = lock(root)
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "--no-verify", "-m", MAIN_MESSAGE)
     _say(console, f"`llmops init` wrote llmops.yaml, {PROMPT} and evals/support/ "
                   f"({summary.cases} golden cases: refund, bug, other and two harmful requests).")
-    _say(console, f"llmops.yaml points the `default` model at the stand-in; its key comes from ${KEY_ENV}, "
-                  "set to a dummy value for this demo only.")
+    _say(console, f"`llmops init --standin` points the `default` model at the stand-in through ${URL_ENV} "
+                  "(set for this demo only); a local endpoint needs no key.")
     _say(console, f"`llmops lock` hashed the golden set ({', '.join(f'{s}: {n} cases' for s, n in counts.items())}); "
                   f"committed on main: \"{MAIN_MESSAGE}\".")
-
-
-def _point_at_standin(config: Path, base_url: str) -> None:
-    text = config.read_text(encoding="utf-8")
-    model = f"  default: {{model: openai/gpt-4o-mini, api_base: '{base_url}', api_key_env: {KEY_ENV}}}  # the local stand-in"
-    text, models = re.subn(r"(?m)^  default:.*$", lambda _: model, text, count=1)
-    text, gates = re.subn(r"(?m)^gate:.*$", lambda _: "gate: {baseline: main, alpha: 0.05}", text, count=1)
-    if not (models and gates):
-        raise DemoFailed(f"{config}: the `llmops init` template no longer has a `default:` model line and a `gate:` line "
-                         "for the demo to edit")
-    config.write_text(text, encoding="utf-8")
 
 
 def _step1(console: Any, root: Path) -> Step:
@@ -218,11 +206,11 @@ def _closing(console: Any, root: Path, step: Step) -> None:
 
 
 @contextmanager
-def _demo_environment() -> Iterator[None]:
-    """The dummy key, a proxy bypass for 127.0.0.1 and no redirecting git/CI variables, restored after."""
-    saved = {k: os.environ.get(k) for k in (KEY_ENV, "NO_PROXY", "no_proxy", *_UNSET)}
+def _demo_environment(base_url: str) -> Iterator[None]:
+    """The stand-in's URL, a proxy bypass for 127.0.0.1 and no redirecting git/CI variables, restored after."""
+    saved = {k: os.environ.get(k) for k in (URL_ENV, "NO_PROXY", "no_proxy", *_UNSET)}
     try:
-        os.environ[KEY_ENV] = DUMMY_KEY
+        os.environ[URL_ENV] = base_url
         for name in ("NO_PROXY", "no_proxy"):
             current = os.environ.get(name, "")
             os.environ[name] = ",".join(filter(None, (current, "127.0.0.1", "localhost")))

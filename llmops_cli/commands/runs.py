@@ -35,6 +35,11 @@ def list_runs(root: Path, limit: int) -> list[RunRow]:
 
 def load_document(root: Path, run_id: str) -> dict[str, Any]:
     """Rebuild a run's results document from its stored calls (reports are views of the store)."""
+    if run_id == "latest":
+        newest = list_runs(root, 1)
+        if not newest:
+            raise InputError("no runs in .llmops/llmops.db yet; `llmops eval` makes one")
+        run_id = newest[0].id
     store = Store(root)
     try:
         run = store.get_run(run_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from llmops_cli.config import did_you_mean
 from llmops_cli.scoring import judge, python_hook, similarity, structured, text
 from llmops_cli.scoring.base import Kind
 
@@ -22,5 +23,6 @@ def validate_assertion(type_name: str, spec: Mapping[str, Any]) -> list[str]:
     """Problems with one assertion; an unknown type is a problem, never a skip."""
     kind = REGISTRY.get(type_name)
     if kind is None:
-        return [f"unknown assertion type {type_name!r}; known: {', '.join(sorted(REGISTRY))}"]
+        return [f"unknown assertion type {type_name!r}{did_you_mean(str(type_name).replace('-', '_'), REGISTRY)}; "
+                f"known: {', '.join(sorted(REGISTRY))}"]
     return kind.validate(spec)
