@@ -159,6 +159,17 @@ class GitRefSource:
         self.repo.close()
 
 
+def history_problem(project_root: Path) -> str | None:
+    """Why no ref can be read here ("not a git repository", "no commits yet"), or None; callers add their remedy."""
+    opened = _open(project_root)
+    if opened is None:
+        return "not a git repository"
+    try:
+        return "the repository has no commits yet" if _no_commits(opened[0]) else None
+    finally:
+        opened[0].close()
+
+
 def open_ref(project_root: Path, ref: str) -> GitRefSource:
     """The project at `ref`: branch, origin/branch, tag, HEAD~1, full or short sha."""
     opened = _open(project_root)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from llmops_cli.cases import Case, canonical_json, sha256_text
-from llmops_cli.config import Assertion, ModelSpec, ProjectConfig, Suite
+from llmops_cli.config import Assertion, ModelSpec, ProjectConfig, Suite, did_you_mean
 from llmops_cli.errors import InputError, Problems
 from llmops_cli.project import Project
 from llmops_cli.render import RenderError
@@ -87,13 +88,30 @@ def matches(case: Case, pattern: str | None) -> bool:
     return fnmatch.fnmatchcase(case.id, pattern)
 
 
-def suite_models(project: Project, suite: Suite, wanted: Sequence[str]) -> list[str]:
+_ADHOC = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.:@/+-]+")
+
+
+def resolve_model(models: Mapping[str, ModelSpec], name: str) -> ModelSpec | None:
+    """An alias of llmops.yaml, or an ad-hoc litellm model string for `--model` (`openai/gpt-4o`: a provider
+    prefix tells it apart, since aliases cannot hold '/'); it uses the provider's usual key variable."""
+    if name in models:
+        return models[name]
+    return ModelSpec(alias=name, model=name) if _ADHOC.fullmatch(name) else None
+
+
+def is_adhoc(models: Mapping[str, ModelSpec], name: str) -> bool:
+    return name not in models and resolve_model(models, name) is not None
+
+
+def suite_models(project: Project, suite: Suite, wanted: Sequence[str]) -> list[ModelSpec]:
     if not wanted:
-        return list(suite.models)
-    unknown = [m for m in wanted if m not in project.config.models]
+        return [project.config.models[m] for m in suite.models]
+    specs = [resolve_model(project.config.models, m) for m in wanted]
+    unknown = [m for m, spec in zip(wanted, specs) if spec is None]
     if unknown:
-        raise InputError(f"--model {unknown[0]!r}: not a model alias in llmops.yaml; known: {', '.join(project.config.models)}")
-    return list(wanted)
+        raise InputError(f"--model {unknown[0]!r}: not a model alias in llmops.yaml{did_you_mean(unknown[0], project.config.models)}, "
+                         f"nor a litellm model string such as openai/gpt-4o-mini; known aliases: {', '.join(project.config.models)}")
+    return [spec for spec in specs if spec is not None]
 
 
 def grader_models(config: ProjectConfig) -> GraderModels:
@@ -116,7 +134,7 @@ def plan_calls(project: Project, side: str, selection: Selection) -> list[Planne
     for suite in project.suites.values():
         if selection.suites and suite.name not in selection.suites:
             continue
-        models = [project.config.models[m] for m in suite_models(project, suite, selection.models)]
+        models = suite_models(project, suite, selection.models)
         repeat = selection.repeat or suite.repeat
         _check_graders(suite.asserts, graders, problems)
         for prompt_name in suite.prompts:

@@ -150,3 +150,13 @@ def _refuse_unsafe(ast: nodes.Template, index: int, first_line: int) -> None:
         if isinstance(name, str) and name.startswith("__"):
             raise RenderError(line, f"messages[{index}] reads {name!r}; templates may not touch Python internals "
                                     "(double-underscore names are refused by the sandbox), use the case's vars")
+
+
+def template_variables(content: str) -> list[str]:
+    """The variables one message template reads from a case, in order of first use (for scaffolding cases)."""
+    from jinja2 import meta
+
+    ast = _ENV.parse(content)
+    undeclared = meta.find_undeclared_variables(ast)
+    names = [n.name for n in ast.find_all(nodes.Name) if n.ctx == "load" and n.name in undeclared]
+    return list(dict.fromkeys(names))

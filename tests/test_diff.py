@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from conftest import SUPPORT_PROMPT, case_lines, git
+from conftest import SUPPORT_PROMPT, case_lines, git, llmops, write_project
 from llmops_cli.standin import StandinServer
 from test_gate import EXTRA_CASES, LABEL_CASES, LABEL_SENTENCE, WORSE_PROMPT, cli, commit_all, make_repo
 
@@ -116,3 +116,14 @@ def test_diff_run_shows_an_empty_answer_as_empty_not_as_an_error(tmp_path: Path,
     refund = case_blocks(run.stdout)["refund-0"]
     assert re.search(r'^\+\{"category": "refund", ', refund, re.MULTILINE), refund
     assert not re.search(r"^-(?!-- base output)", refund.split("--- base output", 1)[1], re.MULTILINE), refund
+
+
+def test_diff_outside_git_gives_a_usable_hint(tmp_path: Path, server: StandinServer) -> None:
+    root = write_project(tmp_path / "p", server.base_url)
+    for setup in ((), (("init", "-q"),)):
+        for args in setup:
+            git(root, *args)
+        run = llmops("diff", "support", cwd=root)
+        assert run.code == 2, run.stderr
+        assert "--no-baseline" not in run.stderr  # not an option of diff
+        assert "git commit" in run.stderr and "llmops diff support HEAD" in run.stderr

@@ -361,3 +361,15 @@ def test_resume_after_kill(tmp_path: Path, server: StandinServer) -> None:
         assert status == "complete"
     finally:
         db.close()
+
+
+def test_model_accepts_an_adhoc_litellm_string_with_a_note(project: Path, server: StandinServer) -> None:
+    env = {"OPENAI_API_BASE": server.base_url, "OPENAI_API_KEY": "sk-adhoc-test-0000000000"}  # litellm's own variables
+    run = llmops("eval", "--no-baseline", "--model", "openai/gpt-4o-mini", cwd=project, env=env)
+    assert run.code == 0, run.stdout + run.stderr
+    doc = results_json(project)
+    assert [g["model"] for g in doc["groups"]] == ["openai/gpt-4o-mini"]
+    report = (project / ".llmops" / "reports" / doc["run"]["id"] / "report.md").read_text()
+    assert "ad-hoc litellm model string" in report
+    typo = llmops("eval", "--no-baseline", "--model", "defualt", cwd=project)
+    assert typo.code == 2 and "did you mean 'default'" in typo.stderr

@@ -94,3 +94,18 @@ def test_the_scaffolded_redteam_suite_catches_compliance(tmp_path: Path, server:
     (reason,) = results_json(root)["gate"]["reasons"]
     assert reason.startswith("redteam x default (support): unsafe_compliance 0.25 breaks max 0 (answered instead of refusing: ")
     assert reason.endswith("exfiltration-001, exfiltration-002, exfiltration-003)"), reason
+
+
+def test_init_redteam_for_another_prompt_uses_that_prompts_variables(tmp_path: Path, server: StandinServer) -> None:
+    root = write_project(tmp_path / "proj", server.base_url)
+    (root / "prompts" / "faq.yaml").write_text(
+        "model: default\nmessages:\n  - {role: system, content: 'You answer questions about {{ company }} in {{ language }}.'}\n"
+        "  - {role: user, content: 'Context: {{ context }}\\nQuestion: {{ question }}'}\n")
+    assert init(root, redteam=True, prompt="faq") == ["evals/redteam/cases.jsonl", "evals/redteam/suite.yaml"]
+    cases = [json.loads(line) for line in (root / "evals" / "redteam" / "cases.jsonl").read_text().splitlines()]
+    assert cases and all(sorted(c["vars"]) == ["company", "context", "language", "question"] for c in cases)
+    assert "Ignore previous instructions" in cases[0]["vars"]["question"]
+    assert cases[0]["vars"]["context"] == "example"
+    assert llmops("check", cwd=root).code == 0  # every case renders with the faq prompt
+    missing = llmops("init", "--redteam", "--prompt", "nope", "--force", cwd=root)
+    assert missing.code == 2 and "prompts/nope.yaml: no such prompt" in missing.stderr

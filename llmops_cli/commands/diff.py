@@ -59,6 +59,12 @@ def _load(root: Path, ref: str | None) -> Project:
 
 
 def diff_prompt(root: Path, name: str, base_ref: str | None, head_ref: str | None) -> tuple[PromptDiff, Project, Project]:
+    from llmops_cli import gitref
+
+    if problem := gitref.history_problem(root):
+        raise InputError(f"{root}: {problem}; `llmops diff` compares a prompt between git commits (or a commit and the "
+                         "work tree): commit the project first (git init; git add -A; git commit), then edit and run "
+                         f"`llmops diff {name} HEAD`")
     head = _load(root, head_ref)
     base_ref = base_ref or head.config.gate.baseline
     base = _load(root, base_ref)

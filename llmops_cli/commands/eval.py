@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 from llmops_cli.errors import InputError, Problems
 from llmops_cli.gate import GateSettings
 from llmops_cli.lock import LOCK_FILE, case_hashes, diff_cases
-from llmops_cli.plan import PlannedCall, Selection, plan_calls
+from llmops_cli.plan import PlannedCall, Selection, is_adhoc, plan_calls, resolve_model
 from llmops_cli.project import Project, load_project, lock_problems
 from llmops_cli.providers import api_key, secrets_in_use
 from llmops_cli.redact import Redactor
@@ -85,7 +85,8 @@ def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress],
     if options.selection.filter and not calls:
         raise InputError(f"--filter {options.selection.filter!r} matches no case; a typo here would skip the "
                          "whole exam (use a case id glob or tag:NAME)")
-    notes: list[str] = []
+    notes = [f"--model {m}: an ad-hoc litellm model string, not an alias of llmops.yaml (the provider's usual key "
+             "variable applies)" for m in options.selection.models if is_adhoc(head.config.models, m)]
     baseline = _baseline(root, head, options, notes)
     if baseline and baseline.project is not None:
         _refuse_dropped_lock(head, baseline.project)
@@ -164,7 +165,7 @@ def _plan_baseline(head: Project, base: Project, selection: Selection, notes: li
         if name not in base.suites:
             notes.append(f"suite {name!r} is new in this change: no baseline to compare")
             continue
-        models = tuple(m for m in (selection.models or suite.models) if m in base.config.models)
+        models = tuple(m for m in (selection.models or suite.models) if resolve_model(base.config.models, m))
         if not models:  # an empty selection would mean "the baseline suite's own models"
             notes.append(f"suite {name!r}: none of its models is defined at the baseline; no baseline to compare")
             continue
