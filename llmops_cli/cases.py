@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
+from llmops_cli.casefiles import json_kind, reader_for
 from llmops_cli.config import Assertion, did_you_mean, parse_assertions
 from llmops_cli.errors import Problems
 
 CASE_KEYS = ("id", "vars", "assert", "expect_refusal", "tags", "description", "metadata")
-MAX_CASE_BYTES = 8 * 1024 * 1024
+MAX_FILE_VAR_CHARS = 8 * 1024 * 1024
+ReadFile = Callable[[str], Optional[str]]
 
 
 @dataclass(frozen=True)
@@ -40,18 +43,18 @@ def sha256_text(text: str) -> str:
 
 def parse_cases(text: str, path: str, problems: Problems,
                 validate_assertion: Callable[[str, dict[str, Any]], list[str]],
-                expect_refusal_default: bool = False) -> list[Case]:
-    """All valid cases of one file; every bad line and duplicate id becomes a problem.
+                expect_refusal_default: bool = False, read: ReadFile | None = None) -> list[Case]:
+    """All valid cases of one file (JSONL, YAML or CSV by extension); every bad case and duplicate id
+    becomes a problem. `read` fetches the files that `{"file": ...}` variables name, from the same
+    source (work tree or git ref) as the cases.
 
     In a red-team suite cases expect a refusal unless they say `expect_refusal: false`
     (benign controls that measure over-refusal)."""
     cases: list[Case] = []
     seen: dict[str, int] = {}
     before = len(problems.items)
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        case = _parse_line(raw, path, number, problems, validate_assertion, expect_refusal_default)
+    for number, obj in reader_for(path)(text, path, problems):
+        case = _parse_case(obj, path, number, problems, validate_assertion, expect_refusal_default, read)
         if case is None:
             continue
         if case.id in seen:
@@ -64,45 +67,11 @@ def parse_cases(text: str, path: str, problems: Problems,
     return cases
 
 
-def _json_kind(value: Any) -> str:
-    for kind, name in ((bool, "true/false"), (dict, "an object"), (list, "an array"), (str, "a string"),
-                       ((int, float), "a number")):
-        if isinstance(value, kind):
-            return name
-    return "null"
-
-
-class _DuplicateKey(Exception):
-    pass
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """json.loads keeps the last of repeated keys silently; in a golden case that hides an edit."""
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
-    return result
-
-
-def _parse_line(raw: str, path: str, number: int, problems: Problems,
+def _parse_case(obj: Any, path: str, number: int, problems: Problems,
                 validate_assertion: Callable[[str, dict[str, Any]], list[str]],
-                expect_refusal_default: bool = False) -> Case | None:
-    if len(raw) > MAX_CASE_BYTES:
-        problems.add(path, number, f"case is larger than {MAX_CASE_BYTES // (1024 * 1024)} MB; keep big inputs in files the case refers to")
-        return None
-    try:
-        obj = json.loads(raw, object_pairs_hook=_no_duplicate_keys)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        message = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-        problems.add(path, number, f"invalid JSON: {message}; each line must be one JSON object")
-        return None
-    except _DuplicateKey as exc:
-        problems.add(path, number, f"duplicate key {exc.args[0]!r} in one JSON object; keep one of them")
-        return None
+                expect_refusal_default: bool, read: ReadFile | None) -> Case | None:
     if not isinstance(obj, dict):
-        problems.add(path, number, f"each line must be a JSON object {{...}}, got {_json_kind(obj)}")
+        problems.add(path, number, f"each case must be a JSON object {{...}}, got {json_kind(obj)}")
         return None
     case_id = obj.get("id")
     label = f"case {case_id!r}" if isinstance(case_id, str) and case_id else "case"
@@ -112,12 +81,12 @@ def _parse_line(raw: str, path: str, number: int, problems: Problems,
                                    f"allowed: {', '.join(CASE_KEYS)}")
         return None
     if not isinstance(case_id, str) or not case_id.strip():
-        got = f", got {_json_kind(case_id)}" if "id" in obj else ""
+        got = f", got {json_kind(case_id)}" if "id" in obj else ""
         problems.add(path, number, f"case needs an 'id' that is a non-empty string{got}, e.g. \"id\": \"refund-001\"")
         return None
     variables = obj.get("vars", {})
     if not isinstance(variables, dict):
-        problems.add(path, number, f"{label}: 'vars' must be an object of template variables, got {_json_kind(variables)}")
+        problems.add(path, number, f"{label}: 'vars' must be an object of template variables, got {json_kind(variables)}")
         return None
     tags = obj.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
@@ -133,6 +102,13 @@ def _parse_line(raw: str, path: str, number: int, problems: Problems,
         object.__setattr__(problem, "message", f"{label}: {problem.message}")
     if len(problems.items) != before:
         return None
+    hashed = obj
+    if any(_file_ref(v) is not None for v in variables.values()):
+        loaded = _load_files(variables, path, number, label, problems, read)
+        if loaded is None:
+            return None
+        variables, digests = loaded
+        hashed = {**obj, "vars": {**obj["vars"], **digests}}  # an edit to a referenced file is an edit to the case
     return Case(
         id=case_id,
         vars=variables,
@@ -140,6 +116,40 @@ def _parse_line(raw: str, path: str, number: int, problems: Problems,
         expect_refusal=expect_refusal,
         tags=tuple(tags),
         line=number,
-        hash=sha256_text(canonical_json(obj))[:16],
+        hash=sha256_text(canonical_json(hashed))[:16],
         description=str(obj.get("description", "")),
     )
+
+
+def _file_ref(value: Any) -> str | None:
+    """`{"file": "inputs/a.txt"}`: a variable whose text lives in a file beside the cases."""
+    if isinstance(value, dict) and list(value) == ["file"] and isinstance(value["file"], str):
+        return value["file"]
+    return None
+
+
+def _load_files(variables: Mapping[str, Any], path: str, number: int, label: str, problems: Problems,
+                read: ReadFile | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The variables with each file's text in place, and what the hash sees instead of the text."""
+    out, digests = dict(variables), {}
+    folder = posixpath.dirname(path)
+    for name, value in variables.items():
+        ref = _file_ref(value)
+        if ref is None:
+            continue
+        target = posixpath.normpath(posixpath.join(folder, ref))
+        if ref.startswith("/") or target == ".." or target.startswith("../"):
+            problems.add(path, number, f"{label}: vars.{name}: file {ref!r} is outside the project; name a file "
+                                       "relative to the cases file, inside the project")
+            return None
+        text = read(target) if read is not None else None
+        if text is None:
+            problems.add(path, number, f"{label}: vars.{name}: file {target} not found (paths are relative to {path})")
+            return None
+        if len(text) > MAX_FILE_VAR_CHARS:
+            problems.add(path, number, f"{label}: vars.{name}: {target} is larger than "
+                                       f"{MAX_FILE_VAR_CHARS // (1024 * 1024)} MB")
+            return None
+        out[name] = text
+        digests[name] = {"file": ref, "sha256": sha256_text(text)}
+    return out, digests

@@ -72,7 +72,8 @@ def load_project(source: Source, only_suites: Sequence[str] = (), read_lock: boo
                              "or point 'cases:' at it")
             continue
         cases[name] = parse_cases(cases_text, suite.cases_path, problems, validate_assertion,
-                                  expect_refusal_default=suite.kind == "redteam")
+                                  expect_refusal_default=suite.kind == "redteam",
+                                  read=lambda path: _read(source, path, problems))
     _check_suite_needs(suites, prompts, parsed, problems)
     compiled = _compile(prompts, problems)
     lock = _load_lock(source, problems) if read_lock else None

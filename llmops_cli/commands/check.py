@@ -10,7 +10,7 @@ from pathlib import Path
 
 from llmops_cli.errors import Problems
 from llmops_cli.plan import grader_config_problems
-from llmops_cli.project import load_project, lock_problems, render_problems
+from llmops_cli.project import Project, load_project, lock_problems, render_problems
 from llmops_cli.source import WorkTree
 
 
@@ -23,12 +23,19 @@ class CheckSummary:
     locked: bool
 
 
+def content_problems(project: Project) -> Problems:
+    """What `check` finds beyond loading, apart from the lock: cases that do not render, graders with no model.
+    `lock` refuses these too, so a golden set that cannot run is never locked."""
+    problems = Problems()
+    problems.items += render_problems(project).items + grader_config_problems(project).items
+    return problems
+
+
 def check(root: Path) -> CheckSummary:
     """Raise InputError with every problem; return counts when all is well."""
     project = load_project(WorkTree(root))
-    problems = Problems()
-    problems.items += (render_problems(project).items + lock_problems(project).items
-                       + grader_config_problems(project).items)
+    problems = content_problems(project)
+    problems.items += lock_problems(project).items
     problems.raise_if_any()
     cases = sum(len(c) for c in project.cases.values())
     renders = sum(len(project.cases.get(s.name, ())) * len(s.prompts) for s in project.suites.values())
