@@ -110,7 +110,7 @@ def suite_models(project: Project, suite: Suite, wanted: Sequence[str]) -> list[
     unknown = [m for m, spec in zip(wanted, specs) if spec is None]
     if unknown:
         raise InputError(f"--model {unknown[0]!r}: not a model alias in llmops.yaml{did_you_mean(unknown[0], project.config.models)}, "
-                         f"nor a litellm model string such as openai/gpt-4o-mini; known aliases: {', '.join(project.config.models)}")
+                         f"nor a litellm model string such as openai/gpt-4o-mini; known: {', '.join(project.config.models)}")
     return [spec for spec in specs if spec is not None]
 
 

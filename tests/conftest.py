@@ -46,6 +46,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # the stand-in is local, never behind a proxy
+    monkeypatch.setenv("LLMOPS_PROGRESS_EVERY_S", "3600")  # progress lines only at the end: stderr independent of speed
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
 
