@@ -292,6 +292,16 @@ return {rows:rows.map(function(r){return r.dataset.suite+'/'+r.dataset.model+'/'
         changes:changes.length,shown:document.getElementById('shown').textContent};})(%s)"""
 
 
+MATRIX = """(function(){var t=document.querySelector('table.matrix');if(!t)return null;
+function row(id){return [].find.call(t.rows,function(r){return r.cells[0].textContent===id;});}
+var x=row('xss-script'),d=x.cells[2].querySelector('details'),closed=!d.open;
+d.open=true;var pre=d.querySelector('pre');
+return {visible:t.getClientRects().length>0,heads:[].map.call(t.rows[0].cells,function(c){return c.textContent;}),
+rows:t.rows.length-1,xss:[].slice.call(x.cells,1).map(function(c){return c.className;}),
+err:row('err-1').cells[1].className,fixed:row('fixed-1').cells[1].className,
+closed:closed,out:pre.textContent,shown:pre.getClientRects().length>0};})()"""
+
+
 async def _drive(port: int, page: Path, screenshot: Path) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
         async with http.get(f"http://127.0.0.1:{port}/json/list") as response:
@@ -321,6 +331,8 @@ async def _drive(port: int, page: Path, screenshot: Path) -> dict[str, Any]:
             await tab.js(FILTER % json.dumps({"suite": "support", "model": "mini", "status": "regression"}))
             seen["boxes"] = await tab.js("[].filter.call(document.querySelectorAll('[data-box]'),function(e){return !e.hidden;})"
                                          ".map(function(e){return e.querySelector('h3').textContent;})")
+            await tab.js(FILTER % json.dumps({"suite": "", "model": "", "tag": "", "status": ""}))
+            seen["matrix"] = await tab.js(MATRIX)
             await tab.js(FILTER % json.dumps({"suite": "faq", "model": "", "status": ""}))
             seen["faq_sections"] = await tab.js("[].filter.call(document.querySelectorAll('[data-scope]'),"
                                                 "function(e){return !e.hidden;}).map(function(e){return e.dataset.suite;})")
@@ -351,5 +363,10 @@ def test_filters_work_in_chromium_and_nothing_injected_runs(report: tuple[dict[s
     assert len(seen["pass"]["rows"]) == 18 and not set(seen["pass"]["rows"]) & set(seen["fail"]["rows"])
     assert seen["combined"]["rows"] == ["support/default/xss-img", "support/default/xss-script"]
     assert seen["combined"]["changes"] == 2 and seen["combined"]["shown"] == "2 of 25 cases shown"
-    assert seen["faq_sections"] == ["faq"]
+    assert seen["faq_sections"] == ["faq"]  # the support matrix hides with the rest of its suite
+    matrix = seen["matrix"]  # side by side: cases as rows, prompt x model as columns, outputs on expand
+    assert matrix["visible"] and matrix["heads"] == ["case", "support · default", "support · mini"]
+    assert matrix["rows"] == 11 and matrix["xss"] == ["st st-fail", "st st-fail"]
+    assert matrix["err"] == "st st-error" and matrix["fixed"] == "st st-pass"
+    assert matrix["closed"] and matrix["shown"] and matrix["out"] == SCRIPT  # shown as text, never run
     assert seen["boxes"] == ["Regressions (2): passed at base, fail now", "Cases (11: 8 passing, 3 not)"]  # Fixes hides

@@ -8,7 +8,8 @@ under a strict Content-Security-Policy, so even a missed escape could not run in
 The script never builds HTML: it toggles `hidden` and writes one count with `textContent`.
 Passing cases are one compact row each so a 10k-case run stays readable; failing and changed
 cases are shown in full. Long texts are trimmed here; results.json keeps them whole.
-Red-team groups have their own summary table and a `kind` column; grader calls (LLM judge,
+A suite with several prompt x model candidates also gets a side-by-side matrix (cases as rows,
+candidates as columns). Red-team groups have their own summary table and a `kind` column; grader calls (LLM judge,
 embeddings) are shown apart from the model's cost; a suite with several candidates ends with
 its recommendation (passing prompt x model pairs, cheapest first, and why the others fail).
 """
@@ -23,6 +24,7 @@ from typing import Any, Mapping
 from llmops_cli.report.markdown import PCT_METRICS, _f, graders_line, redteam_counts
 
 TRIM = 4000
+MATRIX_TRIM = 1000
 PREVIEW = 140
 STATUSES = ("pass", "fail", "error", "regression", "fix")
 METRICS = ("correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "error_rate",
@@ -130,6 +132,7 @@ def render(doc: Mapping[str, Any], nonce: str | None = None) -> str:
         out.append('<ul class="reasons">' + "".join(f"<li>{e(r)}</li>" for r in gate["reasons"]) + "</ul>")
     out += _summary(groups)
     out += _redteam_summary(groups)
+    out += _matrix(groups)
     out += _filters(doc)
     order = sorted(range(len(groups)), key=lambda i: groups[i].get("kind") == "redteam")  # quality first
     for i in order:
@@ -180,6 +183,37 @@ def _redteam_summary(groups: list[Mapping[str, Any]]) -> list[str]:
                    f'<td class="n">{benign}</td><td class="n">{_fe(m["refusal_rate"], "refusal_rate")}</td>'
                    f'<td class="n">{e(m["errors"])}</td><td>{_verdict(g)}</td></tr>')
     return out + ["</table>"]
+
+
+def _matrix(groups: list[Mapping[str, Any]]) -> list[str]:
+    """Side by side, like `promptfoo view`: per suite with several prompt x model candidates, cases as rows and
+    candidates as columns; a cell shows the status and expands to the output. Static: no script builds it."""
+    out: list[str] = []
+    for suite in dict.fromkeys(g["suite"] for g in groups):
+        columns = [g for g in groups if g["suite"] == suite]
+        if len(columns) < 2:
+            continue
+        cells = [{c["case_id"]: c for c in g["cases"]} for g in columns]
+        ids = list(dict.fromkeys(cid for column in cells for cid in column))
+        out.append(f'<section class="matrix" data-scope="suite" data-suite="{e(suite)}"><h2>Side by side: {e(suite)}</h2>'
+                   f'<table class="matrix"><tr><th>case</th>'
+                   + "".join(f"<th>{e(g['prompt'])} · {e(g['model'])}</th>" for g in columns) + "</tr>")
+        for cid in ids:
+            row = "".join(_matrix_cell(column.get(cid)) for column in cells)
+            out.append(f"<tr><td>{e(cid)}</td>{row}</tr>")
+        out.append("</table></section>")
+    return out
+
+
+def _matrix_cell(case: Mapping[str, Any] | None) -> str:
+    if case is None:
+        return '<td class="mute">not run</td>'
+    runs = case["runs"]
+    status = "pass" if case["passed"] else "error" if any(r["error"] for r in runs) else "fail"
+    output = next((r["output"] for r in runs if r["output"] is not None), None)
+    shown = output if output is not None else next((r["error"] for r in runs if r["error"]), None) or "[no output]"
+    return (f'<td class="st st-{status}"><details><summary>{e(status)} {_fe(case["score"])}</summary>'
+            f"{_pre(_trim(shown, MATRIX_TRIM))}</details></td>")
 
 
 def _recommendations(doc: Mapping[str, Any]) -> list[str]:
