@@ -34,7 +34,8 @@ METRICS: dict[str, bool] = {
     "cost_usd": False,
 }
 
-BUILTIN_REDACTIONS = ("email", "phone", "card", "secret")
+BUILTIN_REDACTIONS = ("email", "phone", "card", "iban", "ssn", "secret")
+ALWAYS_REDACTED = "secret"  # key formats: on whatever `redact:` says
 MESSAGE_ROLES = ("system", "user", "assistant")
 SUITE_KINDS = ("quality", "redteam")
 
@@ -87,7 +88,7 @@ class ProjectConfig:
     models: Mapping[str, ModelSpec]
     limits: Limits = Limits()
     gate: GateConfig = GateConfig()
-    redact: tuple[RedactRule, ...] = ()
+    redact: tuple[RedactRule, ...] = (RedactRule(ALWAYS_REDACTED),)
     refusal: RefusalConfig = RefusalConfig()
     judge_model: str | None = None  # default alias of `judge` assertions
     allow_python: bool = False
@@ -366,6 +367,8 @@ def _parse_redact(top: Fields, problems: Problems, file: str) -> tuple[RedactRul
             rules.append(RedactRule(str(item.get("name", "custom")), item["pattern"]))
             continue
         problems.add(file, line, "each redact entry is a built-in name or {name: ..., pattern: <regex>}")
+    if not any(rule.name == ALWAYS_REDACTED and rule.pattern is None for rule in rules):
+        rules.append(RedactRule(ALWAYS_REDACTED))
     return tuple(rules)
 
 
