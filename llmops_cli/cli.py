@@ -118,6 +118,8 @@ def eval_(
     filter: Optional[str] = typer.Option(None, "--filter", help="Case id glob, or tag:NAME."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Render and plan; call nothing."),
     require_significance: bool = typer.Option(False, "--require-significance", help="Fail max_drop only on significant drops."),
+    allow_new_endpoints: bool = typer.Option(False, "--allow-new-endpoints", envvar="LLMOPS_ALLOW_NEW_ENDPOINTS",
+                                             help="On a pull request, give keys to models whose api_base or api_key_env the baseline does not use."),
 ) -> None:
     """Run suites, score them, compare with the baseline, gate and write reports."""
     from llmops_cli.commands.eval import DryRun, EvalOptions, evaluate
@@ -129,7 +131,8 @@ def eval_(
         selection = Selection(tuple(suites or ()), tuple(model or ()), repeat, filter,
                               parse_shard(shard) if shard else None)
         options = EvalOptions(selection, baseline, no_baseline, concurrency, offline, no_cache, max_cost,
-                              parse_formats(format), out, dry_run, require_significance, baseline_results)
+                              parse_formats(format), out, dry_run, require_significance, baseline_results,
+                              allow_new_endpoints)
         with progress_bar(err_console) as on_progress:
             return evaluate(_root(project), options, on_progress)
 

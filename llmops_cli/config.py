@@ -52,6 +52,7 @@ class ModelSpec:
     input_cost_per_token: float | None = None
     output_cost_per_token: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    line: int = field(default=0, compare=False)  # where llmops.yaml defines it, for problems
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,7 @@ def _parse_models(top: Fields, problems: Problems, file: str) -> dict[str, Model
             problems.add(file, line, f"model alias {alias!r} must be letters, digits, '_', '.' or '-'")
             continue
         if isinstance(value, str) and value.strip():
-            models[alias] = ModelSpec(alias=alias, model=value.strip())
+            models[alias] = ModelSpec(alias=alias, model=value.strip(), line=line)
             continue
         if not isinstance(value, LineDict):
             problems.add(file, line, f"model {alias!r} must be a litellm model string or a mapping with 'model'")
@@ -303,6 +304,7 @@ def _parse_models(top: Fields, problems: Problems, file: str) -> dict[str, Model
                 input_cost_per_token=fields.number("input_cost_per_token", None),
                 output_cost_per_token=fields.number("output_cost_per_token", None),
                 extra=dict(fields.get("params", dict, {}) or {}),
+                line=line,
             )
     return models
 

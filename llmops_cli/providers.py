@@ -14,16 +14,18 @@ import os
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from llmops_cli.config import ModelSpec
 from llmops_cli.errors import InputError
+from llmops_cli.redact import scrub
 from llmops_cli.store import CachedAnswer
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 RETRY_AFTER_CAP_S = 120.0
+MESSAGE_MAX = 300  # characters of error text kept, cut only after scrubbing
 RETRYABLE = {"rate_limit", "server_error", "timeout", "connection", "malformed_response", "empty_choices"}
 
 
@@ -84,17 +86,18 @@ def is_loopback(url: str | None) -> bool:
     return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
-def secrets_in_use(specs: Mapping[str, ModelSpec]) -> list[str]:
-    """Key values that must never appear in anything written (scrubbed from error text)."""
-    values = [os.environ.get(s.api_key_env, "") for s in specs.values() if s.api_key_env]
-    values += [v for k, v in os.environ.items() if k.endswith(("_API_KEY", "_KEY", "_TOKEN")) and len(v) >= 8]
-    return sorted({v for v in values if len(v) >= 8}, key=len, reverse=True)
+KEY_MIN = 4  # a shorter "key" would mask ordinary text everywhere
+_CREDENTIAL_WORDS = {"KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PAT", "CREDENTIALS"}
 
 
-def scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "[key]")
-    return text
+def secrets_in_use(specs: Mapping[str, ModelSpec] | Iterable[ModelSpec]) -> list[str]:
+    """Key values that must never appear in anything written: every value a model's `api_key_env`
+    names, and every environment variable named like a credential (litellm's OPENAI_API_KEY,
+    AWS_SECRET_ACCESS_KEY, HF_TOKEN, WATSONX_APIKEY, ...), which litellm may send on its own."""
+    specs = specs.values() if isinstance(specs, Mapping) else specs
+    values = [os.environ.get(s.api_key_env, "") for s in specs if s.api_key_env]
+    values += [v for k, v in os.environ.items() if _CREDENTIAL_WORDS & set(k.upper().split("_")) and len(v) >= 8]
+    return sorted({v for v in values if len(v) >= KEY_MIN}, key=len, reverse=True)
 
 
 class Provider:
@@ -123,7 +126,7 @@ class Provider:
             try:
                 return Outcome(await attempt_once(), None, attempt)
             except CallFailure as exc:
-                failure = CallFailure(exc.error_class, scrub(exc.message, self.secrets), exc.retry_after)
+                failure = CallFailure(exc.error_class, scrub(exc.message, self.secrets)[:MESSAGE_MAX], exc.retry_after)
             if not failure.retryable or attempt > self.retries:
                 return Outcome(None, failure, attempt)
             await asyncio.sleep(backoff_delay(attempt, failure.retry_after))
@@ -137,6 +140,8 @@ class Provider:
         key = api_key(spec)
         if key:
             kwargs["api_key"] = key
+            if key not in self.secrets and len(key) >= KEY_MIN:
+                self.secrets = sorted([*self.secrets, key], key=len, reverse=True)
         started = time.perf_counter()
         try:
             response = await endpoint(model=spec.model, timeout=self.timeout_s, num_retries=0, max_retries=0, **kwargs)
@@ -230,7 +235,7 @@ def _wrapped_cause(exc: Exception) -> str | None:
 def classify(exc: Exception) -> CallFailure:
     """Map litellm/openai exceptions to a stable error class."""
     name = type(exc).__name__
-    message = f"{name}: {str(exc)[:300]}"
+    message = f"{name}: {exc}"  # whole: the caller scrubs keys out before cutting it to MESSAGE_MAX
     status = getattr(exc, "status_code", None)
     try:
         status = int(status) if status is not None else None

@@ -26,8 +26,8 @@ from typing import Any, Callable, Sequence
 
 from llmops_cli.config import Limits, ModelSpec
 from llmops_cli.plan import PlannedCall
-from llmops_cli.providers import CallFailure, Outcome, Provider, api_key, scrub
-from llmops_cli.redact import Redactor
+from llmops_cli.providers import CallFailure, Outcome, Provider, api_key
+from llmops_cli.redact import Redactor, scrub_keys
 from llmops_cli.scoring.graders import AuxRequest, AuxResult, aux_requests, grader_kinds, resolve_model, settle
 from llmops_cli.scoring.score import applicable, score_answer, worth_grading
 from llmops_cli.store import CachedAnswer, CallRecord, Store
@@ -309,7 +309,7 @@ class Runner:
 
     def _cacheable(self, answer: CachedAnswer) -> CachedAnswer:
         """Key values in use are scrubbed first: a model that echoes its key must not put the key in the store."""
-        return replace(answer, text=scrub(answer.text, self.redactor.secrets))
+        return replace(answer, text=scrub_keys(answer.text, self.redactor.secrets))
 
     def _finish(self, group: list[PlannedCall], result: Outcome, cached: bool, graded: list[list[AuxResult]],
                 progress: Progress, state: "_Budget") -> None:

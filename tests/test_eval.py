@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ENV, FAKE_KEY, Run, SUPPORT_PROMPT, TICKETS, case_lines, llmops, results_json, write_project
+from conftest import ENV, FAKE_KEY, Run, SUPPORT_PROMPT, TICKETS, case_lines, git, llmops, results_json, write_project
 from llmops_cli.standin import StandinServer
 from test_reports import check_results_schema
 
@@ -373,3 +373,89 @@ def test_model_accepts_an_adhoc_litellm_string_with_a_note(project: Path, server
     assert "ad-hoc litellm model string" in report
     typo = llmops("eval", "--no-baseline", "--model", "defualt", cwd=project)
     assert typo.code == 2 and "did you mean 'default'" in typo.stderr
+
+
+# --- a pull request cannot choose where keys go -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def elsewhere() -> Any:
+    """A second server on another port: another origin, standing for a host a pull request chooses."""
+    with StandinServer(latency_ms=0) as other:
+        yield other
+
+
+def pr_repo(root: Path, base_url: str, head_config: str) -> Path:
+    """A repository whose main uses the stand-in, and a checked-out branch with another llmops.yaml."""
+    write_project(root, base_url)
+    git(root, "init", "-q", "-b", "main")
+    assert llmops("lock", cwd=root).code == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "main")
+    git(root, "checkout", "-q", "-b", "pr")
+    (root / "llmops.yaml").write_text(head_config)
+    git(root, "commit", "-qam", "change the endpoint")
+    return root
+
+
+PR_ENV = {"GITHUB_EVENT_NAME": "pull_request"}
+
+
+def gate_cli(root: Path, *args: str, env: dict[str, str] | None = None) -> Run:
+    return llmops("eval", *args, cwd=root, env={**ENV, **(env or {})})
+
+
+@pytest.mark.parametrize("change", ["api_base", "api_key_env"])
+def test_a_pull_request_cannot_send_a_key_to_an_endpoint_it_chose(tmp_path: Path, server: StandinServer,
+                                                                  elsewhere: StandinServer, change: str) -> None:
+    elsewhere.reset()
+    head = (config(elsewhere.base_url) if change == "api_base"
+            else config(server.base_url).replace("api_key_env: STANDIN_KEY", "api_key_env: GITHUB_TOKEN"))
+    root = pr_repo(tmp_path / "p", server.base_url, head)
+    env = {**PR_ENV, "GITHUB_TOKEN": "ghs_" + "x" * 36}
+    sent = server.stats()["chat"]
+    for args in (("--baseline", "main"), ()):  # without --baseline the PR's own gate.baseline is not trusted
+        run = gate_cli(root, *args, env=env)
+        assert run.code == 2, run.stdout + run.stderr
+        assert "error: llmops.yaml:3: model 'default' would send" in run.stderr, run.stderr
+        assert "--allow-new-endpoints" in run.stderr and "Traceback" not in run.stderr
+    assert elsewhere.stats()["requests"] == 0 and server.stats()["chat"] == sent, "nothing may be sent"
+    allowed = gate_cli(root, "--baseline", "main", "--no-cache", env={**env, "LLMOPS_ALLOW_NEW_ENDPOINTS": "true"})
+    assert allowed.code in (0, 1), allowed.stdout + allowed.stderr  # the workflow opted in: it runs
+    if change == "api_base":
+        assert elsewhere.stats()["chat"] > 0
+
+
+def test_outside_a_pull_request_and_for_known_endpoints_nothing_is_refused(tmp_path: Path, server: StandinServer,
+                                                                          elsewhere: StandinServer) -> None:
+    # The branch adds a model on the endpoint main already uses, and one on litellm's own: allowed.
+    head = config(server.base_url).replace("limits:", f"  other: {{model: openai/gpt-4o-mini, api_base: '{server.base_url}/', "
+                                           "api_key_env: STANDIN_KEY}\n  plain: openai/gpt-4o-mini\nlimits:")
+    root = pr_repo(tmp_path / "p", server.base_url, head)
+    assert gate_cli(root, "--baseline", "main", env=PR_ENV).code == 0
+    # Not a pull request (a push to main, a developer's machine): the config is the repository's own.
+    (root / "llmops.yaml").write_text(config(elsewhere.base_url))
+    git(root, "commit", "-qam", "move to another host")
+    assert gate_cli(root, "--baseline", "main", env={"GITHUB_EVENT_NAME": "push"}).code == 0
+
+
+def test_a_key_used_only_at_the_baseline_is_scrubbed_too(tmp_path: Path, server: StandinServer) -> None:
+    """The baseline's model reads its key from a variable the head does not use (and whose name
+    says nothing of keys); a model echoing it must not put it in the store."""
+    staging = "Zeta0Staging1Value2For3Base"
+    root = write_project(tmp_path / "p", server.base_url,
+                         cases=case_lines([{"id": "echo", "vars": {"product": "Acme", "ticket": f"echo {staging}"}}]))
+    (root / "llmops.yaml").write_text(config(server.base_url).replace("STANDIN_KEY", "STAGING"))
+    git(root, "init", "-q", "-b", "main")
+    assert llmops("lock", cwd=root).code == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "main")
+    git(root, "checkout", "-q", "-b", "head")
+    (root / "llmops.yaml").write_text(config(server.base_url))
+    git(root, "commit", "-qam", "head uses another key variable")
+    run = gate_cli(root, "--baseline", "main", env={"STAGING": staging})
+    assert run.code in (0, 1), run.stdout + run.stderr
+    assert server.stats()["by_model"], "the baseline ran"
+    for path in (root / ".llmops").rglob("*"):
+        if path.is_file():
+            assert staging.encode() not in path.read_bytes(), path

@@ -105,6 +105,22 @@ def test_secrets_in_use_reads_the_environment(server: StandinServer) -> None:
 # --- runner: records, cache, dedup, budget ---------------------------------------------------
 
 
+PLAIN_KEY = "Plain0Key1Value2Without3Any4Format5"  # a key in use that matches no known key format
+
+
+def test_error_text_is_scrubbed_before_it_is_cut(server: StandinServer) -> None:
+    """The provider quotes the key back in its error; wherever the 300-character cut falls, no part
+    of it may survive (the stand-in names an unknown directive key in its 400)."""
+    provider = Provider(timeout_s=2, retries=0, secrets=[PLAIN_KEY])
+    fragments = {PLAIN_KEY[i:i + 6] for i in range(len(PLAIN_KEY) - 5)}
+    for pad in range(150, 260, 5):
+        outcome = complete(provider, server, f"[standin: {'p' * pad}{PLAIN_KEY}=1]")
+        assert outcome.failure is not None and outcome.failure.error_class == "bad_request"
+        message = outcome.failure.message
+        assert len(message) <= 400, len(message)
+        assert not [f for f in fragments if f in message], f"pad {pad}: part of the key survived: {message}"
+
+
 def plan(root: Path) -> tuple[Any, list[PlannedCall]]:
     project = load_project(WorkTree(root))
     return project, plan_calls(project, "head", Selection())

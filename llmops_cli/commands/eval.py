@@ -23,6 +23,7 @@ from llmops_cli.report import write_reports
 from llmops_cli.results import build_document, records_from_document, summary_of
 from llmops_cli.runner import Progress, Runner, RunLimits, identity
 from llmops_cli.source import WorkTree
+from llmops_cli.trust import on_pull_request, refuse_new_endpoints
 from llmops_cli.store import CallRecord, Store
 from llmops_cli.cases import canonical_json, sha256_text
 
@@ -41,6 +42,7 @@ class EvalOptions:
     dry_run: bool = False
     require_significance: bool = False
     baseline_results: Path | None = None
+    allow_new_endpoints: bool = False  # on a pull request, let a changed api_base/api_key_env have its key
 
 
 @dataclass
@@ -91,6 +93,8 @@ def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress],
     if baseline and baseline.project is not None:
         _refuse_dropped_lock(head, baseline.project)
         calls += _plan_baseline(head, baseline.project, options.selection, notes)
+    if on_pull_request(os.environ) and not options.allow_new_endpoints and not options.offline:
+        _refuse_new_endpoints(head, baseline, options)
     for spec in {c.model.alias: c.model for c in calls if not options.offline}.values():
         api_key(spec)  # a missing key is an input error before anything runs
     store = Store(root)
@@ -108,6 +112,14 @@ def _refuse_unlocked(project: Project) -> None:
     problems = lock_problems(project)
     if problems:
         problems.raise_if_any()
+
+
+def _refuse_new_endpoints(head: Project, baseline: Baseline | None, options: EvalOptions) -> None:
+    """Only a baseline the workflow named (`--baseline REF`) is trusted: `gate.baseline` is read from
+    the pull request's own llmops.yaml, which could name the pull request itself."""
+    named = options.baseline is not None and baseline is not None and baseline.project is not None
+    trusted = baseline.project.config.models.values() if named and baseline and baseline.project else ()
+    refuse_new_endpoints(head.config.models.values(), trusted, options.baseline if named else None)
 
 
 def _refuse_dropped_lock(head: Project, base: Project) -> None:
@@ -250,7 +262,7 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
                         baseline.ref if baseline else None, baseline.commit if baseline else None)
         if baseline is not None and baseline.records:
             store.record_many(run_id, baseline.records)
-    redactor = Redactor(cfg.redact, secrets_in_use(cfg.models))
+    redactor = Redactor(cfg.redact, secrets_in_use([*cfg.models.values(), *(c.model for c in calls)]))
     outcome: dict[str, Any] = {}
     try:
         result = Runner(store, run_id, limits, redactor, on_progress).run(calls, done)

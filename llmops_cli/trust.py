@@ -1,0 +1,56 @@
+"""Which models may be given a key when llmops.yaml itself comes from a pull request.
+
+On a pull request the head's llmops.yaml is the PR's own: it could point a model's `api_base` at
+a host it chooses, or name another secret in `api_key_env`, and the workflow's key would be sent
+there with the prompts (litellm also sends its usual variables, OPENAI_API_KEY and friends, to
+whatever `api_base` says). So on a pull request a model's endpoint, the pair (api_base,
+api_key_env), must be one the baseline's llmops.yaml already uses; any other is refused before a
+single call is made, unless the workflow opts in. A model with neither (litellm's own endpoint
+and variables) is always allowed: the PR cannot redirect those.
+
+llmops knows it runs on a pull request from GitHub's `GITHUB_EVENT_NAME` (`pull_request`,
+`pull_request_target`), or from `LLMOPS_PULL_REQUEST=true` on other CI systems.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from llmops_cli.config import CONFIG_FILE, ModelSpec
+from llmops_cli.errors import Problems
+
+PR_EVENTS = ("pull_request", "pull_request_target")
+ALLOW_ENV = "LLMOPS_ALLOW_NEW_ENDPOINTS"
+ALLOW_FLAG = "--allow-new-endpoints"
+
+Endpoint = tuple[str | None, str | None]
+
+
+def on_pull_request(environ: Mapping[str, str]) -> bool:
+    return (environ.get("GITHUB_EVENT_NAME", "") in PR_EVENTS
+            or environ.get("LLMOPS_PULL_REQUEST", "").strip().lower() in ("1", "true", "yes"))
+
+
+def endpoint(spec: ModelSpec) -> Endpoint:
+    return (spec.api_base.strip().rstrip("/") if spec.api_base else None, spec.api_key_env)
+
+
+def new_endpoints(head: Iterable[ModelSpec], trusted: Iterable[ModelSpec]) -> list[ModelSpec]:
+    """Head models whose endpoint no trusted model uses."""
+    known = {endpoint(s) for s in trusted} | {(None, None)}
+    return [s for s in head if endpoint(s) not in known]
+
+
+def refuse_new_endpoints(head: Iterable[ModelSpec], trusted: Iterable[ModelSpec], baseline: str | None) -> None:
+    """Exit 2, one line per model, before any key leaves the process."""
+    problems = Problems()
+    against = (f"the baseline's llmops.yaml ({baseline})" if baseline
+               else "a baseline named by --baseline (the only llmops.yaml trusted on a pull request)")
+    for spec in new_endpoints(head, trusted):
+        where = (spec.api_base or "litellm's default endpoint")[:80]
+        key = f"${spec.api_key_env}" if spec.api_key_env else "litellm's usual key variables"
+        problems.add(CONFIG_FILE, spec.line or None,
+                     f"model {spec.alias!r} would send {key} to {where}, an endpoint not in {against}; on a pull "
+                     f"request a new api_base or api_key_env gets no key unless the workflow allows it "
+                     f"({ALLOW_FLAG} or {ALLOW_ENV}=true; action input allow-new-endpoints: true)")
+    problems.raise_if_any()
