@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Collection, Mapping
 
+from llmops_cli.credentials import find_credentials, find_endpoint_params
 from llmops_cli.errors import Problems
 from llmops_cli.yamlfile import LineDict, LineList, YamlError, load_yaml, plain
 
@@ -236,6 +237,7 @@ def parse_config(text: str, problems: Problems, file: str = CONFIG_FILE) -> Proj
     data = parse_yaml_file(text, file, problems)
     if data is None:
         return None
+    find_credentials(data, file, "", problems)
     top = Fields(data, file, problems, file)
     top.only(("version", "models", "limits", "gate", "redact", "refusal", "judge_model", "embedding_model",
               "allow_python"))
@@ -289,6 +291,7 @@ def _parse_models(top: Fields, problems: Problems, file: str) -> dict[str, Model
                  "params")
         fields.only(known)
         model = fields.get("model", str, required=True)
+        find_endpoint_params(value.get("params"), file, f"models.{alias}.params", problems)
         key_env = _env_name(fields, "api_key_env", "the key itself never goes in llmops.yaml")
         base_env = _env_name(fields, "api_base_env", "e.g. LLMOPS_STANDIN_URL")
         api_base = fields.get("api_base", str)
@@ -395,6 +398,9 @@ def parse_prompt(name: str, text: str, path: str, models: Mapping[str, ModelSpec
         return None
     fields = Fields(data, path, problems, "prompt")
     fields.only(("description", "model", "params", "messages", "output"))
+    if "params" in data:
+        find_credentials(data["params"], path, "params", problems)
+        find_endpoint_params(data["params"], path, "params", problems)
     model = fields.get("model", str, "default")
     if models and model not in models:
         fields.bad("model" if "model" in data else None,
