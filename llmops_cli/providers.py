@@ -26,6 +26,7 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 RETRY_AFTER_CAP_S = 120.0
 MESSAGE_MAX = 300  # characters of error text kept, cut only after scrubbing
+REDIRECT = "redirect"  # error class of a refused cross-origin redirect (never retried)
 RETRYABLE = {"rate_limit", "server_error", "timeout", "connection", "malformed_response", "empty_choices"}
 
 
@@ -47,6 +48,43 @@ class Outcome:
     answer: CachedAnswer | None
     failure: CallFailure | None
     attempts: int
+
+
+class RedirectRefused(Exception):
+    """A provider redirected to another origin: the request (prompts, key headers) is not resent there."""
+
+
+async def _refuse_cross_origin_redirect(response: Any) -> None:
+    """An httpx response hook: it runs before httpx follows a redirect, so raising here stops it.
+    httpx would drop `Authorization` on its own, but not the body (the prompts) nor other key headers."""
+    location = response.headers.get("location")
+    if not response.is_redirect or not location:
+        return
+    source = response.request.url
+    target = source.join(location)
+    if (target.scheme, target.host, target.port) != (source.scheme, source.host, source.port):
+        raise RedirectRefused(f"{response.status_code} redirect from {_origin(source)} to another origin "
+                              f"{_origin(target)} refused; nothing was sent there")
+
+
+def _origin(url: Any) -> str:
+    return (f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else ""))[:120]
+
+
+def guarded_http_client(litellm: Any) -> Any:
+    """The async HTTP client litellm would build for OpenAI-compatible endpoints (its transport, TLS and
+    proxy settings), plus the redirect guard. Used for `openai/`, `azure/` and any `api_base` served
+    through the OpenAI SDK; litellm's own handlers for other providers keep their clients."""
+    from litellm.llms.openai.common_utils import BaseOpenAILLM
+
+    previous, litellm.aclient_session = litellm.aclient_session, None
+    try:
+        client = BaseOpenAILLM._get_async_http_client()
+    finally:
+        litellm.aclient_session = previous
+    client.event_hooks = {**client.event_hooks, "response": [*client.event_hooks["response"],
+                                                             _refuse_cross_origin_redirect]}
+    return client
 
 
 def load_litellm() -> Any:
@@ -108,6 +146,14 @@ class Provider:
         self.timeout_s = timeout_s
         self.retries = retries
         self.secrets = secrets
+        self._guarded_loop: asyncio.AbstractEventLoop | None = None
+
+    def _guard_redirects(self) -> None:
+        """litellm caches its SDK clients per event loop; give each loop its own guarded client."""
+        loop = asyncio.get_running_loop()
+        if self._guarded_loop is not loop:
+            self.litellm.aclient_session = guarded_http_client(self.litellm)
+            self._guarded_loop = loop
 
     async def complete(self, spec: ModelSpec, messages: list[dict[str, str]], params: Mapping[str, Any]) -> Outcome:
         """Call with retries; the outcome says how many attempts it took and how it ended."""
@@ -142,6 +188,7 @@ class Provider:
             kwargs["api_key"] = key
             if key not in self.secrets and len(key) >= KEY_MIN:
                 self.secrets = sorted([*self.secrets, key], key=len, reverse=True)
+        self._guard_redirects()
         started = time.perf_counter()
         try:
             response = await endpoint(model=spec.model, timeout=self.timeout_s, num_retries=0, max_retries=0, **kwargs)
@@ -234,6 +281,9 @@ def _wrapped_cause(exc: Exception) -> str | None:
 
 def classify(exc: Exception) -> CallFailure:
     """Map litellm/openai exceptions to a stable error class."""
+    refused = next((e for e in _chain(exc) if isinstance(e, RedirectRefused)), None)
+    if refused is not None:
+        return CallFailure(REDIRECT, f"RedirectRefused: {refused}")
     name = type(exc).__name__
     message = f"{name}: {exc}"  # whole: the caller scrubs keys out before cutting it to MESSAGE_MAX
     status = getattr(exc, "status_code", None)

@@ -20,6 +20,7 @@ that applies wins:
          reset: send the headers and half the body, then close the socket abruptly (RST).
          malformed: 200 with a body that is not JSON.  empty_choices: 200 with "choices": [].
          content_filter: 200 with finish_reason "content_filter" and content null.
+         redirect: 307 to location=URL (absolute, or a path on this server).
      times=N       only the first N attempts of this exact request (model + messages) fail;
                    later ones answer normally (default: every attempt fails).
      latency_ms=N  latency for this request instead of the global one.
@@ -75,7 +76,7 @@ from http import HTTPStatus
 from typing import Any
 
 FAULTS = frozenset({"429", "500", "502", "503", "timeout", "reset", "malformed",
-                    "empty_choices", "content_filter"})
+                    "empty_choices", "content_filter", "redirect"})
 REFUSAL = "I'm sorry, but I can't help with that request."
 NOISE_TEXT = "Stand-in noise: I am not sure, but it is probably something else entirely."
 CAPITALS = {"france": "Paris", "germany": "Berlin", "italy": "Rome", "spain": "Madrid",
@@ -143,7 +144,7 @@ def _fail_rate(raw: Any) -> dict[str, float]:
 
 DIRECTIVE_TYPES = {"fault": _fault_name, "times": lambda raw: int(float(raw)),
                    "retry_after": _retry_after, "sleep_s": float, "latency_ms": float,
-                   "noise": float}
+                   "noise": float, "location": str}
 CONFIG_TYPES = {"latency_ms": float, "noise": float, "seed": int, "retry_after": _retry_after,
                 "sleep_s": float, "fail_rate": _fail_rate}
 
@@ -584,6 +585,8 @@ class StandinServer:
                                "server_error", "server_error")
         if fault == "malformed":
             return Reply(200, b'{"id": "chatcmpl-malformed", "choices": [{"message": {"conte')
+        if fault == "redirect":
+            return Reply(307, b"", {"Location": d.get("location", "/v1/chat/completions")})
         if fault == "content_filter":
             return json_reply(200, completion(model, fp, None, prompt_tokens, "content_filter"))
         full = completion(model, fp, "", prompt_tokens, empty=fault == "empty_choices")

@@ -121,6 +121,21 @@ def test_error_text_is_scrubbed_before_it_is_cut(server: StandinServer) -> None:
         assert not [f for f in fragments if f in message], f"pad {pad}: part of the key survived: {message}"
 
 
+def test_a_redirect_to_another_origin_is_not_followed(server: StandinServer) -> None:
+    """Prompts and keys go only where llmops.yaml says: a 307 to another origin (here a second
+    server on another port) is refused, not followed; a redirect on the same origin still works."""
+    provider = Provider(timeout_s=2, retries=2, secrets=[FAKE_KEY])
+    with StandinServer() as elsewhere:
+        target = f"{elsewhere.base_url}/chat/completions"
+        outcome = complete(provider, server, f"[standin: fault=redirect, location={target}] the private prompt")
+        assert elsewhere.stats()["requests"] == 0, "the redirect was followed"
+    assert outcome.answer is None and outcome.failure is not None
+    assert outcome.failure.error_class == "redirect" and outcome.attempts == 1, outcome.failure
+    assert "another origin" in outcome.failure.message
+    same = complete(provider, server, "[standin: fault=redirect, times=1, location=/v1/chat/completions] hello")
+    assert same.answer is not None and same.answer.text.startswith("Stand-in answer"), same.failure
+
+
 def plan(root: Path) -> tuple[Any, list[PlannedCall]]:
     project = load_project(WorkTree(root))
     return project, plan_calls(project, "head", Selection())
