@@ -244,6 +244,34 @@ def test_eval_step_invalid_input_annotates_the_file(upstream: Path, tmp_path: Pa
     assert token and f"::{token[1]}::" in step.stdout
 
 
+def test_eval_step_on_a_pull_request_gives_no_key_to_a_new_endpoint(upstream: Path, tmp_path: Path,
+                                                                    standin: StandinServer) -> None:
+    """A PR that points the model at a host of its choosing (another origin) stops with exit 2 on
+    llmops.yaml before anything is sent, unless the workflow sets allow-new-endpoints."""
+    action = yaml.safe_load((REPO / "action.yml").read_text())
+    assert action["inputs"]["allow-new-endpoints"]["default"] == "false"
+    (eval_step,) = [s for s in action["runs"]["steps"] if s.get("id") == "eval"]
+    assert eval_step["env"]["LLMOPS_ALLOW_NEW_ENDPOINTS"] == "${{ inputs.allow-new-endpoints }}"
+    with StandinServer() as elsewhere:
+        git(upstream, "checkout", "-q", "-b", "new-endpoint", "main")
+        try:
+            config = upstream / "llmops.yaml"
+            config.write_text(config.read_text().replace(standin.base_url, elsewhere.base_url))
+            git(upstream, "commit", "-qam", "use another host")
+        finally:
+            git(upstream, "checkout", "-q", "main")
+        work = pr_checkout(upstream, "new-endpoint", tmp_path / "pr")
+        env = {"GITHUB_BASE_REF": "main", "GITHUB_EVENT_NAME": "pull_request", "GITHUB_ACTIONS": "true"}
+        step = run_step("llmops-eval.sh", work, tmp_path / "runner", env)
+        assert step.code == 2 and step.outputs["gate"] == "error", step.stdout + step.stderr
+        assert re.search(r"^::error file=llmops\.yaml,line=3,title=llmops::model 'default' would send", step.stdout,
+                         re.M), step.stdout
+        assert elsewhere.stats()["requests"] == 0
+        allowed = run_step("llmops-eval.sh", work, tmp_path / "runner2", {**env, "LLMOPS_ALLOW_NEW_ENDPOINTS": "true"})
+        assert allowed.code == 0, allowed.stdout + allowed.stderr
+        assert elsewhere.stats()["chat"] > 0
+
+
 def test_eval_step_refuses_unsplittable_args(tmp_path: Path) -> None:
     step = run_step("llmops-eval.sh", tmp_path, tmp_path / "runner",
                     {"LLMOPS_ARGS": "--filter 'refund-*", "LLMOPS_DEFER_EXIT": "true", "LLMOPS_BASELINE": "none"})

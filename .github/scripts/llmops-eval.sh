@@ -11,6 +11,9 @@
 #   LLMOPS_FORMAT            report formats (md and json are always added)
 #   LLMOPS_REPORT_DIR        report folder (default: $RUNNER_TEMP/llmops-report)
 #   LLMOPS_PYTHON            interpreter that has llmops installed (default: python, else python3)
+#   LLMOPS_ALLOW_NEW_ENDPOINTS  "true": on a pull request, models whose api_base or
+#                            api_key_env the base branch does not use get their keys (read
+#                            by llmops itself; off by default)
 #   LLMOPS_DEFER_EXIT        "true": exit 0 and leave failing to llmops-gate.sh (the action
 #                            does this so the report is uploaded and commented first)
 #   GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, GITHUB_BASE_REF, RUNNER_TEMP  as set by GitHub
