@@ -369,12 +369,43 @@ def _parse_redact(top: Fields, problems: Problems, file: str) -> tuple[RedactRul
             except re.error as exc:
                 problems.add(file, line, f"redaction pattern {item['pattern']!r} is not a valid regex: {exc}")
                 continue
+            if nested_repetition(item["pattern"]):
+                problems.add(file, line, f"redaction pattern {item['pattern'][:80]!r} repeats a repetition (like "
+                             "(a+)+), which takes exponential time on some text; write it without the nesting")
+                continue
             rules.append(RedactRule(str(item.get("name", "custom")), item["pattern"]))
             continue
         problems.add(file, line, "each redact entry is a built-in name or {name: ..., pattern: <regex>}")
     if not any(rule.name == ALWAYS_REDACTED and rule.pattern is None for rule in rules):
         rules.append(RedactRule(ALWAYS_REDACTED))
     return tuple(rules)
+
+
+def nested_repetition(pattern: str) -> bool:
+    """An unbounded repetition inside another (`(a+)+`, `(\\w*\\s?)*`): the shape of catastrophic
+    backtracking. Custom rules come from the repository, and a pull request is untrusted."""
+    from re import _constants as c, _parser  # type: ignore[attr-defined]
+
+    def walk(items: Any, inside: bool) -> bool:
+        for op, av in items:
+            if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+                low, high, sub = av
+                unbounded = high == c.MAXREPEAT or high > 1000
+                if (unbounded and inside) or walk(sub, inside or unbounded):
+                    return True
+            elif op == c.SUBPATTERN and walk(av[-1], inside):
+                return True
+            elif op == c.BRANCH and any(walk(branch, inside) for branch in av[1]):
+                return True
+            elif op in (c.ASSERT, c.ASSERT_NOT) and walk(av[1], inside):
+                return True
+            elif op == c.ATOMIC_GROUP and walk(av, inside):
+                return True
+            elif op == c.GROUPREF_EXISTS and any(walk(b, inside) for b in av[1:] if b is not None):
+                return True
+        return False
+
+    return walk(_parser.parse(pattern), False)
 
 
 def _parse_refusal(top: Fields, problems: Problems, file: str) -> RefusalConfig:
