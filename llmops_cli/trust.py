@@ -32,13 +32,21 @@ def on_pull_request(environ: Mapping[str, str]) -> bool:
 
 
 def endpoint(spec: ModelSpec) -> Endpoint:
+    """Where a model's key goes: its api_base (or the variable it is read from, whose value the
+    workflow sets) and the variable the key is read from."""
+    if spec.api_base_env:
+        return (f"${spec.api_base_env}", spec.api_key_env)
     return (spec.api_base.strip().rstrip("/") if spec.api_base else None, spec.api_key_env)
 
 
 def new_endpoints(head: Iterable[ModelSpec], trusted: Iterable[ModelSpec]) -> list[ModelSpec]:
-    """Head models whose endpoint no trusted model uses."""
+    """Head models whose endpoint no trusted model uses. A loopback endpoint without api_key_env is
+    sent a placeholder, never a key, so it needs no trust."""
+    from llmops_cli.providers import is_loopback  # providers imports litellm lazily: cheap here
+
     known = {endpoint(s) for s in trusted} | {(None, None)}
-    return [s for s in head if endpoint(s) not in known]
+    return [s for s in head if endpoint(s) not in known
+            and not (s.api_key_env is None and not s.api_base_env and is_loopback(s.api_base))]
 
 
 def refuse_new_endpoints(head: Iterable[ModelSpec], trusted: Iterable[ModelSpec], baseline: str | None) -> None:
@@ -47,7 +55,7 @@ def refuse_new_endpoints(head: Iterable[ModelSpec], trusted: Iterable[ModelSpec]
     against = (f"the baseline's llmops.yaml ({baseline})" if baseline
                else "a baseline named by --baseline (the only llmops.yaml trusted on a pull request)")
     for spec in new_endpoints(head, trusted):
-        where = (spec.api_base or "litellm's default endpoint")[:80]
+        where = (f"${spec.api_base_env}" if spec.api_base_env else spec.api_base or "litellm's default endpoint")[:80]
         key = f"${spec.api_key_env}" if spec.api_key_env else "litellm's usual key variables"
         problems.add(CONFIG_FILE, spec.line or None,
                      f"model {spec.alias!r} would send {key} to {where}, an endpoint not in {against}; on a pull "
