@@ -459,3 +459,28 @@ def test_a_key_used_only_at_the_baseline_is_scrubbed_too(tmp_path: Path, server:
     for path in (root / ".llmops").rglob("*"):
         if path.is_file():
             assert staging.encode() not in path.read_bytes(), path
+
+
+def test_which_endpoints_a_pull_request_may_use() -> None:
+    from llmops_cli.config import ModelSpec
+    from llmops_cli.trust import new_endpoints, on_pull_request
+
+    def spec(alias: str, **kw: Any) -> ModelSpec:
+        return ModelSpec(alias=alias, model="openai/gpt-4o-mini", **kw)
+
+    base = [spec("staging", api_base="https://staging.example/v1", api_key_env="STAGING_KEY"),
+            spec("local", api_base_env="LLMOPS_STANDIN_URL")]
+    allowed = [spec("staging", api_base="https://staging.example/v1/", api_key_env="STAGING_KEY"),
+               spec("copy", api_base="https://staging.example/v1", api_key_env="STAGING_KEY"),
+               spec("plain"), spec("loopback", api_base="http://127.0.0.1:9/v1"),
+               spec("local", api_base_env="LLMOPS_STANDIN_URL", api_base="http://127.0.0.1:5/v1")]
+    refused = [spec("staging", api_base="https://evil.example/v1", api_key_env="STAGING_KEY"),
+               spec("other-key", api_base="https://staging.example/v1", api_key_env="GITHUB_TOKEN"),
+               spec("default-key", api_base="https://evil.example/v1"),  # litellm would send OPENAI_API_KEY
+               spec("env-key", api_key_env="AWS_SECRET_ACCESS_KEY"),
+               spec("loopback-key", api_base="http://127.0.0.1:9/v1", api_key_env="OPENAI_API_KEY"),
+               spec("other-var", api_base_env="SOME_URL", api_key_env="STAGING_KEY")]
+    assert new_endpoints(allowed, base) == []
+    assert [s.alias for s in new_endpoints(refused, base)] == [s.alias for s in refused]
+    assert on_pull_request({"GITHUB_EVENT_NAME": "pull_request_target"}) and on_pull_request({"LLMOPS_PULL_REQUEST": "true"})
+    assert not on_pull_request({"GITHUB_EVENT_NAME": "push"}) and not on_pull_request({})
