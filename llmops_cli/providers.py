@@ -19,11 +19,13 @@ from urllib.parse import urlsplit
 
 from llmops_cli.config import ModelSpec
 from llmops_cli.errors import InputError
+from llmops_cli.httpclient import MAX_RESPONSE_BYTES, ResponseTooLarge, capped_client
 from llmops_cli.store import CachedAnswer
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 RETRY_AFTER_CAP_S = 120.0
+SETUP_ALLOWANCE_S = 30.0  # litellm's first call imports and builds clients for seconds before any request
 RETRYABLE = {"rate_limit", "server_error", "timeout", "connection", "malformed_response", "empty_choices"}
 
 
@@ -105,6 +107,14 @@ class Provider:
         self.timeout_s = timeout_s
         self.retries = retries
         self.secrets = secrets
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _use_capped_client(self) -> None:
+        """Point litellm at our size-capped HTTP client, one per event loop."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self.litellm.aclient_session is None:
+            self.litellm.aclient_session = capped_client(MAX_RESPONSE_BYTES)
+            self._loop = loop
 
     async def complete(self, spec: ModelSpec, messages: list[dict[str, str]], params: Mapping[str, Any]) -> Outcome:
         """Call with retries; the outcome says how many attempts it took and how it ended."""
@@ -137,9 +147,16 @@ class Provider:
         key = api_key(spec)
         if key:
             kwargs["api_key"] = key
+        self._use_capped_client()
         started = time.perf_counter()
         try:
-            response = await endpoint(model=spec.model, timeout=self.timeout_s, num_retries=0, max_retries=0, **kwargs)
+            # httpx's timeout bounds each read; our client ends the whole exchange at timeout_s. This outer
+            # bound also covers providers litellm reaches through other clients, with room for its set-up.
+            response = await asyncio.wait_for(
+                endpoint(model=spec.model, timeout=self.timeout_s, num_retries=0, max_retries=0, **kwargs),
+                self.timeout_s + SETUP_ALLOWANCE_S)
+        except asyncio.TimeoutError:
+            raise CallFailure("timeout", f"no complete answer within timeout_s={self.timeout_s:g}s") from None
         except Exception as exc:  # noqa: BLE001 - every provider failure is classified, never raised raw
             raise classify(exc) from None
         latency = time.perf_counter() - started
@@ -167,6 +184,8 @@ class Provider:
             raise CallFailure("empty_choices", "provider returned no choices")
         choice = choices[0]
         text = getattr(choice.message, "content", None) or ""
+        if len(text) > MAX_RESPONSE_BYTES:  # a provider whose client litellm did not build from ours
+            raise CallFailure("oversize", str(ResponseTooLarge(MAX_RESPONSE_BYTES)))
         usage = getattr(response, "usage", None)
         tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
@@ -231,6 +250,9 @@ def classify(exc: Exception) -> CallFailure:
     """Map litellm/openai exceptions to a stable error class."""
     name = type(exc).__name__
     message = f"{name}: {str(exc)[:300]}"
+    for inner in _chain(exc):
+        if isinstance(inner, ResponseTooLarge):
+            return CallFailure("oversize", str(inner))
     status = getattr(exc, "status_code", None)
     try:
         status = int(status) if status is not None else None
