@@ -338,3 +338,25 @@ def test_filter_matching_nothing_is_an_input_error(tmp_path: Path, server: Any, 
     run = cli("eval", "--no-baseline", "--dry-run", "--filter", "no-such-case-*", cwd=root)
     lines = assert_clean_failure(run, 2, "llmops eval --filter no-such-case-*")
     assert "--filter" in lines[0]
+
+
+def test_render_budgets_are_per_case_and_undone_afterwards() -> None:
+    """The memory cap is lifted after each case, big legitimate inputs still render, and a bomb in one
+    prompt does not spoil another."""
+    import resource
+
+    from llmops_cli.config import Message, Prompt
+    from llmops_cli.render import RenderError, compile_prompt
+
+    def prompt(content: str) -> Any:
+        return compile_prompt(Prompt("p", "prompts/p.yaml", "default", (Message("user", content, 6),)))
+
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    bomb, plain = prompt("{{ ticket|replace('', ticket) }}"), prompt("{{ ticket }}|{{ ticket|upper }}")
+    with pytest.raises(RenderError, match="needs more than 200 MB"):
+        bomb.render({"ticket": "x" * 100_000})
+    assert resource.getrlimit(resource.RLIMIT_AS) == before
+    big = "y" * (7 * 1024 * 1024)
+    for _ in range(3):
+        assert len(plain.render({"ticket": big})[0]["content"]) == 2 * len(big) + 1
+    assert resource.getrlimit(resource.RLIMIT_AS) == before
