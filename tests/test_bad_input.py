@@ -360,3 +360,55 @@ def test_render_budgets_are_per_case_and_undone_afterwards() -> None:
     for _ in range(3):
         assert len(plain.render({"ticket": big})[0]["content"]) == 2 * len(big) + 1
     assert resource.getrlimit(resource.RLIMIT_AS) == before
+
+
+def test_symlinks_out_of_the_repository_are_refused(tmp_path: Path, server: Any, cli: ForkedCli) -> None:
+    """A golden set linked to /etc/passwd (or a prompts folder linked elsewhere) is never read: in the work
+    tree, and at a git ref, where git keeps the link as a blob (mode 120000) holding its target."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jsonl").write_text('{"id": "stolen-1", "vars": {"product": "SECRET-VALUE", "ticket": "x"}}\n')
+    root = write_project(tmp_path / "proj", server.base_url)
+    git(root, "init", "-q", "-b", "main")
+    cases = root / "evals/support/cases.jsonl"
+    cases.unlink()
+    cases.symlink_to(outside / "secret.jsonl")
+    for command in (["check"], ["lock"], ["eval", "--no-baseline"]):
+        lines = assert_clean_failure(cli(*command, cwd=root), 2, f"llmops {' '.join(command)}")
+        assert len(lines) == 1 and lines[0].startswith("error: evals/support/cases.jsonl: is a symlink to"), lines
+        assert "outside the repository" in lines[0] and "SECRET-VALUE" not in lines[0]
+    assert not (root / "llmops.lock").exists() and not (root / ".llmops").exists()
+
+    cases.unlink()
+    cases.symlink_to("../../../outside/secret.jsonl")  # relative, and still outside
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "cases linked out of the repository")
+    cases.unlink()
+    cases.write_text(case_lines())
+    run = cli("diff", "support", "HEAD", cwd=root)
+    lines = assert_clean_failure(run, 2, "llmops diff support HEAD")
+    assert lines == ["error: evals/support/cases.jsonl: is a symlink to '../../../outside/secret.jsonl', outside the "
+                     "repository; llmops reads only files inside the repository: copy the file in instead"]
+
+    prompts = root / "prompts"
+    (outside / "support.yaml").write_text((prompts / "support.yaml").read_text())
+    (prompts / "support.yaml").unlink()
+    prompts.rmdir()
+    prompts.symlink_to(outside)
+    lines = assert_clean_failure(cli("check", cwd=root), 2, "llmops check")
+    assert lines[0].startswith("error: prompts: is a symlink to") and "outside the repository" in lines[0], lines
+
+
+def test_a_symlink_inside_the_repository_is_followed(tmp_path: Path, server: Any, cli: ForkedCli) -> None:
+    root = write_project(tmp_path / "proj", server.base_url)
+    git(root, "init", "-q", "-b", "main")
+    shared = root / "shared"
+    shared.mkdir()
+    (root / "evals/support/cases.jsonl").rename(shared / "cases.jsonl")
+    (root / "evals/support/cases.jsonl").symlink_to("../../shared/cases.jsonl")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "shared cases")
+    run = cli("check", cwd=root)
+    assert run.code == 0, run.stderr
+    run = cli("diff", "support", "HEAD", cwd=root)
+    assert run.code == 0, run.stderr
