@@ -412,3 +412,29 @@ def test_a_symlink_inside_the_repository_is_followed(tmp_path: Path, server: Any
     assert run.code == 0, run.stderr
     run = cli("diff", "support", "HEAD", cwd=root)
     assert run.code == 0, run.stderr
+
+
+def test_a_report_cut_short_by_a_full_disk_leaves_the_previous_one_whole(tmp_path: Path, server: Any) -> None:
+    """Reports are written to a temporary file and renamed: a write that fails half-way (here the file size
+    limit, as a full disk would) keeps the last complete results.json and leaves no temporary file."""
+    import resource
+
+    many = [{"id": f"more-{i}", "vars": {"product": "Acme", "ticket": f"Order {i} never arrived, please refund it"}}
+            for i in range(200)]  # a results.json well over the store's own small writes
+    root = write_project(tmp_path / "proj", server.base_url, cases=case_lines(many))
+    first = llmops("eval", "--no-baseline", "--out", "out", cwd=root)
+    assert first.code in (0, 1), first.stderr
+    results = root / "out" / "results.json"
+    whole = results.read_bytes()
+    run_id = json.loads(whole)["run"]["id"]
+    limit = len(whole) // 2
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run([sys.executable, "-m", "llmops_cli", "report", run_id, "--out", "out", "--format", "json"],
+                          cwd=root, capture_output=True, text=True, timeout=120, preexec_fn=small_files)
+    lines = assert_clean_failure(Run(done.returncode, done.stdout, done.stderr), 3, "llmops report under a size limit")
+    assert "cannot write the report" in lines[0], lines
+    assert results.read_bytes() == whole
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["junit.xml", "report.md", "results.json"]
