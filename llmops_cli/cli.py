@@ -6,6 +6,7 @@ so `llmops --help` and `llmops check` stay fast.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional, TypeVar
@@ -48,6 +49,10 @@ def guarded(call: Callable[[], T]) -> T:
         return call()
     except LlmopsError as error:
         fail(error)
+    except sqlite3.Error as error:  # the store failed after it opened (disk full, damaged pages)
+        from llmops_cli.store import store_error
+
+        fail(store_error(error))
     except KeyboardInterrupt:
         err_console.print("interrupted: completed calls are stored; rerun the same command to resume", markup=False)
         raise typer.Exit(3) from None

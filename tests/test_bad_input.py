@@ -438,3 +438,55 @@ def test_a_report_cut_short_by_a_full_disk_leaves_the_previous_one_whole(tmp_pat
     assert "cannot write the report" in lines[0], lines
     assert results.read_bytes() == whole
     assert sorted(p.name for p in (root / "out").iterdir()) == ["junit.xml", "report.md", "results.json"]
+
+
+def _damage_store(root: Path, how: str) -> None:
+    store = root / ".llmops"
+    if how == "a file instead of the folder":
+        store.write_text("not a folder\n")
+    elif how == "garbage":
+        store.mkdir()
+        (store / "llmops.db").write_bytes(os.urandom(5000))
+    else:  # a real store cut in half, as a crashed copy or a full disk can leave it
+        done = llmops("eval", "--no-baseline", cwd=root)
+        assert done.code == 0, done.stderr
+        for extra in store.glob("llmops.db-*"):
+            extra.unlink()
+        db = store / "llmops.db"
+        db.write_bytes(db.read_bytes()[: db.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("how", ["a file instead of the folder", "garbage", "truncated"])
+def test_an_unusable_store_says_what_is_wrong_and_is_kept(how: str, tmp_path: Path, server: Any,
+                                                         cli: ForkedCli) -> None:
+    root = write_project(tmp_path / "proj", server.base_url)
+    _damage_store(root, how)
+    target = root / ".llmops" if how.startswith("a file") else root / ".llmops" / "llmops.db"
+    before = target.read_bytes()
+    for command in (["eval", "--no-baseline"], ["runs"], ["stats"]):
+        lines = assert_clean_failure(cli(*command, cwd=root), 3, f"llmops {' '.join(command)} ({how})")
+        assert len(lines) == 1 and lines[0].startswith(f"error: {target}: "), lines
+        assert "move it aside" in lines[0] and "internal error" not in lines[0], lines
+        assert target.read_bytes() == before, "the store is never deleted or rewritten"
+
+
+def test_a_full_disk_stops_the_run_without_losing_the_store(tmp_path: Path, server: Any) -> None:
+    import resource
+
+    many = [{"id": f"more-{i}", "vars": {"product": "Acme", "ticket": f"Order {i} never arrived"}} for i in range(300)]
+    root = write_project(tmp_path / "proj", server.base_url, cases=case_lines(many))
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (96 * 1024, 96 * 1024))
+
+    done = subprocess.run([sys.executable, "-m", "llmops_cli", "eval", "--no-baseline"], cwd=root, capture_output=True,
+                          text=True, timeout=300, preexec_fn=small_files)
+    lines = assert_clean_failure(Run(done.returncode, done.stdout, done.stderr), 3, "llmops eval on a full disk")
+    assert "the disk is full" in lines[-1] and str(root / ".llmops" / "llmops.db") in lines[-1], lines
+    db = sqlite3.connect(root / ".llmops" / "llmops.db")
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        db.close()
+    again = llmops("eval", "--no-baseline", cwd=root)
+    assert again.code in (0, 1) and "error" not in again.stderr, again.stderr
