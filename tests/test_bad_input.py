@@ -489,4 +489,4 @@ def test_a_full_disk_stops_the_run_without_losing_the_store(tmp_path: Path, serv
     finally:
         db.close()
     again = llmops("eval", "--no-baseline", cwd=root)
-    assert again.code in (0, 1) and "error" not in again.stderr, again.stderr
+    assert again.code in (0, 1) and "error:" not in again.stderr, again.stderr
