@@ -58,6 +58,9 @@ def read_jsonl(text: str, path: str, problems: Problems) -> Iterator[tuple[int, 
             message = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
             problems.add(path, number, f"invalid JSON: {message}; each line must be one JSON object")
             continue
+        except ValueError:  # Python refuses to convert integers of more than 4,300 digits
+            problems.add(path, number, "invalid JSON: a number with thousands of digits; write it as a string")
+            continue
         except _DuplicateKey as exc:
             problems.add(path, number, f"duplicate key {exc.args[0]!r} in one JSON object; keep one of them")
             continue
@@ -130,8 +133,8 @@ def _csv_case(cells: dict[str, str], path: str, number: int, problems: Problems)
     if cells.get("assert", "").strip():
         try:
             obj["assert"] = json.loads(cells["assert"])
-        except json.JSONDecodeError as exc:
-            problems.add(path, number, f"the assert cell must be a JSON list of assertions ({exc.msg})")
+        except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
+            problems.add(path, number, f"the assert cell must be a JSON list of assertions ({getattr(exc, 'msg', exc)})")
             return None
     return obj
 

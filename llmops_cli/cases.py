@@ -109,6 +109,12 @@ def _parse_case(obj: Any, path: str, number: int, problems: Problems,
             return None
         variables, digests = loaded
         hashed = {**obj, "vars": {**obj["vars"], **digests}}  # an edit to a referenced file is an edit to the case
+    try:
+        digest = sha256_text(canonical_json(hashed))[:16]
+    except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800" decodes but is not Unicode text
+        problems.add(path, number, f"{label}: a lone surrogate escape (\\ud800-\\udfff) is not a character; "
+                                   "write the character itself or pair the escapes")
+        return None
     return Case(
         id=case_id,
         vars=variables,
@@ -116,7 +122,7 @@ def _parse_case(obj: Any, path: str, number: int, problems: Problems,
         expect_refusal=expect_refusal,
         tags=tuple(tags),
         line=number,
-        hash=sha256_text(canonical_json(hashed))[:16],
+        hash=digest,
         description=str(obj.get("description", "")),
     )
 

@@ -6,12 +6,14 @@ so `llmops --help` and `llmops check` stay fast.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional, TypeVar
 
 import typer
 
+from llmops_cli.config import MAX_CONCURRENCY, MAX_COST_USD, MAX_REPEAT
 from llmops_cli.errors import InputError, LlmopsError
 from llmops_cli.output import console, err_console
 
@@ -47,6 +49,10 @@ def guarded(call: Callable[[], T]) -> T:
         return call()
     except LlmopsError as error:
         fail(error)
+    except sqlite3.Error as error:  # the store failed after it opened (disk full, damaged pages)
+        from llmops_cli.store import store_error
+
+        fail(store_error(error))
     except KeyboardInterrupt:
         err_console.print("interrupted: completed calls are stored; rerun the same command to resume", markup=False)
         raise typer.Exit(3) from None
@@ -107,11 +113,11 @@ def eval_(
     baseline: Optional[str] = typer.Option(None, help="Git ref to compare with (default: gate.baseline)."),
     no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the baseline comparison."),
     baseline_results: Optional[Path] = typer.Option(None, "--baseline-results", help="Compare with a results.json saved on the base branch instead of rerunning it."),
-    repeat: Optional[int] = typer.Option(None, min=1, help="Runs per case (overrides the suite)."),
-    concurrency: Optional[int] = typer.Option(None, min=1, help="Calls in flight (overrides limits.concurrency)."),
+    repeat: Optional[int] = typer.Option(None, min=1, max=MAX_REPEAT, help="Runs per case (overrides the suite)."),
+    concurrency: Optional[int] = typer.Option(None, min=1, max=MAX_CONCURRENCY, help="Calls in flight (overrides limits.concurrency)."),
     offline: bool = typer.Option(False, help="Answer only from the cache; list every miss (exit 3)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Call the model even when the cache has the answer."),
-    max_cost: Optional[float] = typer.Option(None, min=0.0, help="Stop scheduling calls past this spend in USD."),
+    max_cost: Optional[float] = typer.Option(None, min=0.0, max=MAX_COST_USD, help="Stop scheduling calls past this spend in USD."),
     format: str = typer.Option("md,json,junit", "--format", help="Report formats: md,json,junit,html."),
     out: Optional[Path] = typer.Option(None, help="Report folder (default .llmops/reports/<run>/)."),
     shard: Optional[str] = typer.Option(None, help="Run slice i of n of the cases, e.g. 1/4."),

@@ -7,6 +7,7 @@ Everything the user writes is validated here, in one place, and every problem is
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -39,6 +40,16 @@ BUILTIN_REDACTIONS = ("email", "phone", "card", "iban", "ssn", "secret")
 ALWAYS_REDACTED = "secret"  # key formats: on whatever `redact:` says
 MESSAGE_ROLES = ("system", "user", "assistant")
 SUITE_KINDS = ("quality", "redteam")
+
+# Upper bounds on what a pull request may ask for: past these a value is a mistake or an attack
+# (100,000,000 repeats, a billion retries), never a plan.
+MAX_CONCURRENCY = 1024
+MAX_RETRIES = 20
+MAX_TIMEOUT_S = 3600.0
+MAX_REPEAT = 1000
+MAX_CONSECUTIVE_ERRORS = 1_000_000
+MAX_COST_USD = 1_000_000.0
+MAX_COST_PER_TOKEN = 1.0
 
 
 @dataclass(frozen=True)
@@ -185,16 +196,21 @@ class Fields:
         value = self.get(key, float, default)
         if value is None or value is default:
             return value
+        if not math.isfinite(value):  # .nan passes every comparison, .inf every minimum
+            span = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+            self.bad(key, f"{key!r} in {self.what} must be a finite number {span}, got {value}")
+            return default
         if value < low or (high is not None and value > high):
             span = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
             self.bad(key, f"{key!r} in {self.what} must be {span}, got {value:g}")
             return default
         return float(value)
 
-    def integer(self, key: str, default: int, low: int = 0) -> int:
+    def integer(self, key: str, default: int, low: int = 0, high: int | None = None) -> int:
         value = self.get(key, int, default)
-        if value < low:
-            self.bad(key, f"{key!r} in {self.what} must be at least {low}, got {value}")
+        if value < low or (high is not None and value > high):
+            span = f"between {low:,} and {high:,}" if high is not None else f"at least {low:,}"
+            self.bad(key, f"{key!r} in {self.what} must be {span}, got {value:,}")
             return default
         return int(value)
 
@@ -304,8 +320,8 @@ def _parse_models(top: Fields, problems: Problems, file: str) -> dict[str, Model
                 api_base=(os.environ.get(base_env) or None) if base_env else api_base,
                 api_key_env=key_env,
                 api_base_env=base_env,
-                input_cost_per_token=fields.number("input_cost_per_token", None),
-                output_cost_per_token=fields.number("output_cost_per_token", None),
+                input_cost_per_token=fields.number("input_cost_per_token", None, high=MAX_COST_PER_TOKEN),
+                output_cost_per_token=fields.number("output_cost_per_token", None, high=MAX_COST_PER_TOKEN),
                 extra=dict(fields.get("params", dict, {}) or {}),
                 line=line,
             )
@@ -328,12 +344,13 @@ def _parse_limits(top: Fields, problems: Problems, file: str) -> Limits:
     fields.only(("concurrency", "timeout_s", "retries", "max_cost_usd", "max_error_rate", "max_consecutive_errors"))
     d = Limits()
     return Limits(
-        concurrency=fields.integer("concurrency", d.concurrency, low=1),
-        timeout_s=fields.number("timeout_s", d.timeout_s, low=0.001) or d.timeout_s,
-        retries=fields.integer("retries", d.retries),
-        max_cost_usd=fields.number("max_cost_usd", None),
+        concurrency=fields.integer("concurrency", d.concurrency, low=1, high=MAX_CONCURRENCY),
+        timeout_s=fields.number("timeout_s", d.timeout_s, low=0.001, high=MAX_TIMEOUT_S) or d.timeout_s,
+        retries=fields.integer("retries", d.retries, high=MAX_RETRIES),
+        max_cost_usd=fields.number("max_cost_usd", None, high=MAX_COST_USD),
         max_error_rate=fields.number("max_error_rate", d.max_error_rate, high=1.0) or 0.0,
-        max_consecutive_errors=fields.integer("max_consecutive_errors", d.max_consecutive_errors, low=1),
+        max_consecutive_errors=fields.integer("max_consecutive_errors", d.max_consecutive_errors, low=1,
+                                              high=MAX_CONSECUTIVE_ERRORS),
     )
 
 
@@ -526,7 +543,7 @@ def parse_suite(name: str, text: str, path: str, problems: Problems, prompts: Ma
         prompts=prompt_names,
         models=tuple(str(m) for m in suite_models),
         cases_path=f"{folder}/{cases_name}",
-        repeat=fields.integer("repeat", 1, low=1),
+        repeat=fields.integer("repeat", 1, low=1, high=MAX_REPEAT),
         asserts=asserts,
         thresholds=_parse_thresholds(fields, path, problems),
         kind=kind,

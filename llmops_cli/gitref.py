@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmops_cli.errors import InputError
-from llmops_cli.source import MAX_FILE_BYTES, decode
+from llmops_cli.source import MAX_FILE_BYTES, OutsideRepository, decode
 
 if TYPE_CHECKING:
     from git import Repo
@@ -135,7 +135,10 @@ class GitRefSource:
                 return None
             if not isinstance(item, Blob) or item.mode != Blob.link_mode:
                 return item
-            rel = _rel(posixpath.dirname(rel), item.data_stream.read().decode("utf-8", "surrogateescape"))
+            target = item.data_stream.read(4096).decode("utf-8", "surrogateescape")
+            rel = _rel(posixpath.dirname(rel), target)
+            if rel is None:  # git keeps a symlink as a blob of its target; one out of the repository is refused
+                raise OutsideRepository(target)
         return None
 
     def read_text(self, path: str) -> str | None:

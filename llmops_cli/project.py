@@ -16,7 +16,7 @@ from llmops_cli.errors import InputError, Problem, Problems
 from llmops_cli.lock import LOCK_FILE, CaseChanges, LockError, case_hashes, diff_cases, parse_lock
 from llmops_cli.render import CompiledPrompt, RenderError, compile_prompt
 from llmops_cli.scoring.registry import validate_assertion
-from llmops_cli.source import NotText, Source
+from llmops_cli.source import NotText, OutsideRepository, Source
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,21 @@ def _read(source: Source, path: str, problems: Problems) -> str | None:
         return source.read_text(path)
     except NotText as exc:
         problems.add(path, exc.line, exc.message)
+    except OutsideRepository as exc:
+        problems.add(path, None, exc.message)
     except UnicodeError as exc:
         problems.add(path, None, f"cannot read as UTF-8 text ({exc}); save it as UTF-8")
     except OSError as exc:
         problems.add(path, None, f"cannot read: {exc.strerror or exc}")
     return None
+
+
+def _list(source: Source, path: str, problems: Problems) -> list[str]:
+    try:
+        return source.list_dir(path)
+    except OutsideRepository as exc:
+        problems.add(path, None, exc.message)
+        return []
 
 
 def load_project(source: Source, only_suites: Sequence[str] = (), read_lock: bool = True) -> Project:
@@ -98,7 +108,7 @@ def _clip(problems: Problems) -> Problems:
 def _load_prompts(source: Source, config: ProjectConfig, problems: Problems) -> tuple[dict[str, Prompt], set[str]]:
     """Prompts that loaded, and the names of prompt files that did not (their problems are recorded)."""
     prompts, broken = {}, set()
-    for file_name in source.list_dir(PROMPTS_DIR):
+    for file_name in _list(source, PROMPTS_DIR, problems):
         if not file_name.endswith((".yaml", ".yml")):
             continue
         path = f"{PROMPTS_DIR}/{file_name}"
@@ -115,7 +125,8 @@ def _load_prompts(source: Source, config: ProjectConfig, problems: Problems) -> 
 def _load_suites(source: Source, config: ProjectConfig, prompts: Mapping[str, Prompt], broken: set[str],
                  problems: Problems, only: Sequence[str]) -> dict[str, Suite]:
     suites = {}
-    available = [n for n in source.list_dir(EVALS_DIR) if "suite.yaml" in source.list_dir(f"{EVALS_DIR}/{n}")]
+    available = [n for n in _list(source, EVALS_DIR, problems)
+                 if "suite.yaml" in _list(source, f"{EVALS_DIR}/{n}", problems)]
     for wanted in only:
         if wanted not in available:
             problems.add(EVALS_DIR, None, f"unknown suite {wanted!r}; known: {', '.join(available) or 'none'}")

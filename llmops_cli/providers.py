@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from llmops_cli.config import ModelSpec
 from llmops_cli.errors import InputError
+from llmops_cli.httpclient import MAX_RESPONSE_BYTES, RedirectRefused, ResponseTooLarge, model_client
 from llmops_cli.redact import scrub
 from llmops_cli.store import CachedAnswer
 
@@ -27,6 +28,7 @@ BACKOFF_CAP_S = 30.0
 RETRY_AFTER_CAP_S = 120.0
 MESSAGE_MAX = 300  # characters of error text kept, cut only after scrubbing
 REDIRECT = "redirect"  # error class of a refused cross-origin redirect (never retried)
+SETUP_ALLOWANCE_S = 30.0  # litellm's first call imports and builds clients for seconds before any request
 RETRYABLE = {"rate_limit", "server_error", "timeout", "connection", "malformed_response", "empty_choices"}
 
 
@@ -48,43 +50,6 @@ class Outcome:
     answer: CachedAnswer | None
     failure: CallFailure | None
     attempts: int
-
-
-class RedirectRefused(Exception):
-    """A provider redirected to another origin: the request (prompts, key headers) is not resent there."""
-
-
-async def _refuse_cross_origin_redirect(response: Any) -> None:
-    """An httpx response hook: it runs before httpx follows a redirect, so raising here stops it.
-    httpx would drop `Authorization` on its own, but not the body (the prompts) nor other key headers."""
-    location = response.headers.get("location")
-    if not response.is_redirect or not location:
-        return
-    source = response.request.url
-    target = source.join(location)
-    if (target.scheme, target.host, target.port) != (source.scheme, source.host, source.port):
-        raise RedirectRefused(f"{response.status_code} redirect from {_origin(source)} to another origin "
-                              f"{_origin(target)} refused; nothing was sent there")
-
-
-def _origin(url: Any) -> str:
-    return (f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else ""))[:120]
-
-
-def guarded_http_client(litellm: Any) -> Any:
-    """The async HTTP client litellm would build for OpenAI-compatible endpoints (its transport, TLS and
-    proxy settings), plus the redirect guard. Used for `openai/`, `azure/` and any `api_base` served
-    through the OpenAI SDK; litellm's own handlers for other providers keep their clients."""
-    from litellm.llms.openai.common_utils import BaseOpenAILLM
-
-    previous, litellm.aclient_session = litellm.aclient_session, None
-    try:
-        client = BaseOpenAILLM._get_async_http_client()
-    finally:
-        litellm.aclient_session = previous
-    client.event_hooks = {**client.event_hooks, "response": [*client.event_hooks["response"],
-                                                             _refuse_cross_origin_redirect]}
-    return client
 
 
 def load_litellm() -> Any:
@@ -146,14 +111,15 @@ class Provider:
         self.timeout_s = timeout_s
         self.retries = retries
         self.secrets = secrets
-        self._guarded_loop: asyncio.AbstractEventLoop | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _guard_redirects(self) -> None:
-        """litellm caches its SDK clients per event loop; give each loop its own guarded client."""
+    def _use_model_client(self) -> None:
+        """Point litellm at our HTTP client (size cap, whole-call deadline, no cross-origin redirect), one per
+        event loop: litellm caches its SDK clients per loop."""
         loop = asyncio.get_running_loop()
-        if self._guarded_loop is not loop:
-            self.litellm.aclient_session = guarded_http_client(self.litellm)
-            self._guarded_loop = loop
+        if self._loop is not loop or self.litellm.aclient_session is None:
+            self.litellm.aclient_session = model_client(MAX_RESPONSE_BYTES)
+            self._loop = loop
 
     async def complete(self, spec: ModelSpec, messages: list[dict[str, str]], params: Mapping[str, Any]) -> Outcome:
         """Call with retries; the outcome says how many attempts it took and how it ended."""
@@ -188,10 +154,16 @@ class Provider:
             kwargs["api_key"] = key
             if key not in self.secrets and len(key) >= KEY_MIN:
                 self.secrets = sorted([*self.secrets, key], key=len, reverse=True)
-        self._guard_redirects()
+        self._use_model_client()
         started = time.perf_counter()
         try:
-            response = await endpoint(model=spec.model, timeout=self.timeout_s, num_retries=0, max_retries=0, **kwargs)
+            # httpx's timeout bounds each read; our client ends the whole exchange at timeout_s. This outer
+            # bound also covers providers litellm reaches through other clients, with room for its set-up.
+            response = await asyncio.wait_for(
+                endpoint(model=spec.model, timeout=self.timeout_s, num_retries=0, max_retries=0, **kwargs),
+                self.timeout_s + SETUP_ALLOWANCE_S)
+        except asyncio.TimeoutError:
+            raise CallFailure("timeout", f"no complete answer within timeout_s={self.timeout_s:g}s") from None
         except Exception as exc:  # noqa: BLE001 - every provider failure is classified, never raised raw
             raise classify(exc) from None
         latency = time.perf_counter() - started
@@ -219,6 +191,8 @@ class Provider:
             raise CallFailure("empty_choices", "provider returned no choices")
         choice = choices[0]
         text = getattr(choice.message, "content", None) or ""
+        if len(text) > MAX_RESPONSE_BYTES:  # a provider whose client litellm did not build from ours
+            raise CallFailure("oversize", str(ResponseTooLarge(MAX_RESPONSE_BYTES)))
         usage = getattr(response, "usage", None)
         tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
@@ -286,6 +260,9 @@ def classify(exc: Exception) -> CallFailure:
         return CallFailure(REDIRECT, f"RedirectRefused: {refused}")
     name = type(exc).__name__
     message = f"{name}: {exc}"  # whole: the caller scrubs keys out before cutting it to MESSAGE_MAX
+    for inner in _chain(exc):
+        if isinstance(inner, ResponseTooLarge):
+            return CallFailure("oversize", str(inner))
     status = getattr(exc, "status_code", None)
     try:
         status = int(status) if status is not None else None

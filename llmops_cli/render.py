@@ -5,15 +5,25 @@ Prompts arrive in pull requests, so templates are untrusted code: they render in
 turns a missing variable into an error naming the prompt file, the message and the case instead
 of a silently empty string. On top of Jinja's sandbox: double-underscore names and
 include/import/extends are refused when the prompt loads (one error at the template's line, not
-one per case), `*` and `**` cannot build huge values, calls and range() items are counted so a
-template cannot compute for hours, and a rendered message is capped in size.
+one per case), `*` and `**` cannot build huge values, and a rendered message is capped in size.
+
+A template must also end: calls, filter calls, range() items and every `for` iteration are
+counted against MAX_STEPS per message, each case has RENDER_SECONDS of wall time, and while a case
+renders the process may grow its address space by at most RENDER_MEMORY_BYTES (RLIMIT_AS, where
+the platform has it), which catches every way of building a huge value (`center(3000000000)`,
+`replace('', s)` nested, `'%0999999999d' % 1`, ...) without listing them. A prompt that runs out
+of time on one case is not rendered again for the others: that would cost the same time each.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import time
+from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.sandbox import SandboxedEnvironment, SecurityError, safe_range
@@ -23,8 +33,12 @@ from llmops_cli.config import Prompt
 RenderedMessages = list[dict[str, str]]
 MAX_RENDER_CHARS = 16 * 1024 * 1024  # one rendered message; a case may carry a few MB of input
 MAX_POWER_BITS = 4096
-MAX_STEPS = 200_000  # calls plus range() items while rendering one message: no template runs for hours
+MAX_STEPS = 200_000  # calls, filters, range() items and loop iterations while rendering one message
+RENDER_SECONDS = 2.0  # wall time for all the messages of one case
+RENDER_MEMORY_BYTES = 200 * 1024 * 1024  # address space one case may add while it renders
 _steps: ContextVar[list[int]] = ContextVar("llmops_render_steps")
+_deadline: ContextVar[float] = ContextVar("llmops_render_deadline")
+_COUNTED = "llmops_counted"  # the filter every `for` iterates through (see compile_prompt)
 
 
 class RenderError(Exception):
@@ -36,12 +50,34 @@ class RenderError(Exception):
         self.message = message
 
 
+class OutOfTime(SecurityError):
+    """The case's wall-time budget ran out; the prompt is not rendered again in this process."""
+
+
 def _spend(steps: int) -> None:
     budget = _steps.get(None)
     if budget is not None:
         budget[0] -= steps
         if budget[0] < 0:
             raise SecurityError(f"the template takes more than {MAX_STEPS:,} steps (loops and calls) for one message")
+        if (steps > 1 or budget[0] & 255 == 0) and time.monotonic() > _deadline.get(float("inf")):  # every 256 steps
+            raise OutOfTime(f"the template takes more than {RENDER_SECONDS:g} s to render one case")
+
+
+def _counted(items: Iterable[Any]) -> Iterator[Any]:
+    """What a `for` loop iterates: one step per item, so nested loops over a long string stop."""
+    for item in items:
+        _spend(1)
+        yield item
+
+
+def _counting(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that spends a step per call (`map` and `select` call filters once per item)."""
+    @functools.wraps(function)  # keeps Jinja's pass_context/pass_environment marker
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        _spend(1)
+        return function(*args, **kwargs)
+    return counted
 
 
 def _bounded_range(*args: int) -> range:
@@ -74,6 +110,8 @@ def _environment() -> SandboxedEnvironment:
     env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.globals.clear()  # no cycler/joiner/namespace/lipsum: nothing to walk from
     env.globals["range"] = _bounded_range  # builtin range is unbounded; this one counts against MAX_STEPS
+    env.filters = {name: _counting(f) for name, f in env.filters.items()}
+    env.filters[_COUNTED] = _counted
     return env
 
 
@@ -84,13 +122,32 @@ _ENV = _environment()
 class CompiledPrompt:
     prompt: Prompt
     templates: tuple[Any, ...]
+    _out_of_time: list[RenderError] = field(default_factory=list, compare=False, repr=False)
 
     def render(self, variables: Mapping[str, Any]) -> RenderedMessages:
         """Rendered messages; raises RenderError naming the message index."""
+        if self._out_of_time:
+            raise self._out_of_time[0]
+        token = _deadline.set(time.monotonic() + RENDER_SECONDS)
+        try:
+            with _memory_capped():
+                return self._render_all(variables)
+        finally:
+            _deadline.reset(token)
+
+    def _render_all(self, variables: Mapping[str, Any]) -> RenderedMessages:
         messages = []
         for index, (message, template) in enumerate(zip(self.prompt.messages, self.templates)):
             try:
                 content = _render(template, variables)
+            except OutOfTime as exc:
+                error = RenderError(message.line, f"messages[{index}] was refused by the template sandbox: {exc}")
+                self._out_of_time.append(error)
+                raise error from None
+            except MemoryError:
+                raise RenderError(message.line, f"messages[{index}] needs more than "
+                                  f"{RENDER_MEMORY_BYTES // (1024 * 1024)} MB to render; the template builds a "
+                                  "value too large") from None
             except UndefinedError as exc:
                 raise RenderError(message.line, f"messages[{index}] uses an undefined variable: {exc.message}; "
                                   "add it to the case's vars") from None
@@ -116,6 +173,41 @@ def _render(template: Any, variables: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+_statm: list[int] = []  # [pid, fd]: /proc/self/statm kept open (opening it costs more than a render)
+
+
+def _address_space_size() -> int:
+    """The process's virtual size in bytes (what RLIMIT_AS limits); OSError where /proc is missing."""
+    if not _statm or _statm[0] != os.getpid():  # a forked child must read its own file
+        _statm[:] = [os.getpid(), os.open("/proc/self/statm", os.O_RDONLY)]
+    return int(os.pread(_statm[1], 64, 0).split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@contextmanager
+def _memory_capped() -> Iterator[None]:
+    """Let the process grow by at most RENDER_MEMORY_BYTES while a case renders; a template that
+    builds more gets a MemoryError instead of the machine's memory. No-op where RLIMIT_AS is missing."""
+    try:
+        import resource
+
+        size = _address_space_size()
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = size + RENDER_MEMORY_BYTES
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
+        if soft != resource.RLIM_INFINITY and soft <= cap:
+            yield  # already tighter than ours
+            return
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    except (ImportError, OSError, ValueError, IndexError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 def compile_prompt(prompt: Prompt) -> CompiledPrompt:
     """Compile every message once; raises RenderError on a syntax error or a refused construct."""
     templates = []
@@ -123,7 +215,17 @@ def compile_prompt(prompt: Prompt) -> CompiledPrompt:
         try:
             ast = _ENV.parse(message.content)
             _refuse_unsafe(ast, index, message.line)
-            templates.append(_ENV.from_string(ast))
+            for loop in ast.find_all(nodes.For):  # every iteration spends a step (see _counted)
+                loop.iter = nodes.Filter(loop.iter, _COUNTED, [], [], None, None, lineno=loop.lineno)
+            # Jinja folds constant expressions while compiling ('a'|center(3000000000) runs here), under
+            # the same budgets as a render; a fold that fails is left to fail again when it renders.
+            steps, deadline = _steps.set([MAX_STEPS]), _deadline.set(time.monotonic() + RENDER_SECONDS)
+            try:
+                with _memory_capped():
+                    templates.append(_ENV.from_string(ast))
+            finally:
+                _steps.reset(steps)
+                _deadline.reset(deadline)
         except TemplateSyntaxError as exc:
             line = message.line + (exc.lineno - 1 if exc.lineno else 0)
             raise RenderError(line, f"template syntax error in messages[{index}]: {exc.message}") from None

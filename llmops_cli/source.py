@@ -6,6 +6,7 @@ tree and the baseline of `eval --baseline REF`, which never touches the checkout
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -40,13 +41,49 @@ class WorkTree:
         file = self.root / path
         if not file.is_file():
             return None
+        if not _inside(file.resolve(), self._boundary()):
+            raise OutsideRepository(os.readlink(_first_link(self.root, path)))
         if file.stat().st_size > MAX_FILE_BYTES:
             raise NotText(None, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; keep big inputs out of the project files")
         return decode(file.read_bytes())
 
     def list_dir(self, path: str) -> list[str]:
         folder = self.root / path
-        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        if not folder.is_dir():
+            return []
+        if not _inside(folder.resolve(), self._boundary()):
+            raise OutsideRepository(os.readlink(_first_link(self.root, path)))
+        return sorted(p.name for p in folder.iterdir())
+
+
+    def _boundary(self) -> Path:
+        """The repository holding the project (the nearest folder with .git), else the project."""
+        root = self.root.resolve()
+        return next((folder for folder in (root, *root.parents) if (folder / ".git").exists()), root)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _first_link(root: Path, path: str) -> Path:
+    """The first symlink on the way from the project root to `path` (the one to name)."""
+    current = root
+    for part in Path(path).parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return current
+
+
+class OutsideRepository(OSError):
+    """A symlink in the project that leads out of the repository: a pull request could point a
+    golden set at /etc/passwd or a CI secret file, so it is refused, never followed."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(f"is a symlink to {target!r}, outside the repository; llmops reads only files inside "
+                         "the repository: copy the file in instead")
+        self.message = str(self.args[0])
 
 
 class NotText(UnicodeError):

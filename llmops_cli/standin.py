@@ -14,13 +14,16 @@ request's own `seed` change nothing: determinism is worth more than realism. Rul
 that applies wins:
 
 1. Directives, anywhere in any message: ``[standin: key=value, key=value]``
-     fault=429|500|502|503|timeout|reset|malformed|empty_choices|content_filter
+     fault=429|500|502|503|timeout|reset|malformed|empty_choices|content_filter|redirect|drip|huge
          429: `Retry-After` header from retry_after=S (default 1; retry_after=none omits it).
          timeout: sleep sleep_s seconds (default 30), then answer normally.
          reset: send the headers and half the body, then close the socket abruptly (RST).
          malformed: 200 with a body that is not JSON.  empty_choices: 200 with "choices": [].
          content_filter: 200 with finish_reason "content_filter" and content null.
          redirect: 307 to location=URL (absolute, or a path on this server).
+         drip: a normal answer whose body is sent one byte every drip_s seconds (default 1),
+               so no single read ever waits long (a slow-loris server).
+         huge: a normal answer padded to size_mb megabytes of text (default 100).
      times=N       only the first N attempts of this exact request (model + messages) fail;
                    later ones answer normally (default: every attempt fails).
      latency_ms=N  latency for this request instead of the global one.
@@ -76,7 +79,7 @@ from http import HTTPStatus
 from typing import Any
 
 FAULTS = frozenset({"429", "500", "502", "503", "timeout", "reset", "malformed",
-                    "empty_choices", "content_filter", "redirect"})
+                    "empty_choices", "content_filter", "redirect", "drip", "huge"})
 REFUSAL = "I'm sorry, but I can't help with that request."
 NOISE_TEXT = "Stand-in noise: I am not sure, but it is probably something else entirely."
 CAPITALS = {"france": "Paris", "germany": "Berlin", "italy": "Rome", "spain": "Madrid",
@@ -111,6 +114,7 @@ class Reply:
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
     reset: bool = False
+    drip_s: float | None = None  # send the body one byte at a time, this many seconds apart
 
 
 # ---- pure helpers: text, directives, answers ------------------------------------------------
@@ -144,7 +148,7 @@ def _fail_rate(raw: Any) -> dict[str, float]:
 
 DIRECTIVE_TYPES = {"fault": _fault_name, "times": lambda raw: int(float(raw)),
                    "retry_after": _retry_after, "sleep_s": float, "latency_ms": float,
-                   "noise": float, "location": str}
+                   "noise": float, "location": str, "drip_s": float, "size_mb": float}
 CONFIG_TYPES = {"latency_ms": float, "noise": float, "seed": int, "retry_after": _retry_after,
                 "sleep_s": float, "fail_rate": _fail_rate}
 
@@ -469,6 +473,14 @@ class StandinServer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()
             return False
+        if reply.drip_s is not None:
+            writer.write(head.encode("latin-1"))
+            for index in range(len(reply.body)):
+                await writer.drain()
+                await asyncio.sleep(reply.drip_s)
+                writer.write(reply.body[index:index + 1])
+            await writer.drain()
+            return keep_alive
         writer.write(head.encode("latin-1") + reply.body)
         await writer.drain()
         return keep_alive
@@ -589,6 +601,13 @@ class StandinServer:
             return Reply(307, b"", {"Location": d.get("location", "/v1/chat/completions")})
         if fault == "content_filter":
             return json_reply(200, completion(model, fp, None, prompt_tokens, "content_filter"))
+        if fault == "drip":
+            reply = json_reply(200, completion(model, fp, "Stand-in answer, slowly.", prompt_tokens))
+            reply.drip_s = d.get("drip_s", 1.0)
+            return reply
+        if fault == "huge":
+            size = int(d.get("size_mb", 100.0) * 1024 * 1024)
+            return json_reply(200, completion(model, fp, "x" * size, prompt_tokens))
         full = completion(model, fp, "", prompt_tokens, empty=fault == "empty_choices")
         return Reply(200, json.dumps(full).encode(), reset=fault == "reset")
 

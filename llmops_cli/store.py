@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from llmops_cli.errors import InputError
+from llmops_cli.errors import IncompleteError, InputError
 
 STORE_DIR = ".llmops"
 DB_FILE = "llmops.db"
@@ -151,18 +151,52 @@ class RunRow:
     summary: dict[str, Any] | None
 
 
+class StoreError(IncompleteError):
+    """The store cannot be opened or written: said with its path and what to do, never repaired by
+    deleting it (it holds the paid-for cache and every past run)."""
+
+
+_opened: list[Path] = []  # the store this process uses, for errors raised far from the Store object
+
+
+def store_error(exc: BaseException, path: Path | None = None) -> StoreError:
+    """What is wrong with the store at `path` (default: the one this process opened), and the remedy."""
+    path = path or (_opened[-1] if _opened else Path(STORE_DIR) / DB_FILE)
+    folder, text = path.parent, str(exc).lower()
+    if folder.exists() and not folder.is_dir():
+        return StoreError(f"{folder}: is a file, not the store folder; move it aside (rename it to {folder.name}.old) "
+                          "and rerun")
+    if "not a database" in text or "malformed" in text or "encrypted" in text:
+        what = "is damaged (not a readable SQLite database: corrupt or truncated)"
+        remedy = f"move it aside (rename it to {path.name}.broken) and rerun; a new store starts empty"
+    elif "readonly" in text or "read-only" in text or isinstance(exc, PermissionError) or "unable to open" in text:
+        what = "cannot be written (a read-only file or folder, or no permission)"
+        remedy = f"make {folder.name} writable, or move it aside (rename it to {folder.name}.old), and rerun"
+    elif "full" in text or "disk i/o" in text or "too large" in text:
+        what = "could not be written: the disk is full (or the file may grow no larger)"
+        remedy = "free some space and rerun; completed calls are kept and the run resumes"
+    else:
+        what = f"failed ({type(exc).__name__}: {str(exc)[:100]})"
+        remedy = f"if it persists, move it aside (rename it to {path.name}.old) and rerun"
+    return StoreError(f"{path}: the store {what}; {remedy}")
+
+
 class Store:
     """SQLite in WAL mode with a busy timeout, so two processes can share it safely."""
 
     def __init__(self, root: Path) -> None:
         folder = root / STORE_DIR
-        folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / DB_FILE
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA busy_timeout = 30000")
-        self._set_wal()
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self._migrate()
+        _opened.append(self.path)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            self._set_wal()
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise store_error(exc, self.path) from None
 
     def _set_wal(self) -> None:
         """Switching to WAL needs a moment alone with the file; SQLite does not wait for it on

@@ -8,6 +8,7 @@ but would expand into gigabytes the first time we walk it (JSON Schema checks, c
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -15,6 +16,7 @@ import yaml
 MAX_ALIASES = 100
 MAX_DEPTH = 64
 MAX_VALUES = 100_000  # scalars + containers once every alias is expanded
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class LineDict(dict):  # type: ignore[type-arg]
@@ -71,6 +73,24 @@ class _Loader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        """A value its tag cannot build (`!!int abc`, `!!timestamp 2020-13-45`, 5,000 digits) is the
+        user's input, reported at its line, not a crash."""
+        try:
+            value = super().construct_object(node, deep=deep)
+        except YamlError:
+            raise
+        except (ValueError, TypeError, KeyError, OverflowError, ArithmeticError) as exc:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            shown = node.value if isinstance(node.value, str) else ""
+            why = "too many digits" if "digits" in str(exc) else "not a valid value for it"
+            raise YamlError(node.start_mark.line + 1, f"invalid YAML: {shown[:40]!r} tagged {tag} is {why}; "
+                            "fix the value or remove the tag") from None
+        if isinstance(value, str) and not value.isascii() and _SURROGATE.search(value):
+            raise YamlError(node.start_mark.line + 1, "invalid YAML: a lone surrogate escape (\\ud800-\\udfff) is not a "
+                            "character; write the character itself")
+        return value
+
     def construct_mapping(self, node: Any, deep: bool = False) -> LineDict:  # type: ignore[override]
         seen: dict[Any, int] = {}
         value_lines: dict[Any, int] = {}
@@ -100,9 +120,22 @@ _Loader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: loader.con
 _Loader.add_constructor("tag:yaml.org,2002:seq", lambda loader, node: loader.construct_sequence(node))
 
 
+def _not_json(loader: _Loader, node: Any) -> Any:
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    raise YamlError(node.start_mark.line + 1, f"invalid YAML: {tag} builds a value JSON cannot hold; "
+                    "write a plain list, mapping or string")
+
+
+for _tag in ("set", "omap", "pairs", "binary"):
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _not_json)
+
+
 def load_yaml(text: str) -> Any:
     """Parse one YAML document; raise YamlError with a line number on any problem."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader refuses control characters here, before parsing
+    except yaml.reader.ReaderError as exc:
+        raise _unprintable(text, exc) from None
     try:
         data = loader.get_single_data()
     except YamlError:
@@ -110,6 +143,8 @@ def load_yaml(text: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise YamlError(mark.line + 1 if mark else None, _describe(exc)) from None
+    except yaml.reader.ReaderError as exc:
+        raise _unprintable(text, exc) from None
     except yaml.YAMLError as exc:
         raise YamlError(None, f"invalid YAML: {exc}") from None
     except RecursionError:
@@ -118,6 +153,13 @@ def load_yaml(text: str) -> Any:
         loader.dispose()
     _check_expanded_size(data)
     return data
+
+
+def _unprintable(text: str, exc: yaml.reader.ReaderError) -> YamlError:
+    line = text.count("\n", 0, exc.position) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+    return YamlError(line, f"invalid YAML: control character U+{code:04X} is not allowed; "
+                     "remove it, or write it as an escape in a double-quoted string")
 
 
 def _describe(exc: yaml.MarkedYAMLError) -> str:

@@ -338,3 +338,155 @@ def test_filter_matching_nothing_is_an_input_error(tmp_path: Path, server: Any, 
     run = cli("eval", "--no-baseline", "--dry-run", "--filter", "no-such-case-*", cwd=root)
     lines = assert_clean_failure(run, 2, "llmops eval --filter no-such-case-*")
     assert "--filter" in lines[0]
+
+
+def test_render_budgets_are_per_case_and_undone_afterwards() -> None:
+    """The memory cap is lifted after each case, big legitimate inputs still render, and a bomb in one
+    prompt does not spoil another."""
+    import resource
+
+    from llmops_cli.config import Message, Prompt
+    from llmops_cli.render import RenderError, compile_prompt
+
+    def prompt(content: str) -> Any:
+        return compile_prompt(Prompt("p", "prompts/p.yaml", "default", (Message("user", content, 6),)))
+
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    bomb, plain = prompt("{{ ticket|replace('', ticket) }}"), prompt("{{ ticket }}|{{ ticket|upper }}")
+    with pytest.raises(RenderError, match="needs more than 200 MB"):
+        bomb.render({"ticket": "x" * 100_000})
+    assert resource.getrlimit(resource.RLIMIT_AS) == before
+    big = "y" * (7 * 1024 * 1024)
+    for _ in range(3):
+        assert len(plain.render({"ticket": big})[0]["content"]) == 2 * len(big) + 1
+    assert resource.getrlimit(resource.RLIMIT_AS) == before
+
+
+def test_symlinks_out_of_the_repository_are_refused(tmp_path: Path, server: Any, cli: ForkedCli) -> None:
+    """A golden set linked to /etc/passwd (or a prompts folder linked elsewhere) is never read: in the work
+    tree, and at a git ref, where git keeps the link as a blob (mode 120000) holding its target."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jsonl").write_text('{"id": "stolen-1", "vars": {"product": "SECRET-VALUE", "ticket": "x"}}\n')
+    root = write_project(tmp_path / "proj", server.base_url)
+    git(root, "init", "-q", "-b", "main")
+    cases = root / "evals/support/cases.jsonl"
+    cases.unlink()
+    cases.symlink_to(outside / "secret.jsonl")
+    for command in (["check"], ["lock"], ["eval", "--no-baseline"]):
+        lines = assert_clean_failure(cli(*command, cwd=root), 2, f"llmops {' '.join(command)}")
+        assert len(lines) == 1 and lines[0].startswith("error: evals/support/cases.jsonl: is a symlink to"), lines
+        assert "outside the repository" in lines[0] and "SECRET-VALUE" not in lines[0]
+    assert not (root / "llmops.lock").exists() and not (root / ".llmops").exists()
+
+    cases.unlink()
+    cases.symlink_to("../../../outside/secret.jsonl")  # relative, and still outside
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "cases linked out of the repository")
+    cases.unlink()
+    cases.write_text(case_lines())
+    run = cli("diff", "support", "HEAD", cwd=root)
+    lines = assert_clean_failure(run, 2, "llmops diff support HEAD")
+    assert lines == ["error: evals/support/cases.jsonl: is a symlink to '../../../outside/secret.jsonl', outside the "
+                     "repository; llmops reads only files inside the repository: copy the file in instead"]
+
+    prompts = root / "prompts"
+    (outside / "support.yaml").write_text((prompts / "support.yaml").read_text())
+    (prompts / "support.yaml").unlink()
+    prompts.rmdir()
+    prompts.symlink_to(outside)
+    lines = assert_clean_failure(cli("check", cwd=root), 2, "llmops check")
+    assert lines[0].startswith("error: prompts: is a symlink to") and "outside the repository" in lines[0], lines
+
+
+def test_a_symlink_inside_the_repository_is_followed(tmp_path: Path, server: Any, cli: ForkedCli) -> None:
+    root = write_project(tmp_path / "proj", server.base_url)
+    git(root, "init", "-q", "-b", "main")
+    shared = root / "shared"
+    shared.mkdir()
+    (root / "evals/support/cases.jsonl").rename(shared / "cases.jsonl")
+    (root / "evals/support/cases.jsonl").symlink_to("../../shared/cases.jsonl")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "shared cases")
+    run = cli("check", cwd=root)
+    assert run.code == 0, run.stderr
+    run = cli("diff", "support", "HEAD", cwd=root)
+    assert run.code == 0, run.stderr
+
+
+def test_a_report_cut_short_by_a_full_disk_leaves_the_previous_one_whole(tmp_path: Path, server: Any) -> None:
+    """Reports are written to a temporary file and renamed: a write that fails half-way (here the file size
+    limit, as a full disk would) keeps the last complete results.json and leaves no temporary file."""
+    import resource
+
+    many = [{"id": f"more-{i}", "vars": {"product": "Acme", "ticket": f"Order {i} never arrived, please refund it"}}
+            for i in range(200)]  # a results.json well over the store's own small writes
+    root = write_project(tmp_path / "proj", server.base_url, cases=case_lines(many))
+    first = llmops("eval", "--no-baseline", "--out", "out", cwd=root)
+    assert first.code in (0, 1), first.stderr
+    results = root / "out" / "results.json"
+    whole = results.read_bytes()
+    run_id = json.loads(whole)["run"]["id"]
+    limit = len(whole) // 2
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run([sys.executable, "-m", "llmops_cli", "report", run_id, "--out", "out", "--format", "json"],
+                          cwd=root, capture_output=True, text=True, timeout=120, preexec_fn=small_files)
+    lines = assert_clean_failure(Run(done.returncode, done.stdout, done.stderr), 3, "llmops report under a size limit")
+    assert "cannot write the report" in lines[0], lines
+    assert results.read_bytes() == whole
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["junit.xml", "report.md", "results.json"]
+
+
+def _damage_store(root: Path, how: str) -> None:
+    store = root / ".llmops"
+    if how == "a file instead of the folder":
+        store.write_text("not a folder\n")
+    elif how == "garbage":
+        store.mkdir()
+        (store / "llmops.db").write_bytes(os.urandom(5000))
+    else:  # a real store cut in half, as a crashed copy or a full disk can leave it
+        done = llmops("eval", "--no-baseline", cwd=root)
+        assert done.code == 0, done.stderr
+        for extra in store.glob("llmops.db-*"):
+            extra.unlink()
+        db = store / "llmops.db"
+        db.write_bytes(db.read_bytes()[: db.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("how", ["a file instead of the folder", "garbage", "truncated"])
+def test_an_unusable_store_says_what_is_wrong_and_is_kept(how: str, tmp_path: Path, server: Any,
+                                                         cli: ForkedCli) -> None:
+    root = write_project(tmp_path / "proj", server.base_url)
+    _damage_store(root, how)
+    target = root / ".llmops" if how.startswith("a file") else root / ".llmops" / "llmops.db"
+    before = target.read_bytes()
+    for command in (["eval", "--no-baseline"], ["runs"], ["stats"]):
+        lines = assert_clean_failure(cli(*command, cwd=root), 3, f"llmops {' '.join(command)} ({how})")
+        assert len(lines) == 1 and lines[0].startswith(f"error: {target}: "), lines
+        assert "move it aside" in lines[0] and "internal error" not in lines[0], lines
+        assert target.read_bytes() == before, "the store is never deleted or rewritten"
+
+
+def test_a_full_disk_stops_the_run_without_losing_the_store(tmp_path: Path, server: Any) -> None:
+    import resource
+
+    many = [{"id": f"more-{i}", "vars": {"product": "Acme", "ticket": f"Order {i} never arrived"}} for i in range(300)]
+    root = write_project(tmp_path / "proj", server.base_url, cases=case_lines(many))
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (96 * 1024, 96 * 1024))
+
+    done = subprocess.run([sys.executable, "-m", "llmops_cli", "eval", "--no-baseline"], cwd=root, capture_output=True,
+                          text=True, timeout=300, preexec_fn=small_files)
+    lines = assert_clean_failure(Run(done.returncode, done.stdout, done.stderr), 3, "llmops eval on a full disk")
+    assert "the disk is full" in lines[-1] and str(root / ".llmops" / "llmops.db") in lines[-1], lines
+    db = sqlite3.connect(root / ".llmops" / "llmops.db")
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        db.close()
+    again = llmops("eval", "--no-baseline", cwd=root)
+    assert again.code in (0, 1) and "error:" not in again.stderr, again.stderr

@@ -277,3 +277,29 @@ def test_a_key_echoed_by_the_model_is_not_stored(tmp_path: Path, server: Standin
         store.close()
     for path in (root / ".llmops").iterdir():
         assert FAKE_KEY.encode() not in path.read_bytes(), path.name
+
+
+# --- provider: whole-call deadline and answer size -------------------------------------------
+
+
+def test_timeout_bounds_the_whole_call_not_the_gap_between_bytes(server: StandinServer) -> None:
+    """Each byte comes within the read timeout, but the body takes minutes: the call must end at timeout_s."""
+    slow = Provider(timeout_s=2, retries=0, secrets=[FAKE_KEY])
+    messages = [{"role": "user", "content": "hi [standin: fault=drip, drip_s=1]"}]
+
+    async def call() -> Outcome:  # the outer bound only keeps a broken deadline from hanging the suite
+        return await asyncio.wait_for(slow.complete(spec_for(server), messages, {}), 60)
+
+    outcome = asyncio.run(call())
+    assert outcome.answer is None and outcome.failure is not None
+    assert outcome.failure.error_class == "timeout"
+    assert outcome.attempts == 1 and server.stats()["chat"] == 1
+
+
+def test_an_answer_over_the_size_cap_is_an_oversize_error(provider: Provider, server: StandinServer) -> None:
+    outcome = complete(provider, server, "hi [standin: fault=huge, size_mb=5]")
+    assert outcome.answer is None and outcome.failure is not None
+    assert outcome.failure.error_class == "oversize" and "4 MB" in outcome.failure.message
+    assert outcome.attempts == 1 and server.stats()["chat"] == 1, "an oversize answer is not asked for again"
+    fits = complete(provider, server, "hi [standin: fault=huge, size_mb=1]")
+    assert fits.answer is not None and len(fits.answer.text) == 1024 * 1024

@@ -19,7 +19,7 @@ from llmops_cli.plan import PlannedCall, Selection, is_adhoc, plan_calls, resolv
 from llmops_cli.project import Project, load_project, lock_problems
 from llmops_cli.providers import api_key, secrets_in_use
 from llmops_cli.redact import Redactor
-from llmops_cli.report import write_reports
+from llmops_cli.report import refuse_project_folder, write_reports
 from llmops_cli.results import build_document, records_from_document, summary_of
 from llmops_cli.runner import Progress, Runner, RunLimits, identity
 from llmops_cli.source import WorkTree
@@ -79,6 +79,7 @@ class Baseline:
 
 
 def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress], None] = lambda p: None) -> EvalResult | DryRun:
+    refuse_project_folder(root, options.out)
     head = load_project(WorkTree(root), options.selection.suites)
     if head.config.allow_python and str(root) not in sys.path:
         sys.path.insert(0, str(root))  # `python` assertions name modules of the user's project

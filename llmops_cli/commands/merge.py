@@ -14,7 +14,7 @@ from typing import Any
 
 from llmops_cli.commands.runs import load_document
 from llmops_cli.errors import InputError
-from llmops_cli.report import write_reports
+from llmops_cli.report import refuse_project_folder, write_reports
 from llmops_cli.results import build_document, records_from_document, summary_of
 from llmops_cli.store import Store
 
@@ -32,6 +32,7 @@ def _load(root: Path, item: str) -> dict[str, Any]:
 
 
 def merge(root: Path, items: list[str], formats: tuple[str, ...], out: Path | None) -> tuple[dict[str, Any], list[Path]]:
+    refuse_project_folder(root, out)
     documents = [_load(root, item) for item in items]
     configs = [d["run"].get("config") for d in documents]
     if any(c is None for c in configs):

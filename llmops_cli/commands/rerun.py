@@ -28,6 +28,7 @@ from llmops_cli.project import load_project
 from llmops_cli.providers import api_key, secrets_in_use
 from llmops_cli.redact import Redactor
 from llmops_cli.render import RenderError
+from llmops_cli.report import refuse_project_folder, write_atomic
 from llmops_cli.scoring.base import parse_json_answer
 from llmops_cli.scoring.refusal import refusal_phrases
 from llmops_cli.scoring.score import ScoreContext
@@ -111,6 +112,7 @@ def _make(trace_id: Any, line: int, variables: Any, messages: Any, output: Any, 
 
 def rerun(root: Path, traces_path: Path, prompt_name: str, model_alias: str, sample: float, seed: int,
           out: Path | None) -> RerunResult:
+    refuse_project_folder(root, out)
     project = load_project(WorkTree(root))
     if prompt_name not in project.prompts:
         raise InputError(f"--prompt {prompt_name!r}: no prompts/{prompt_name}.yaml; known: {', '.join(project.prompts)}")
@@ -159,8 +161,8 @@ def _run(root: Path, project: Any, calls: list[PlannedCall], logged: dict[str, T
     folder = out or root / ".llmops" / "reports" / run_id
     folder.mkdir(parents=True, exist_ok=True)
     document = {"schema_version": 1, "kind": "rerun", "run_id": run_id, "metrics": result.metrics, "changed": result.changed}
-    (folder / "rerun.json").write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (folder / "rerun.md").write_text(render_markdown(document), encoding="utf-8")
+    write_atomic(folder / "rerun.json", lambda handle: handle.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n"))
+    write_atomic(folder / "rerun.md", lambda handle: handle.write(render_markdown(document)))
     result.files = [folder / "rerun.json", folder / "rerun.md"]
     return result
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from llmops_cli.errors import InputError
-from llmops_cli.report import write_reports
+from llmops_cli.report import refuse_project_folder, write_reports
 from llmops_cli.results import build_document
 from llmops_cli.store import RunRow, Store
 
@@ -56,5 +56,6 @@ def load_document(root: Path, run_id: str) -> dict[str, Any]:
 
 
 def report(root: Path, run_id: str, formats: tuple[str, ...], out: Path | None) -> list[Path]:
+    refuse_project_folder(root, out)
     document = load_document(root, run_id)
     return write_reports(document, out or root / ".llmops" / "reports" / document["run"]["id"], formats)

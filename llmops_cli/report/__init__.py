@@ -60,6 +60,37 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return formats
 
 
+PROJECT_FOLDERS = ("prompts", "evals", "tools", ".git")
+
+
+def refuse_project_folder(root: Path, out: Path | None) -> None:
+    """`--out .` or `--out prompts` would write reports among the files a PR is judged by: refused
+    before anything runs. The project root, a folder above it, and its source folders are out."""
+    if out is None:
+        return
+    target, project = out.resolve(), root.resolve()
+    inside = [name for name in PROJECT_FOLDERS if target == project / name or project / name in target.parents]
+    where = ("the project folder" if target == project else "a folder above the project" if target in project.parents
+             else f"in the project's {inside[0]}/ folder" if inside else None)
+    if where:
+        raise InputError(f"--out {out}: is {where}; reports there would sit among (and could overwrite) the files "
+                         "under review: use a folder of its own, e.g. --out llmops-report")
+
+
+def write_atomic(path: Path, write: Callable[[TextIO], None]) -> None:
+    """Write through a temporary file in the same folder, then rename: a reader (or a full disk)
+    sees the old file or the whole new one, never a truncated report."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def write_reports(document: Mapping[str, Any], out: Path, formats: tuple[str, ...]) -> list[Path]:
     """Write each format into `out`; the Markdown also goes to $GITHUB_STEP_SUMMARY when set."""
     try:
@@ -67,8 +98,7 @@ def write_reports(document: Mapping[str, Any], out: Path, formats: tuple[str, ..
         written = []
         for name in formats:
             file_name, write = FORMATS[name]
-            with open(out / file_name, "w", encoding="utf-8") as handle:
-                write(document, handle)
+            write_atomic(out / file_name, lambda handle: write(document, handle))
             written.append(out / file_name)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:

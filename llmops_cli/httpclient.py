@@ -1,0 +1,130 @@
+"""The HTTP client litellm sends model calls through: a cap on size and time of each answer, and no
+redirect to another origin.
+
+A provider (or whatever a pull request points `api_base` at) can answer with 100 MB, or drip a
+body one byte a second: read whole, that costs gigabytes of memory or hours, and httpx's timeouts
+bound only the wait for each read. The transport here counts the body as it arrives and stops at
+`limit` bytes, and ends the whole exchange (connect, send, every read) at the request's timeout,
+measured from when the request starts, not from litellm's own set-up. Bodies are asked for
+uncompressed (`Accept-Encoding: identity`) so the bytes counted are the bytes kept, and a
+compressed bomb cannot slip under the cap. A redirect to another origin is refused before httpx
+follows it: httpx would drop `Authorization` on its own, but not the body (the prompts) nor other
+key headers. The client is built from litellm's own pieces (its transport, TLS and proxy
+settings) and used for `openai/`, `azure/` and any `api_base` served through the OpenAI SDK;
+litellm's handlers for other providers keep their clients (providers.py bounds those calls).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any, AsyncIterator
+
+import httpx
+
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # one model answer; documented in the README
+
+
+class ResponseTooLarge(Exception):
+    """The body went past the cap; the call is an `oversize` error, never retried."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the answer is larger than {limit / 1024 / 1024:g} MB; llmops stops reading at that size")
+        self.limit = limit
+
+
+def _too_slow(request: httpx.Request, seconds: float) -> httpx.ReadTimeout:
+    return httpx.ReadTimeout(f"no complete answer within {seconds:g}s (the whole call)", request=request)
+
+
+class RedirectRefused(Exception):
+    """A provider redirected to another origin: the request (prompts, key headers) is not resent there."""
+
+
+async def _refuse_cross_origin_redirect(response: httpx.Response) -> None:
+    """A response hook: it runs before httpx follows a redirect, so raising here stops it."""
+    location = response.headers.get("location")
+    if not response.is_redirect or not location:
+        return
+    source = response.request.url
+    target = source.join(location)
+    if (target.scheme, target.host, target.port) != (source.scheme, source.host, source.port):
+        raise RedirectRefused(f"{response.status_code} redirect from {_origin(source)} to another origin "
+                              f"{_origin(target)} refused; nothing was sent there")
+
+
+def _origin(url: httpx.URL) -> str:
+    return (f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else ""))[:120]
+
+
+class _CappedStream(httpx.AsyncByteStream):
+    def __init__(self, inner: Any, limit: int, deadline: float | None, request: httpx.Request, seconds: float) -> None:
+        self.inner, self.limit, self.deadline, self.request, self.seconds = inner, limit, deadline, request, seconds
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        chunks = self.inner.__aiter__()
+        while True:
+            try:
+                async with asyncio.timeout_at(self.deadline):
+                    chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise _too_slow(self.request, self.seconds) from None
+            seen += len(chunk)
+            if seen > self.limit:
+                raise ResponseTooLarge(self.limit)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _CappedTransport(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport, limit: int) -> None:
+        self.inner, self.limit = inner, limit
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        seconds = _whole_call_seconds(request)
+        deadline = asyncio.get_running_loop().time() + seconds if seconds else None
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await self.inner.handle_async_request(request)
+        except TimeoutError:
+            raise _too_slow(request, seconds or 0) from None
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.limit:
+            await response.aclose()
+            raise ResponseTooLarge(self.limit)
+        stream = _CappedStream(response.stream, self.limit, deadline, request, seconds or 0)
+        return httpx.Response(status_code=response.status_code, headers=response.headers, stream=stream,
+                              extensions=response.extensions)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _whole_call_seconds(request: httpx.Request) -> float | None:
+    """The caller's timeout (litellm passes timeout_s as every httpx timeout), as one deadline."""
+    timeouts = request.extensions.get("timeout") or {}
+    values = [v for v in (timeouts.get("read"), timeouts.get("connect")) if isinstance(v, (int, float))]
+    return max(values) if values else None
+
+
+def model_client(limit: int = MAX_RESPONSE_BYTES) -> httpx.AsyncClient:
+    """The client litellm would build for OpenAI-compatible endpoints, with every transport capped and the
+    redirect guard; one per event loop (pooled connections belong to one loop)."""
+    asyncio.get_running_loop()
+    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
+    from litellm.llms.openai.common_utils import get_ssl_configuration
+
+    ssl_config = get_ssl_configuration()
+    transport = AsyncHTTPHandler.create_async_transport(
+        ssl_context=ssl_config if isinstance(ssl_config, ssl.SSLContext) else None,
+        ssl_verify=ssl_config if isinstance(ssl_config, bool) else None) or httpx.AsyncHTTPTransport(verify=ssl_config)
+    mounts = AsyncHTTPHandler.create_httpx_proxy_mounts(transport, verify=ssl_config, cert=None) or {}
+    return httpx.AsyncClient(
+        verify=ssl_config, transport=_CappedTransport(transport, limit), follow_redirects=True, timeout=None,
+        mounts={pattern: _CappedTransport(proxy, limit) if proxy is not None else None for pattern, proxy in mounts.items()},
+        headers={"Accept-Encoding": "identity"}, event_hooks={"response": [_refuse_cross_origin_redirect]})
