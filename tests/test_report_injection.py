@@ -20,6 +20,7 @@ from junitparser import JUnitXml
 from conftest import config_yaml, git, llmops, write_project
 from markdown_check import code_text, live_markup
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
+from llmops_cli.report import junit
 from llmops_cli.standin import StandinServer
 
 # Payloads the stand-in can answer literally (a `reply=` runs to the first `]`).
@@ -31,7 +32,9 @@ REPLIES = [
     "``` ```` ` fences and | pipes | in a row",
     "<https://evil.test/autolink> www.evil.test https://evil.test/bare",
     "fixes #1 &lt;img src=x&gt; <b onmouseover=x>hover</b>",
+    "\ufffe\uffff\x01 not XML",
 ]
+LAYOUT = {"``` ```` ` fences and | pipes | in a row", "\ufffe\uffff\x01 not XML"}  # breaks layout or XML, not markup
 # Payloads holding `]`, echoed back by the stand-in's plain-text rule (its first 12 words).
 ECHOES = [
     "[click](https://evil.test/phish) ![pixel](https://evil.test/p.png)",
@@ -39,7 +42,7 @@ ECHOES = [
     "<img\nsrc=x>\n</details>\n@octocat",
 ]
 ID_PAYLOADS = ["<img src=x>", "</details>", "@octocat", "[x](https://evil.test)", "a`b``c", "p|q", "#1",
-               "![i](https://evil.test/i.png)", "line\nbreak\r<b>"]
+               "![i](https://evil.test/i.png)", "line\nbreak\r<b>", "ctl\x01\x1b[31m"]
 SUITE_NAME = "evil<img src=x>@octocat"
 PROMPT_NAME = "p[x](https:evil.test)"
 
@@ -120,14 +123,16 @@ def test_step_summary_has_no_live_markup_from_the_run(hostile: EvalResult) -> No
 def test_junit_of_the_hostile_run_parses(hostile: EvalResult) -> None:
     xml = JUnitXml.fromfile(str(hostile.report_dir / "junit.xml"))
     names = {case.name for suite in xml for case in suite}
-    assert "</details>-1" in names and "@octocat-2" in names
+    assert {"</details>-1", "@octocat-2", "ctl[31m-9"} <= names
+    texts = {result.text for suite in xml for case in suite for result in case.result}
+    assert " not XML" in texts, "U+FFFE, U+FFFF and \\x01 are dropped from the output"
 
 
 def test_the_checker_sees_what_github_would_render() -> None:
     """The checks can fail: each payload as raw prose is caught."""
     for payload in [*REPLIES, *ECHOES]:
-        if "fences" in payload:
-            continue  # a layout payload, not markup: its test is that it shows whole as code
+        if payload in LAYOUT:
+            continue
         assert live_markup(f"- {payload}\n"), payload
     assert live_markup("<details><summary>prompt and output</summary>\n\n```\n<img src=x>\n```\n</details>\n") == []
 
@@ -148,3 +153,31 @@ def test_rerun_md_has_no_live_markup(tmp_path: Path, server: StandinServer) -> N
     shown = code_text(report)
     assert all(payload in shown for payload in REPLIES[:3]) and ECHOES[0] in shown
     assert live_markup(report) == []
+
+
+# --- junit.xml: XML 1.0 cannot carry every character a case id or an output holds ------------
+
+FORBIDDEN = "\x00\x01\x08\x0b\x0c\x1b\ud800\udfff\ufffe\uffff"
+
+
+def test_junit_drops_every_character_xml_forbids_everywhere(tmp_path: Path) -> None:
+    run = {"passed": False, "error": None, "error_class": None, "latency_s": 0.1, "output": f"out{FORBIDDEN}put",
+           "assertions": [{"type": "equals", "passed": False, "message": f"got {FORBIDDEN}"}]}
+    errored = {**run, "error": f"boom{FORBIDDEN}", "error_class": f"server{FORBIDDEN}"}
+    doc = {"run": {"id": f"run{FORBIDDEN}"}, "groups": [{
+        "suite": f"su{FORBIDDEN}ite", "prompt": f"p{FORBIDDEN}", "model": f"m{FORBIDDEN}",
+        "cases": [{"case_id": f"id{FORBIDDEN}1", "passed": False, "runs": [run]},
+                  {"case_id": f"id{FORBIDDEN}2", "passed": False, "runs": [errored]}],
+        "thresholds": [{"metric": "correctness", "bound": "min", "value": 0.0, "limit": 1.0, "passed": False,
+                        "note": f"n{FORBIDDEN}"}]}]}
+    path = tmp_path / "junit.xml"
+    path.write_text(junit.render(doc), encoding="utf-8")
+    xml = JUnitXml.fromfile(str(path))
+    (suite,) = list(xml)
+    assert suite.name == "suite/p@m"
+    cases = {case.name: case for case in suite}
+    assert set(cases) == {"id1", "id2", "correctness min"}
+    assert cases["id1"].classname == "suite.m"
+    assert cases["id1"].result[0].text == "output" and cases["id1"].result[0].message == "equals: got "
+    assert cases["id2"].result[0].type == "server" and cases["id2"].result[0].message == "boom"
+    assert "\t\n\r" in junit._clean("\t\n\r"), "the whitespace XML allows is kept"
