@@ -22,6 +22,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 LIMIT = 65_536
 MARGIN = 512  # kept free: GitHub's own counting is not documented to the character
@@ -113,17 +114,19 @@ def body(env: dict[str, str]) -> str:
     return head + text + (note.format(n=left_out) if left_out else "") + footer
 
 
-def is_fork(event: dict[str, object]) -> bool:
+def is_fork(event: dict[str, Any]) -> bool:
     """A pull request whose head lives in another repository (GitHub gives those a read-only token)."""
     pr = event.get("pull_request")
     if not isinstance(pr, dict):
         return False
-    head, base = (pr.get(k) if isinstance(pr.get(k), dict) else {} for k in ("head", "base"))
+    head: dict[str, Any] = pr.get("head") if isinstance(pr.get("head"), dict) else {}
+    base: dict[str, Any] = pr.get("base") if isinstance(pr.get("base"), dict) else {}
     head_repo, base_repo = head.get("repo"), base.get("repo")
     if not isinstance(head_repo, dict):
-        return head_repo is None and "repo" in head  # a deleted fork
-    return bool(head_repo.get("fork")) or (isinstance(base_repo, dict)
-                                            and head_repo.get("full_name") != base_repo.get("full_name"))
+        return "repo" in head and head_repo is None  # the fork was deleted
+    if head_repo.get("fork"):
+        return True
+    return isinstance(base_repo, dict) and head_repo.get("full_name") != base_repo.get("full_name")
 
 
 def message(response: str) -> str:
