@@ -67,7 +67,9 @@ def trim(report: str, budget: int) -> tuple[str, int]:
     number of its lines left out (0: nothing trimmed)."""
     if github_length(report) <= budget:
         return report, 0
-    lines = report.splitlines()
+    lines = report.split("\n")  # Markdown's lines; str.splitlines() would also split at \x1c, U+2028...
+    if lines[-1] == "":
+        lines.pop()
     states = [State()]
     for line in lines:
         states.append(_next(states[-1], line))
