@@ -18,9 +18,10 @@ import pytest
 from junitparser import JUnitXml
 
 from conftest import config_yaml, git, llmops, write_project
-from markdown_check import code_text, live_markup
+from markdown_check import code_text, github_markdown, live_markup
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
 from llmops_cli.report import junit
+from llmops_cli.report.mdsafe import cell, inline
 from llmops_cli.standin import StandinServer
 
 # Payloads the stand-in can answer literally (a `reply=` runs to the first `]`).
@@ -181,3 +182,29 @@ def test_junit_drops_every_character_xml_forbids_everywhere(tmp_path: Path) -> N
     assert cases["id1"].result[0].text == "output" and cases["id1"].result[0].message == "equals: got "
     assert cases["id2"].result[0].type == "server" and cases["id2"].result[0].message == "boom"
     assert "\t\n\r" in junit._clean("\t\n\r"), "the whitespace XML allows is kept"
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("refund-001", "refund-001"),
+    ("support x default: correctness 0.7 breaks min 0.9", "support x default: correctness 0.7 breaks min 0.9"),
+    ("snake_case", "snake_case"),
+    ("_emphasis_", "`_emphasis_`"),
+    ("---", "`---`"),
+    ("passed :white_check_mark:", "`passed :white_check_mark:`"),
+    ("evil.test", "`evil.test`"),
+    ("GH-12", "`GH-12`"),
+    ("deadbeef1", "`deadbeef1`"),
+    ("a`b", "``a`b``"),
+    ("`", "`` ` ``"),
+    ("two\nlines\r\nhere", "two lines here"),
+    ("bidi\u202eevil", "bidievil"),  # an override that would reverse what follows is dropped
+    ("", ""),
+])
+def test_inline_shows_plain_words_as_they_are_and_the_rest_as_code(value: str, shown: str) -> None:
+    assert inline(value) == shown
+    assert live_markup(f"- {inline(value)}\n") == []
+
+
+def test_cell_escapes_pipes_even_in_code() -> None:
+    table = f"| a | b |\n|---|---|\n| {cell('x|y')} | {cell('p`|`q')} |\n"
+    assert "<td><code>x|y</code></td><td><code>p`|`q</code></td>" in github_markdown().render(table).replace("\n", "")

@@ -22,9 +22,10 @@ _HIDDEN = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-
 # Plain words: nothing here is Markdown syntax (an `_` only inside a word, where it never emphasises;
 # a letter or digit first, so no `---` or `+` opens a block where the value starts a line).
 _PLAIN = re.compile(r"(?:[^\W_](?:[^\W_]|[ .,:;=+\-/'\"()%]|(?<=[^\W_])_(?=[^\W_]))*)?")
-# ...unless GitHub would still link it: URLs, bare domains (markdown-it links `evil.test`),
-# issue references (GH-12) and commit-like hex words.
-_LINKED = re.compile(r"://|www\.|\.[^\W\d_]|\bgh-\d|\b[0-9a-f]{7,40}\b", re.IGNORECASE)
+# ...unless GitHub would still turn it into something: URLs, bare domains (markdown-it links
+# `evil.test`), issue references (GH-12), commit-like hex words, emoji codes (a `:x:` or
+# `:white_check_mark:` in a case id would fake a verdict).
+_LINKED = re.compile(r"://|www\.|\.[^\W\d_]|\bgh-\d|\b[0-9a-f]{7,40}\b|:[\w+-]+:", re.IGNORECASE)
 
 
 def _longest_backticks(text: str) -> int:
