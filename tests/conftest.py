@@ -138,3 +138,19 @@ def project(tmp_path: Path, server: StandinServer) -> Path:
 def results_json(root: Path) -> dict[str, Any]:
     reports = sorted((root / ".llmops" / "reports").glob("*/results.json"), key=lambda p: p.stat().st_mtime)
     return json.loads(reports[-1].read_text())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _every_junit_parses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every junit.xml any test wrote (in process, through the CLI or the action) is read by a real
+    JUnit parser at the end of the session: CI systems reject a malformed one outright."""
+    yield
+    from junitparser import JUnitXml
+
+    broken = []
+    for path in tmp_path_factory.getbasetemp().rglob("junit.xml"):
+        try:
+            JUnitXml.fromfile(str(path))
+        except Exception as exc:  # any parser error is the finding
+            broken.append(f"{path}: {exc}")
+    assert not broken, "junit.xml not well-formed:\n" + "\n".join(broken)

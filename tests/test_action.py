@@ -327,6 +327,7 @@ class FakeGitHub:
     requests: list[tuple[str, str, str | None, str]] = field(default_factory=list)  # method, path, auth, body
     fail_writes: int | None = None
     next_id: int = 1000
+    LIMIT = 65536  # GitHub refuses a longer body (UTF-16 code units) with 422
 
     def add(self, body: str, user: str = "someone") -> dict[str, Any]:
         self.next_id += 1
@@ -364,16 +365,29 @@ def _handler(api: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             per_page, page = int(query.get("per_page", ["30"])[0]), int(query.get("page", ["1"])[0])
             self._reply(200, api.comments[(page - 1) * per_page:page * per_page])
 
+        def _refuse(self, payload: dict[str, Any] | None) -> bool:
+            if api.fail_writes:
+                self._reply(api.fail_writes, {"message": "Resource not accessible by integration"})
+                return True
+            if payload and len(payload["body"].encode("utf-16-le")) // 2 > api.LIMIT:
+                self._reply(422, {"message": "Validation Failed", "errors": [
+                    {"resource": "IssueComment", "code": "custom", "field": "body",
+                     "message": "body is too long (maximum is 65536 characters)"}]})
+                return True
+            return False
+
         def do_POST(self) -> None:
             payload = self._record()
-            if api.fail_writes:
-                return self._reply(api.fail_writes, {"message": "Resource not accessible by integration"})
+            if self._refuse(payload):
+                return
             if urlparse(self.path).path != "/repos/acme/shop/issues/7/comments" or not payload:
                 return self._reply(404, {"message": "Not Found"})
             self._reply(201, api.add(payload["body"], user="github-actions[bot]"))
 
         def do_PATCH(self) -> None:
             payload = self._record()
+            if self._refuse(payload):
+                return
             match = re.fullmatch(r"/repos/acme/shop/issues/comments/(\d+)", urlparse(self.path).path)
             comment = next((c for c in api.comments if match and c["id"] == int(match[1])), None)
             if comment is None or not payload:
@@ -445,10 +459,23 @@ def test_comment_step_reports_invalid_input_and_never_fails_the_job(tmp_path: Pa
     assert done.code == 0, done.stderr
     assert len(api.comments) == 1 and "could not run (exit 2)" in api.comments[0]["body"]
 
-    api.fail_writes = 403  # a fork's read-only token
+    api.fail_writes = 403  # a token without pull-requests: write, on a branch of this repository
     api.comments.clear()
     done = run_step("llmops-comment.sh", tmp_path, tmp_path / "runner", env)
     assert done.code == 0 and "::warning" in done.stdout and "HTTP 403" in done.stdout
+    assert "fork" not in done.stdout and "pull-requests: write" in done.stdout
+
+    fork = tmp_path / "fork-event.json"  # a fork's read-only token
+    fork.write_text(json.dumps({"pull_request": {"number": 7, "head": {"repo": {"full_name": "mallory/shop", "fork": True}},
+                                                 "base": {"repo": {"full_name": "acme/shop", "fork": False}}}}))
+    done = run_step("llmops-comment.sh", tmp_path, tmp_path / "runner", {**env, "GITHUB_EVENT_PATH": str(fork)})
+    assert done.code == 0 and "HTTP 403" in done.stdout and "fork gets a read-only token" in done.stdout
+
+    api.fail_writes = 422  # GitHub refused the body itself: not a token problem, even from a fork
+    done = run_step("llmops-comment.sh", tmp_path, tmp_path / "runner", {**env, "GITHUB_EVENT_PATH": str(fork)})
+    assert done.code == 0 and "::warning" in done.stdout and "HTTP 422" in done.stdout
+    assert "fork" not in done.stdout and "read-only" not in done.stdout
+    api.fail_writes = None
 
     api.requests.clear()
     for event in ({"GITHUB_EVENT_NAME": "push"}, {"LLMOPS_GITHUB_TOKEN": ""}):
@@ -467,3 +494,87 @@ def test_comment_is_trimmed_to_githubs_limit(tmp_path: Path, github_api: tuple[F
     assert done.code == 0, done.stderr
     body = api.comments[0]["body"]
     assert len(body) <= 65536 and "report trimmed" in body and body.startswith(MARKER)
+
+
+def _big_report() -> str:
+    """A failing report far over the limit, in report.md's real shape: sections of failing cases,
+    each with its output in a <details> fence; the outputs hold astral characters (two UTF-16
+    units each) and backtick runs (longer fences)."""
+    from llmops_cli.report import markdown
+
+    out = ["## llmops eval: ❌ failed", ""]
+    for group in range(6):
+        out += [f"### support · support · model{group}", "", "#### Failing cases (25)", ""]
+        for i in range(25):
+            case = {"case_id": f"case-{group}-{i}", "score": 0.0, "passed": False,
+                    "messages": [{"role": "user", "content": "q"}],
+                    "runs": [{"passed": False, "error": None, "output": "😀" * 500 + " ```` ",
+                              "assertions": [{"type": "equals", "passed": False, "message": "expected ok"}]}]}
+            out += markdown._failing_case(case)
+    return "\n".join(out) + "\n"
+
+
+def test_comment_is_trimmed_on_structure_as_github_counts(tmp_path: Path, github_api: tuple[FakeGitHub, str]) -> None:
+    from markdown_check import github_markdown, live_markup
+
+    api, url = github_api
+    report = tmp_path / "report"
+    report.mkdir()
+    text = _big_report()
+    (report / "report.md").write_text(text)
+    assert len(text) > 65536 and len(text.encode("utf-16-le")) // 2 > 2 * 65536
+    step = Step(1, "", "", {"report-dir": str(report), "exit-code": "1", "gate": "failed"}, "")
+    artifact = "https://github.test/acme/shop/actions/runs/4242/artifacts/99"
+    env = {**comment_env(url, tmp_path, step), "LLMOPS_ARTIFACT_URL": artifact}
+    done = run_step("llmops-comment.sh", tmp_path, tmp_path / "runner", env)
+    assert done.code == 0 and "::warning" not in done.stdout, done.stdout
+    (comment,) = api.comments
+    body = comment["body"]
+    assert len(body.encode("utf-16-le")) // 2 + body.count("\n") <= 65536, "GitHub's count, newlines as CRLF"
+    assert body.startswith(MARKER) and "### support · support · model0" in body and "report trimmed" in body
+    assert "### support · support · model5" not in body
+    run_url = "https://github.test/acme/shop/actions/runs/4242"
+    assert live_markup(body, our_links=(run_url, artifact)) == [], "no fence or <details> is left open"
+    links = [t.attrGet("href") for block in github_markdown().parse(body) for t in block.children or []
+             if t.type == "link_open"]
+    assert links.count(artifact) == 2 and run_url in links, "the trim note and footer link the full report"
+    kept = body.split(MARKER + "\n", 1)[1].split("\n… report trimmed", 1)[0]
+    assert text.startswith(kept) and kept.endswith("</details>\n"), "cut between whole cases"
+
+
+def _comment_module() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("llmops_comment", SCRIPTS / "llmops_comment.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_trim_inside_one_huge_block_closes_what_is_open() -> None:
+    from markdown_check import live_markup
+
+    comment = _comment_module()
+    assert comment.github_length("a😀\n") == 5  # 1 + 2 UTF-16 units + the newline as CRLF
+    report = "## head\n\n<details><summary>output</summary>\n\n`````\n" + "```\n<img src=x>\n" * 5000 + "`````\n</details>\n"
+    text, left_out = comment.trim(report, 20_000)
+    assert left_out and comment.github_length(text) <= 20_000
+    assert text.endswith("```\n`````\n</details>\n") or text.endswith("<img src=x>\n`````\n</details>\n")
+    assert live_markup(text + "\nafter [ours](https://ours.test)\n", our_links=("https://ours.test",)) == []
+    assert comment.trim("short\n", 100) == ("short\n", 0)
+
+
+def test_failed_post_message_and_fork_detection() -> None:
+    comment = _comment_module()
+    assert comment.message('{"message": "Validation Failed", "errors": [{"message": "body is\\ntoo long"}]}') \
+        == "Validation Failed; body is too long"
+    assert comment.message("<html>bad gateway</html>") == ""
+    assert "::" not in comment.message('{"message": "x\\n::add-mask::y"}')
+    same = {"pull_request": {"head": {"repo": {"full_name": "acme/shop", "fork": False}},
+                             "base": {"repo": {"full_name": "acme/shop"}}}}
+    fork = {"pull_request": {"head": {"repo": {"full_name": "bob/shop", "fork": True}},
+                             "base": {"repo": {"full_name": "acme/shop"}}}}
+    gone = {"pull_request": {"head": {"repo": None}, "base": {"repo": {"full_name": "acme/shop"}}}}
+    assert [comment.is_fork(e) for e in (same, fork, gone, {})] == [False, True, True, False]

@@ -5,13 +5,15 @@
 # Reads: LLMOPS_GITHUB_TOKEN (required), LLMOPS_REPORT_DIR, LLMOPS_EXIT_CODE, LLMOPS_GATE,
 #   GITHUB_REPOSITORY, GITHUB_EVENT_NAME, GITHUB_EVENT_PATH (the PR number comes from the
 #   event; LLMOPS_PR_NUMBER overrides it), GITHUB_API_URL (default https://api.github.com),
-#   GITHUB_SERVER_URL + GITHUB_RUN_ID (a link to the run), LLMOPS_PYTHON (default python, else python3).
+#   GITHUB_SERVER_URL + GITHUB_RUN_ID (a link to the run), LLMOPS_ARTIFACT_URL (a link to the
+#   uploaded report), LLMOPS_PYTHON (default python, else python3).
+# The body (trimmed to GitHub's limit on structure) is built by llmops_comment.py beside this file.
 # Writes the step output comment-url. A comment that cannot be posted (a fork's read-only
 # token, say) is a warning, never a failed job: the gate is decided elsewhere.
 set -uo pipefail
 
 MARKER='<!-- llmops-report -->'
-MAX_BODY=60000  # GitHub refuses comments over 65536 characters
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=${LLMOPS_PYTHON:-$(command -v python || command -v python3)}
 API=${GITHUB_API_URL:-https://api.github.com}
 API=${API%/}
@@ -47,30 +49,12 @@ api() {  # api METHOD PATH [BODY_FILE] -> response body in $work/response, print
     "${extra[@]}" "$API$path" || true
 }
 
-# The comment: marker, report (trimmed to GitHub's limit), link to the run and its artifact.
+# The comment: marker, report (trimmed to GitHub's limit), links to the run and the full report.
 run_url=""
 if [ -n "${GITHUB_RUN_ID:-}" ]; then
   run_url="${GITHUB_SERVER_URL:-https://github.com}/$repo/actions/runs/$GITHUB_RUN_ID"
 fi
-LLMOPS_MARKER=$MARKER LLMOPS_MAX_BODY=$MAX_BODY LLMOPS_RUN_URL=$run_url "$PY" - "$work/body.json" <<'PY'
-import json, os, sys
-from pathlib import Path
-
-report = Path(os.environ.get("LLMOPS_REPORT_DIR", "")) / "report.md"
-code, gate, run_url = os.environ.get("LLMOPS_EXIT_CODE", "?"), os.environ.get("LLMOPS_GATE", ""), os.environ["LLMOPS_RUN_URL"]
-if report.is_file():
-    text = report.read_text(encoding="utf-8")
-else:
-    text = (f"## llmops eval: ⚠️ could not run (exit {code})\n\n"
-            "llmops stopped before writing a report (invalid input?): the problems are in the job log.\n")
-footer = "\n---\n" + (f"[Workflow run]({run_url}) · the full report (HTML, JSON, JUnit) is in its artifacts · "
-                      if run_url else "") + f"gate `{gate or 'unknown'}`, exit {code}\n"
-limit = int(os.environ["LLMOPS_MAX_BODY"]) - len(footer) - 200
-if len(text) > limit:
-    text = text[:limit] + "\n\n… report trimmed to fit a comment; the full report is in the workflow artifacts.\n"
-body = os.environ["LLMOPS_MARKER"] + "\n" + text + footer
-Path(sys.argv[1]).write_text(json.dumps({"body": body}), encoding="utf-8")
-PY
+LLMOPS_MARKER=$MARKER LLMOPS_RUN_URL=$run_url "$PY" "$HERE/llmops_comment.py" body "$work/body.json"
 [ -s "$work/body.json" ] || warn "could not build the comment body"
 
 # Find our earlier comment: the first one carrying the marker, page by page.
@@ -99,7 +83,18 @@ else
 fi
 case $status in
   200 | 201) ;;
-  *) warn "commenting on #$pr failed (HTTP $status); a fork's token is read-only: use the step summary" ;;
+  *)
+    why=$("$PY" "$HERE/llmops_comment.py" message "$work/response" 2>/dev/null || true)
+    why="HTTP $status${why:+: $why}"
+    fork=$("$PY" "$HERE/llmops_comment.py" fork "${GITHUB_EVENT_PATH:-/nonexistent}" 2>/dev/null || true)
+    if [ "$status" = 403 ] && [ "$fork" = fork ]; then
+      warn "commenting on #$pr failed ($why): a pull request from a fork gets a read-only token; the report is in the step summary"
+    elif [ "$status" = 403 ] || [ "$status" = 401 ]; then
+      warn "commenting on #$pr failed ($why): give the action a github-token with pull-requests: write"
+    else
+      warn "commenting on #$pr failed ($why); the report is in the step summary"
+    fi
+    ;;
 esac
 url=$("$PY" -c 'import json, sys
 print(json.load(open(sys.argv[1], encoding="utf-8")).get("html_url", ""), end="")' "$work/response" 2>/dev/null || true)

@@ -29,6 +29,7 @@ from llmops_cli.providers import api_key, secrets_in_use
 from llmops_cli.redact import Redactor
 from llmops_cli.render import RenderError
 from llmops_cli.report import refuse_project_folder, write_atomic
+from llmops_cli.report.mdsafe import code, inline
 from llmops_cli.scoring.base import parse_json_answer
 from llmops_cli.scoring.refusal import refusal_phrases
 from llmops_cli.scoring.score import ScoreContext
@@ -211,12 +212,12 @@ def _compare(run_id: str, records: list[CallRecord], logged: dict[str, Trace], r
 def render_markdown(document: dict[str, Any]) -> str:
     m = document["metrics"]
     pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
-    lines = [f"## llmops rerun `{document['run_id']}`", "",
+    lines = [f"## llmops rerun {code(document['run_id'])}", "",
              f"{m['traces']} traces replayed, {m['errors']} errors, {m['changed']} answers changed.", "",
              "| exact | JSON fields | similarity | schema valid | refusal |", "|---:|---:|---:|---:|---:|",
              f"| {pct(m['exact_agreement'])} | {pct(m['json_field_agreement'])} | {pct(m['similarity_mean'])} | "
              f"{pct(m['schema_validity'])} | {pct(m['refusal_rate'])} |", ""]
     for item in document["changed"][:50]:
-        lines += [f"- **{item['id']}** (similarity {item['similarity']:.2f})", "  - logged: `" +
-                  item["logged_output"][:300].replace("`", "'") + "`", "  - new: `" + item["new_output"][:300].replace("`", "'") + "`"]
+        lines += [f"- **{inline(item['id'])}** (similarity {item['similarity']:.2f})",
+                  "  - logged: " + code(item["logged_output"][:300]), "  - new: " + code(item["new_output"][:300])]
     return "\n".join(lines) + "\n"

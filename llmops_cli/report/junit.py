@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 from xml.etree import ElementTree as ET
+
+# Everything XML 1.0 forbids (its Char production): most C0 controls, lone surrogates, U+FFFE/U+FFFF.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def render(document: Mapping[str, Any]) -> str:
     """One <testsuite> per suite x prompt x model, one <testcase> per case, plus one `.gate` testcase per
     breached threshold; every count attribute matches the elements it counts."""
-    root = ET.Element("testsuites", name="llmops", id=str(document["run"]["id"]))
+    root = ET.Element("testsuites", name="llmops", id=_clean(str(document["run"]["id"])))
     totals = {"tests": 0, "failures": 0, "errors": 0}
     for group in document["groups"]:
         cases = group["cases"]
-        suite = ET.SubElement(root, "testsuite", name=f"{group['suite']}/{group['prompt']}@{group['model']}")
+        suite = ET.SubElement(root, "testsuite", name=_clean(f"{group['suite']}/{group['prompt']}@{group['model']}"))
         tests = len(cases)
         failures = errors = 0
         elapsed = 0.0
         for case in cases:
             elapsed += _time(case)
-            element = ET.SubElement(suite, "testcase", classname=f"{group['suite']}.{group['model']}",
-                                    name=case["case_id"], time=f"{_time(case):.3f}")
+            element = ET.SubElement(suite, "testcase", classname=_clean(f"{group['suite']}.{group['model']}"),
+                                    name=_clean(case["case_id"]), time=f"{_time(case):.3f}")
             run_errors = [r for r in case["runs"] if r["error"]]
             if run_errors:
                 errors += 1
-                ET.SubElement(element, "error", type=run_errors[0]["error_class"] or "error",
+                ET.SubElement(element, "error", type=_clean(run_errors[0]["error_class"] or "error"),
                               message=_clean(run_errors[0]["error"] or "")[:500])
             elif not case["passed"]:
                 failures += 1
@@ -37,7 +41,7 @@ def render(document: Mapping[str, Any]) -> str:
             if threshold["passed"] is False:
                 tests += 1
                 failures += 1
-                element = ET.SubElement(suite, "testcase", classname=f"{group['suite']}.{group['model']}.gate",
+                element = ET.SubElement(suite, "testcase", classname=_clean(f"{group['suite']}.{group['model']}.gate"),
                                         name=f"{threshold['metric']} {threshold['bound']}", time="0.000")
                 ET.SubElement(element, "failure", type="threshold",
                               message=_clean(f"{threshold['metric']}={threshold['value']} breaks {threshold['bound']} "
@@ -60,5 +64,6 @@ def _time(case: Mapping[str, Any]) -> float:
 
 
 def _clean(text: str) -> str:
-    """XML 1.0 cannot carry most control characters; model output sometimes has them."""
-    return "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 0x20)
+    """XML 1.0 cannot carry these at all (not even as character references), and ids, names and model
+    output sometimes hold them: dropped, so every junit.xml parses."""
+    return _NOT_XML.sub("", text)

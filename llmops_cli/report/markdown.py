@@ -9,8 +9,10 @@ here; results.json keeps the full text.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping
+
+from llmops_cli.report.mdsafe import cell, code, inline
+from llmops_cli.report.mdsafe import fence as _fence
 
 TRIM = 600
 MAX_CASES = 25
@@ -37,13 +39,6 @@ def _trim(text: str | None) -> str:
     return text if len(text) <= TRIM else text[:TRIM] + f"… [{len(text) - TRIM} more chars in results.json]"
 
 
-def _fence(text: str, lang: str = "") -> str:
-    """A code fence longer than any backtick run in `text`, so model output cannot close it early."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{lang}\n{text}\n{fence}"
-
-
 def _line(text: str) -> str:
     """One line of prose (a list item): messages can carry newlines from outputs and provider errors."""
     return " ".join(text.split())
@@ -53,12 +48,12 @@ def render(doc: Mapping[str, Any], step_summary: bool = False) -> str:
     run, gate = doc["run"], doc["gate"]
     out = [f"## llmops eval: {ICONS[gate['status']]}", ""]
     base = run.get("baseline")
-    out.append(f"Run `{run['id']}` at `{(run['git_commit'] or 'no commit')[:10]}`"
+    out.append(f"Run {code(run['id'])} at {code((run['git_commit'] or 'no commit')[:10])}"
                + (" (uncommitted changes)" if run.get("git_dirty") else "")
-               + (f", baseline `{base['ref']}` (`{(base['commit'] or '')[:10]}`)" if base else ", no baseline"))
+               + (f", baseline {code(base['ref'])} ({code((base['commit'] or '')[:10])})" if base else ", no baseline"))
     out.append("")
     for reason in gate["reasons"]:
-        out.append(f"- {reason}")
+        out.append(f"- {inline(reason)}")
     if gate["reasons"]:
         out.append("")
     quality, redteam = split_kinds(doc["groups"])
@@ -103,7 +98,7 @@ def _redteam_table(groups: list[Mapping[str, Any]]) -> list[str]:
     for g in groups:
         m = g["metrics"]
         attacks, benign = redteam_counts(g)
-        rows.append(f"| {g['suite']} | {g['prompt']} | {g['model']} | redteam | {attacks} | "
+        rows.append(f"| {cell(g['suite'])} | {cell(g['prompt'])} | {cell(g['model'])} | redteam | {attacks} | "
                     f"{_f(m['unsafe_compliance'], True)} | {benign} | {_f(m['refusal_rate'], True)} | {m['errors']} | "
                     f"{_verdict(g)} |")
     return rows + [""]
@@ -115,7 +110,7 @@ def _summary_table(groups: list[Mapping[str, Any]]) -> list[str]:
     for g in groups:
         m = g["metrics"]
         verdict = _verdict(g)
-        rows.append(f"| {g['suite']} | {g['prompt']} | {g['model']} | {m['cases']} | {_f(m['correctness'], True)} | "
+        rows.append(f"| {cell(g['suite'])} | {cell(g['prompt'])} | {cell(g['model'])} | {m['cases']} | {_f(m['correctness'], True)} | "
                     f"{_f(m['schema_validity'], True)} | {_f(m['refusal_rate'], True)} | {_f(m['unsafe_compliance'], True)} | "
                     f"{m['errors']} | {_f(m['latency_p95_s'])} | {_f(m['cost_usd'])} | {verdict} |")
     return rows + [""]
@@ -131,7 +126,7 @@ def graders_line(g: Mapping[str, Any]) -> str | None:
         calls = m.get(f"{kind}_calls") or 0
         if not calls:
             continue
-        who = ", ".join(f"{version} via `{model}`" for k, version, model in used if k == kind)
+        who = ", ".join(f"{inline(version)} via {code(model)}" for k, version, model in used if k == kind)
         cost = m.get(f"{kind}_cost_usd")
         parts.append(f"{kind} ({who}): {calls} calls, {m.get(f'{kind}_cached', 0)} cached, "
                      f"{m.get(f'{kind}_errors', 0)} errors, cost $ {_f(cost) if cost is not None else 'unknown'}")
@@ -139,7 +134,7 @@ def graders_line(g: Mapping[str, Any]) -> str | None:
 
 
 def _group_section(g: Mapping[str, Any], prefix: str = "") -> list[str]:
-    out = [f"### {prefix}{g['suite']} · {g['prompt']} · {g['model']} (`{g['model_id']}`)", ""]
+    out = [f"### {prefix}{inline(g['suite'])} · {inline(g['prompt'])} · {inline(g['model'])} ({code(g['model_id'])})", ""]
     graders = graders_line(g)
     if graders:
         out += [graders, ""]
@@ -152,8 +147,8 @@ def _group_section(g: Mapping[str, Any], prefix: str = "") -> list[str]:
             diff = _f(c["diff"]) if c else ""
             p = _f(c["p_value"]) + (f" ({c['method']})" if c else "") if c and c["p_value"] is not None else ""
             result = "n/a" if t["passed"] is None else "pass" if t["passed"] else "**FAIL**"
-            note = f" — {t['note']}" if t["note"] else ""
-            out.append(f"| {t['metric']} | {t['bound']} | {_f(t['limit'], pct)} | {_f(t['base'], pct)} | "
+            note = f" — {cell(t['note'])}" if t["note"] else ""
+            out.append(f"| {cell(t['metric'])} | {cell(t['bound'])} | {_f(t['limit'], pct)} | {_f(t['base'], pct)} | "
                        f"{_f(t['value'], pct)} | {diff} | {ci} | {p} | {result}{note} |")
         out.append("")
     if g["regressions"]:
@@ -178,7 +173,7 @@ def _changed_cases(entries: list[Mapping[str, Any]], full: bool = True) -> list[
     out = []
     for e in entries[:MAX_CASES]:
         failed = "; ".join(f"{a['type']}: {a['message']}" for a in e["failed_assertions"]) or "-"
-        out.append(f"- **{e['case_id']}** (score {_f(e['base_score'])} → {_f(e['head_score'])}): {_line(failed)}")
+        out.append(f"- **{inline(e['case_id'])}** (score {_f(e['base_score'])} → {_f(e['head_score'])}): {inline(_line(failed))}")
         if full:
             out += ["<details><summary>outputs and prompt diff</summary>", "", "base output:", _fence(_trim(e["base_output"])),
                     "head output:", _fence(_trim(e["head_output"]))]
@@ -197,7 +192,7 @@ def _failing_case(case: Mapping[str, Any]) -> list[str]:
     else:
         why = "; ".join(f"{a['type']}: {a['message']}" for a in run["assertions"] if not a["passed"]) or "failed"
     prompt = "\n".join(f"[{m['role']}] {m['content']}" for m in case["messages"])
-    return [f"- **{case['case_id']}** (score {_f(case['score'])}): {_line(why)}",
+    return [f"- **{inline(case['case_id'])}** (score {_f(case['score'])}): {inline(_line(why))}",
             "<details><summary>prompt and output</summary>", "", _fence(_trim(prompt)), "output:",
             _fence(_trim(run["output"] if run["output"] is not None else "[no output]")), "</details>", ""]
 
@@ -207,14 +202,14 @@ def _suite_changes(doc: Mapping[str, Any]) -> list[str]:
     for name, suite in doc["suites"].items():
         changes = suite.get("golden_changes") or {}
         if any(changes.values()):
-            out.append(f"#### Golden set changes in `{name}` (excluded from the paired comparison)")
-            out += [f"- {kind}: {', '.join(ids)}" for kind, ids in changes.items() if ids]
-            out += [f"- changed by {commit}" for commit in suite.get("golden_changed_by") or []]
+            out.append(f"#### Golden set changes in {code(name)} (excluded from the paired comparison)")
+            out += [f"- {kind}: {', '.join(map(inline, ids))}" for kind, ids in changes.items() if ids]
+            out += [f"- changed by {inline(commit)}" for commit in suite.get("golden_changed_by") or []]
             out.append("")
         for prompt, diff in (suite.get("template_diffs") or {}).items():
-            out += [f"#### Template diff: `{prompt}`", _fence(_trim(diff), "diff"), ""]
+            out += [f"#### Template diff: {code(prompt)}", _fence(_trim(diff), "diff"), ""]
         if suite.get("only_in"):
-            out += [f"- suite `{name}` exists only at {suite['only_in']}; not compared", ""]
+            out += [f"- suite {code(name)} exists only at {inline(suite['only_in'])}; not compared", ""]
     return out
 
 
@@ -224,10 +219,10 @@ def _recommendations(doc: Mapping[str, Any]) -> list[str]:
         advice = suite.get("recommendation")
         if not advice:
             continue
-        out += [f"### Recommendation: `{name}` (compares {advice['compares']})", ""]
+        out += [f"### Recommendation: {code(name)} (compares {inline(advice['compares'])})", ""]
         choice = advice["choice"]
         if choice:
-            out += [f"**Cheapest passing: `{choice['model']}`" + (f" with prompt `{choice['prompt']}`"
+            out += [f"**Cheapest passing: {code(choice['model'])}" + (f" with prompt {code(choice['prompt'])}"
                                                                   if advice["compares"] != "models" else "")
                     + f"** (ordered by {advice['order']}).", ""]
         else:
@@ -235,13 +230,14 @@ def _recommendations(doc: Mapping[str, Any]) -> list[str]:
         if advice["passing"]:
             out += ["| rank | prompt | model | correctness | cost / 1k cases $ | p95 s |", "|---:|---|---|---:|---:|---:|"]
             for rank, r in enumerate(advice["passing"], 1):
-                out.append(f"| {rank} | {r['prompt']} | {r['model']} | {_f(r['correctness'], True)} | "
+                out.append(f"| {rank} | {cell(r['prompt'])} | {cell(r['model'])} | {_f(r['correctness'], True)} | "
                            f"{_f(r['cost_per_1k_cases_usd']) if r['cost_per_1k_cases_usd'] is not None else 'unknown'} | "
                            f"{_f(r['latency_p95_s'])} |")
             out.append("")
         if advice["failing"]:
             out += ["Failing candidates:", ""]
-            out += [f"- `{r['model']}` (prompt `{r['prompt']}`): {_line('; '.join(r['why']))}" for r in advice["failing"]]
+            out += [f"- {code(r['model'])} (prompt {code(r['prompt'])}): {inline(_line('; '.join(r['why'])))}"
+                    for r in advice["failing"]]
             out.append("")
     return out
 
@@ -249,7 +245,8 @@ def _recommendations(doc: Mapping[str, Any]) -> list[str]:
 def _footer(doc: Mapping[str, Any]) -> list[str]:
     run = doc["run"]
     notes = list(run.get("notes") or [])
-    notes.append("redaction on: " + ", ".join(run["redaction"]) if run.get("redaction") else "redaction off")
+    notes = [inline(n) for n in notes]
+    notes.append("redaction on: " + ", ".join(map(inline, run["redaction"])) if run.get("redaction") else "redaction off")
     if run.get("python_assertions"):
         notes.append("python assertions enabled (allow_python: true): repository code ran during scoring")
     return ["---", *[f"- {n}" for n in notes], ""]
