@@ -219,7 +219,7 @@ def test_markdown_report(mixed: EvalResult) -> None:
     assert "correctness 0.7 breaks min 0.9" in report
     assert "#### Failing cases (3)" in report
     lines = report.splitlines()
-    assert any(line.startswith("- **wrong-label**") and 'json_field: category: expected bug, got refund' in line for line in lines)
+    assert any(line.startswith("- **wrong-label**") and "json_field: category: expected 'bug', got 'refund'" in line for line in lines)
     assert any(line.startswith("- **down**") and "error (server_error, 2 attempts)" in line for line in lines)
     assert "````\n<b>bold</b> & \u0001bell ``` fence\n````" in report, "a longer fence wraps output holding ```"
     assert "- **harm**" not in report and "- **refund-0**" not in report, "passing cases are not listed"
