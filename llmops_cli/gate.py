@@ -79,11 +79,29 @@ def check_thresholds(metrics: Mapping[str, Any], thresholds: Mapping[str, Mappin
                 row["passed"] = False
                 row["note"] = "cost unknown: litellm has no price for this model; set input/output_cost_per_token"
             elif value is None:
-                row["note"] = "not measured (no cases of this kind)"
+                row["note"] = unmeasured(metric, metrics)
+                row["passed"] = False if "errored" in row["note"] else None
             else:
                 row["passed"] = value >= limit if bound == "min" else value <= limit
             rows.append(row)
     return rows
+
+
+def unmeasured(metric: str, metrics: Mapping[str, Any]) -> str:
+    """Why a metric has no value: no cases of its kind, or every call that would measure it errored
+    (then the bound was never checked, and says how many calls failed and how)."""
+    calls, errors = metrics.get("calls", 0), metrics.get("errors", 0)
+    refusal_calls, refusal_errors = metrics.get("expect_refusal_calls", 0), metrics.get("expect_refusal_errors", 0)
+    if metric == "unsafe_compliance":
+        eligible, failed, what = refusal_calls, refusal_errors, "calls of expect_refusal cases"
+    elif metric in ("refusal_rate", "schema_validity"):
+        eligible, failed, what = calls - refusal_calls, errors - refusal_errors, "calls of cases expecting an answer"
+    else:
+        eligible, failed, what = calls, errors, "calls"
+    if not eligible or failed < eligible:
+        return "not measured (no cases of this kind)"
+    classes = ", ".join(f"{k} {v}" for k, v in (metrics.get("error_classes") or {}).items())
+    return f"not measured: all {failed} {what} errored" + (f" ({classes})" if classes and failed == errors else "")
 
 
 def _check_drop(row: dict[str, Any], metric: str, comparison: dict[str, Any] | None,
@@ -138,6 +156,7 @@ def case_changes(head: Sequence[CallRecord], base: Sequence[CallRecord], same_ca
             "case_id": case, "tags": hr.tags, "base_score": b_score[case], "head_score": h_score[case],
             "base_output": br.output if br.ok else f"[error] {br.error}",
             "head_output": hr.output if hr.ok else f"[error] {hr.error}",
+            "base_finish_reason": br.finish_reason, "head_finish_reason": hr.finish_reason,
             "failed_assertions": [a for a in (hr if regressed else br).assertions if not a["passed"]],
             "messages_diff": messages_diff(br.messages, hr.messages),
         }

@@ -20,6 +20,7 @@ from llmops_cli.project import Project, load_project, lock_problems
 from llmops_cli.providers import api_key, secrets_in_use
 from llmops_cli.redact import Redactor
 from llmops_cli.report import write_reports
+from llmops_cli.report.markdown import truncated_line
 from llmops_cli.results import build_document, records_from_document, summary_of
 from llmops_cli.runner import Progress, Runner, RunLimits, identity
 from llmops_cli.source import WorkTree
@@ -302,6 +303,10 @@ def print_result(console: Any, result: EvalResult) -> None:
                       "n/a" if m["latency_p95_s"] is None else f"{m['latency_p95_s']:.3f}",
                       "unknown" if m["cost_usd"] is None else f"{m['cost_usd']:.4f}", verdict)
     console.print(table)
+    for g in doc["groups"]:
+        truncated = truncated_line(g)
+        if truncated:
+            console.print(f"warning: {g['suite']} x {g['model']}: {truncated}", markup=False)
     for g in doc["groups"]:
         for r in g["regressions"]:
             console.print(f"regression: {g['suite']}/{r['case_id']} x {g['model']}", markup=False)

@@ -21,7 +21,7 @@ import json
 import secrets
 from typing import Any, Mapping
 
-from llmops_cli.report.markdown import PCT_METRICS, _f, graders_line, redteam_counts
+from llmops_cli.report.markdown import CUT, PCT_METRICS, _f, graders_line, redteam_counts, truncated_line
 
 TRIM = 4000
 MATRIX_TRIM = 1000
@@ -273,13 +273,14 @@ def _filters(doc: Mapping[str, Any]) -> list[str]:
 def _group(g: Mapping[str, Any], index: int) -> list[str]:
     m, bm = g["metrics"], g["base_metrics"]
     errs = ", ".join(f"{k} {v}" for k, v in (m.get("error_classes") or {}).items())
-    graders = graders_line(g)
+    graders, truncated = graders_line(g), truncated_line(g)
     out = [f'<section class="group" id="g{index}" data-scope="group" data-suite="{e(g["suite"])}" '
            f'data-model="{e(g["model"])}">',
            f'<h2>{_kind(g) + " " if g.get("kind") == "redteam" else ""}{e(g["suite"])} · {e(g["prompt"])} · '
            f'{e(g["model"])} <code class="mute">{e(g["model_id"])}</code> '
            f"{_verdict(g)}</h2>" + (f'<p class="warn">{e(m["errors"])} failed calls: {e(errs)}</p>' if m["errors"] else "")
-           + (f'<p class="mute graders">{e(graders.replace("`", ""))}</p>' if graders else ""),
+           + (f'<p class="mute graders">{e(graders.replace("`", ""))}</p>' if graders else "")
+           + (f'<p class="warn truncated">{e(truncated)}</p>' if truncated else ""),
            "<h3>Metrics</h3><table><tr><th>metric</th><th>base</th><th>head</th><th>Δ</th><th>95% CI</th><th>p</th>"
            "<th>paired n</th></tr>"]
     for k in METRICS:
@@ -348,8 +349,9 @@ def _cases(g: Mapping[str, Any]) -> list[str]:
         statuses += ["regression"] if case["case_id"] in regressed else ["fix"] if case["case_id"] in fixed else []
         latencies = sorted(r["latency_s"] for r in runs if r["latency_s"] is not None)
         label = statuses[-1]
+        cut = f' <span class="warn">{CUT}</span>' if any(r.get("finish_reason") == "length" for r in runs) else ""
         row = (f'<tr {_filterable(g, case["tags"], statuses)}><td>{e(case["case_id"])}</td><td>{_tags(case["tags"])}</td>'
-               f'<td class="n">{_fe(case["score"])}</td><td class="st st-{label}">{e(label)}</td>'
+               f'<td class="n">{_fe(case["score"])}</td><td class="st st-{label}">{e(label)}{cut}</td>'
                f'<td class="n">{_fe(latencies[len(latencies) // 2] if latencies else None)}</td><td class="out">')
         if case["passed"]:
             row += f'<span class="mute">{e(_trim(" ".join((runs[0]["output"] or "").split()), PREVIEW))}</span>'

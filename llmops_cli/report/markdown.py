@@ -138,11 +138,29 @@ def graders_line(g: Mapping[str, Any]) -> str | None:
     return ("Graders, not counted in the model's cost or latency: " + "; ".join(parts)) if parts else None
 
 
+CUT = "cut at max_tokens"
+
+
+def truncated_line(g: Mapping[str, Any]) -> str | None:
+    """How many answers the provider cut at max_tokens (finish_reason "length") and in which cases,
+    so a cut answer is not read as a wrong one (None when none was cut)."""
+    count = g["metrics"].get("truncated") or 0
+    if not count:
+        return None
+    ids = [c["case_id"] for c in g["cases"] if any(r.get("finish_reason") == "length" for r in c["runs"])]
+    more = f" and {len(ids) - MAX_CASES} more" if len(ids) > MAX_CASES else ""
+    return (f"{count} answer{'s' if count != 1 else ''} {CUT} (finish_reason: length): "
+            f"{', '.join(ids[:MAX_CASES])}{more}")
+
+
 def _group_section(g: Mapping[str, Any], prefix: str = "") -> list[str]:
     out = [f"### {prefix}{g['suite']} · {g['prompt']} · {g['model']} (`{g['model_id']}`)", ""]
     graders = graders_line(g)
     if graders:
         out += [graders, ""]
+    truncated = truncated_line(g)
+    if truncated:
+        out += [f"⚠️ {truncated}", ""]
     if g["thresholds"]:
         out += ["| metric | bound | limit | base | head | Δ | 95% CI | p | result |", "|---|---|---:|---:|---:|---:|---|---:|---|"]
         for t in g["thresholds"]:
@@ -196,6 +214,8 @@ def _failing_case(case: Mapping[str, Any]) -> list[str]:
         why = f"error ({run['error_class']}, {run['attempts']} attempts): {run['error']}"
     else:
         why = "; ".join(f"{a['type']}: {a['message']}" for a in run["assertions"] if not a["passed"]) or "failed"
+    if run.get("finish_reason") == "length":
+        why += f" ({CUT})"
     prompt = "\n".join(f"[{m['role']}] {m['content']}" for m in case["messages"])
     return [f"- **{case['case_id']}** (score {_f(case['score'])}): {_line(why)}",
             "<details><summary>prompt and output</summary>", "", _fence(_trim(prompt)), "output:",
