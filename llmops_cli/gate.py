@@ -75,21 +75,30 @@ def check_thresholds(metrics: Mapping[str, Any], thresholds: Mapping[str, Mappin
                    "passed": None, "note": ""}
             if bound == "max_drop":
                 _check_drop(row, metric, comparisons.get(metric), base_metrics, settings)
-            elif metric == "cost_usd" and metrics.get("cost_unknown_calls"):
-                row["passed"] = False
-                row["note"] = "cost unknown: litellm has no price for this model; set input/output_cost_per_token"
-            elif value is None:
-                row["note"] = unmeasured(metric, metrics)
-                row["passed"] = False if "errored" in row["note"] else None
             else:
-                row["passed"] = value >= limit if bound == "min" else value <= limit
+                _check_bound(row, metrics, base_metrics)
             rows.append(row)
     return rows
 
 
-def unmeasured(metric: str, metrics: Mapping[str, Any]) -> str:
-    """Why a metric has no value: no cases of its kind, or every call that would measure it errored
-    (then the bound was never checked, and says how many calls failed and how)."""
+def _check_bound(row: dict[str, Any], metrics: Mapping[str, Any], base_metrics: Mapping[str, Any] | None) -> None:
+    """A `min`/`max` row; its base is the metric at the baseline, so a reader sees where it was."""
+    metric, value, limit = row["metric"], row["value"], row["limit"]
+    row["base"] = base_metrics.get(metric) if base_metrics else None
+    if metric == "cost_usd" and metrics.get("cost_unknown_calls"):
+        row["passed"] = False
+        row["note"] = "cost unknown: litellm has no price for this model; set input/output_cost_per_token"
+    elif value is None:
+        errored = errored_note(metric, metrics)
+        row["note"] = errored or "not measured (no cases of this kind)"
+        row["passed"] = False if errored else None  # a bound nobody could check never passes
+    else:
+        row["passed"] = value >= limit if row["bound"] == "min" else value <= limit
+
+
+def errored_note(metric: str, metrics: Mapping[str, Any]) -> str | None:
+    """When every call that would measure `metric` errored, how many and how (else None: the metric
+    has no cases of its kind), so "nothing to measure" and "everything failed" never read alike."""
     calls, errors = metrics.get("calls", 0), metrics.get("errors", 0)
     refusal_calls, refusal_errors = metrics.get("expect_refusal_calls", 0), metrics.get("expect_refusal_errors", 0)
     if metric == "unsafe_compliance":
@@ -99,7 +108,7 @@ def unmeasured(metric: str, metrics: Mapping[str, Any]) -> str:
     else:
         eligible, failed, what = calls, errors, "calls"
     if not eligible or failed < eligible:
-        return "not measured (no cases of this kind)"
+        return None
     classes = ", ".join(f"{k} {v}" for k, v in (metrics.get("error_classes") or {}).items())
     return f"not measured: all {failed} {what} errored" + (f" ({classes})" if classes and failed == errors else "")
 

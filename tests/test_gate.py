@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from conftest import SUPPORT_PROMPT, Run, case_lines, git, llmops, results_json, write_project
@@ -517,3 +518,39 @@ def test_require_significance_without_a_p_value_gates_on_the_difference() -> Non
                             {"correctness": comparison}, GateSettings(require_significance=True))
     (row,) = rows
     assert row["passed"] is False and "too few paired cases" in row["note"]
+
+
+# reading the report: base values, points, a prompt diff that keeps the change ----------------
+
+FILLER = "Be kind, precise and brief with every customer. " * 16  # one long system line (~800 chars)
+LONG_PROMPT = SUPPORT_PROMPT.replace("You are the support desk of {{ product }}.",
+                                     "You are the support desk of {{ product }}. " + FILLER.strip())
+READ_SUITE = """prompt: support
+models: [default]
+thresholds:
+  correctness: {min: 0.5, max_drop: 0.0}
+"""
+
+
+def test_report_shows_base_values_points_and_the_changed_prompt_line(tmp_path: Path, server: StandinServer) -> None:
+    root = make_repo(tmp_path / "repo", server, suite=READ_SUITE, prompt=LONG_PROMPT)
+    git(root, "checkout", "-q", "-b", "long-line")
+    (root / "prompts" / "support.yaml").write_text(LONG_PROMPT.replace(LABEL_SENTENCE, ""))
+    commit_all(root, "Drop the label list from the long system message")
+    assert cli(root, "eval", "--baseline", "main").code == 1
+    (group,) = results_json(root)["groups"]
+    rows = {t["bound"]: t for t in group["thresholds"]}
+    assert rows["min"]["base"] == pytest.approx(0.9) and rows["min"]["value"] == pytest.approx(0.3)
+    md = (latest_report_dir(root) / "report.md").read_text()
+    assert "| correctness | min | 50.0% | 90.0% | 30.0% |" in md, "a min row shows the base value, not n/a"
+    drop = next(line for line in md.splitlines() if line.startswith("| correctness | max_drop |"))
+    c = group["comparisons"]["correctness"]
+    assert "| -60.0 pts |" in drop and f"[{c['ci_low'] * 100:+.1f}, {c['ci_high'] * 100:+.1f}] pts" in drop, drop
+    details = md_section(md, "#### Regressions")
+    diff = details[details.index("rendered prompt diff:"):].split("</details>")[0]
+    minus = [line for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    plus = [line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    assert minus and plus, diff
+    assert "Classify the ticket as refund, bug or other." in minus[0], "the changed part of the line is shown"
+    assert "Answer in JSON" in plus[0] and "Classify" not in plus[0], "and the other side of it"
+    assert all(len(line) < 400 for line in diff.splitlines()), "long lines are trimmed around the change"

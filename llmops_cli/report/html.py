@@ -21,7 +21,9 @@ import json
 import secrets
 from typing import Any, Mapping
 
-from llmops_cli.report.markdown import CUT, PCT_METRICS, _f, graders_line, redteam_counts, truncated_line
+from llmops_cli.report.diffview import trim_diff
+from llmops_cli.report.markdown import (CUT, PCT_METRICS, _f, ci_text, graders_line, points, redteam_counts,
+                                       truncated_line)
 
 TRIM = 4000
 MATRIX_TRIM = 1000
@@ -95,7 +97,7 @@ def _pre(text: str | None) -> str:
 def _diff(text: str) -> str:
     cls = {"+": "add", "-": "del", "@": "hunk"}
     lines = []
-    for line in _trim(text).split("\n"):
+    for line in trim_diff(text, width=300, budget=TRIM).split("\n"):
         kind = "" if line.startswith(("+++", "---")) else cls.get(line[:1], "")
         lines.append(f'<span class="{kind}">{e(line) or " "}</span>')
     return f'<pre class="diff">{"".join(lines)}</pre>'
@@ -289,7 +291,7 @@ def _group(g: Mapping[str, Any], index: int) -> list[str]:
             continue
         diff = c["diff"] if c else head - before if isinstance(head, (int, float)) and isinstance(before, (int, float)) else None
         out.append(f'<tr><td>{e(k)}</td><td class="n">{_fe(before, k)}</td><td class="n">{_fe(head, k)}</td>'
-                   f'<td class="n">{_fe(diff, k)}</td><td class="n">{_ci(c, k)}</td><td class="n">{_p(c)}</td>'
+                   f'<td class="n">{_delta(diff, k)}</td><td class="n">{_ci(c, k)}</td><td class="n">{_p(c)}</td>'
                    f'<td class="n">{e(c["n"]) if c else ""}</td></tr>')
     out.append('</table><p class="mute">Δ, CI and p are paired over the cases unchanged in both runs when n is '
                "shown; otherwise Δ is head minus base over all cases.</p>")
@@ -304,7 +306,7 @@ def _group(g: Mapping[str, Any], index: int) -> list[str]:
             k = t["metric"]
             out.append(f'<tr><td>{e(k)}</td><td>{e(t["bound"])}</td><td class="n">{_fe(t["limit"], k)}</td>'
                        f'<td class="n">{_fe(t["base"], k)}</td><td class="n">{_fe(t["value"], k)}</td>'
-                       f'<td class="n">{_fe(c["diff"], k) if c else ""}</td><td class="n">{_ci(c, k)}</td>'
+                       f'<td class="n">{_delta(c["diff"], k) if c else ""}</td><td class="n">{_ci(c, k)}</td>'
                        f'<td class="n">{_p(c)}</td><td>{result}{note}</td></tr>')
         out.append("</table>")
     for key, title, cls in (("regressions", "passed at base, fail now", "regression"), ("fixes", "failed at base, pass now", "fix")):
@@ -316,7 +318,12 @@ def _group(g: Mapping[str, Any], index: int) -> list[str]:
 
 
 def _ci(c: Mapping[str, Any] | None, metric: str) -> str:
-    return f"[{_fe(c['ci_low'], metric)}, {_fe(c['ci_high'], metric)}]" if c and c["ci_low"] is not None else ""
+    return e(ci_text(c["ci_low"], c["ci_high"], metric in PCT_METRICS)) if c else ""
+
+
+def _delta(diff: Any, metric: str) -> str:
+    """A difference: in percentage points for a percentage metric, else in the metric's unit."""
+    return e(points(diff)) if metric in PCT_METRICS and diff is not None else _fe(diff)
 
 
 def _p(c: Mapping[str, Any] | None) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from llmops_cli.report.diffview import trim_diff
+
 TRIM = 600
 MAX_CASES = 25
 ICONS = {"passed": "✅ passed", "failed": "❌ failed", "incomplete": "⚠️ incomplete"}
@@ -30,6 +32,18 @@ def _f(value: Any, pct: bool = False) -> str:
 
 
 PCT_METRICS = {"correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "error_rate"}
+
+
+def points(value: float | None) -> str:
+    """A difference of two percentages in percentage points, signed: 0.9 -> 0.3 is `-60.0 pts`."""
+    return "n/a" if value is None else f"{value * 100:+.1f} pts"
+
+
+def ci_text(low: float | None, high: float | None, pct: bool) -> str:
+    """A confidence interval of a difference, in points when the metric is a percentage."""
+    if low is None or high is None:
+        return ""
+    return f"[{low * 100:+.1f}, {high * 100:+.1f}] pts" if pct else f"[{_f(low)}, {_f(high)}]"
 
 
 def _trim(text: str | None) -> str:
@@ -166,8 +180,8 @@ def _group_section(g: Mapping[str, Any], prefix: str = "") -> list[str]:
         for t in g["thresholds"]:
             c = g["comparisons"].get(t["metric"]) if t["bound"] == "max_drop" else None
             pct = t["metric"] in PCT_METRICS
-            ci = f"[{_f(c['ci_low'])}, {_f(c['ci_high'])}]" if c and c["ci_low"] is not None else ""
-            diff = _f(c["diff"]) if c else ""
+            ci = ci_text(c["ci_low"], c["ci_high"], pct) if c else ""
+            diff = (points(c["diff"]) if pct else _f(c["diff"])) if c else ""
             p = _f(c["p_value"]) + (f" ({c['method']})" if c else "") if c and c["p_value"] is not None else ""
             result = "n/a" if t["passed"] is None else "pass" if t["passed"] else "**FAIL**"
             note = f" — {t['note']}" if t["note"] else ""
@@ -201,7 +215,7 @@ def _changed_cases(entries: list[Mapping[str, Any]], full: bool = True) -> list[
             out += ["<details><summary>outputs and prompt diff</summary>", "", "base output:", _fence(_trim(e["base_output"])),
                     "head output:", _fence(_trim(e["head_output"]))]
             if e["messages_diff"]:
-                out += ["rendered prompt diff:", _fence(_trim(e["messages_diff"]), "diff")]
+                out += ["rendered prompt diff:", _fence(trim_diff(e["messages_diff"], budget=TRIM * 2), "diff")]
             out += ["</details>", ""]
     if len(entries) > MAX_CASES:
         out.append(f"- … {len(entries) - MAX_CASES} more in results.json")
@@ -232,7 +246,7 @@ def _suite_changes(doc: Mapping[str, Any]) -> list[str]:
             out += [f"- changed by {commit}" for commit in suite.get("golden_changed_by") or []]
             out.append("")
         for prompt, diff in (suite.get("template_diffs") or {}).items():
-            out += [f"#### Template diff: `{prompt}`", _fence(_trim(diff), "diff"), ""]
+            out += [f"#### Template diff: `{prompt}`", _fence(trim_diff(diff, budget=TRIM * 2), "diff"), ""]
         if suite.get("only_in"):
             out += [f"- suite `{name}` exists only at {suite['only_in']}; not compared", ""]
     return out
