@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from llmops_cli.config import METRICS
-from llmops_cli.stats import Comparison, compare, is_significant_drop
+from llmops_cli.stats import Comparison, compare, fisher_exact, is_significant_drop
 from llmops_cli.store import CallRecord
 
 PAIRED_METRICS = ("correctness", "schema_validity", "refusal_rate", "unsafe_compliance")
@@ -149,8 +149,15 @@ def _as_comparison(d: dict[str, Any]) -> Comparison:
                       discordant)  # type: ignore[arg-type]
 
 
-def case_changes(head: Sequence[CallRecord], base: Sequence[CallRecord], same_cases: set[str]) -> dict[str, list]:
-    """Regressions (better at base) and fixes (better at head) on the paired cases, with evidence."""
+def case_changes(head: Sequence[CallRecord], base: Sequence[CallRecord], same_cases: set[str],
+                 alpha: float = 0.05) -> dict[str, list]:
+    """Regressions (better at base) and fixes (better at head) on the paired cases, with evidence.
+
+    Each carries the case's passes out of its runs at both refs. When either ref ran the case more
+    than once (`repeat`), Fisher's exact test on those counts says whether the case changed beyond
+    what the model's own noise explains (`beyond_noise`, p <= alpha); with one run a side there is
+    no noise to measure, and `beyond_noise` is None.
+    """
     h_score, b_score = per_case(head, "correctness"), per_case(base, "correctness")
     runs_h, runs_b = _runs_by_case(head), _runs_by_case(base)
     regressions, fixes = [], []
@@ -161,8 +168,13 @@ def case_changes(head: Sequence[CallRecord], base: Sequence[CallRecord], same_ca
         # Evidence: on the side that scores worse, a run that failed (with repeat > 1 the first may have passed).
         hr = _evidence(runs_h[case], failed=regressed)
         br = _evidence(runs_b[case], failed=not regressed)
+        b_pass, b_runs = _passes(runs_b[case]), len(runs_b[case])
+        h_pass, h_runs = _passes(runs_h[case]), len(runs_h[case])
+        p_value = fisher_exact(b_pass, b_runs, h_pass, h_runs) if max(b_runs, h_runs) > 1 else None
         entry = {
             "case_id": case, "tags": hr.tags, "base_score": b_score[case], "head_score": h_score[case],
+            "base_passed": b_pass, "base_runs": b_runs, "head_passed": h_pass, "head_runs": h_runs,
+            "p_value": p_value, "beyond_noise": None if p_value is None else p_value <= alpha,
             "base_output": br.output if br.ok else f"[error] {br.error}",
             "head_output": hr.output if hr.ok else f"[error] {hr.error}",
             "base_finish_reason": br.finish_reason, "head_finish_reason": hr.finish_reason,
@@ -178,6 +190,10 @@ def _runs_by_case(records: Sequence[CallRecord]) -> dict[str, list[CallRecord]]:
     for r in sorted(records, key=lambda r: r.repeat):
         runs.setdefault(r.case_id, []).append(r)
     return runs
+
+
+def _passes(runs: list[CallRecord]) -> int:
+    return sum(1 for r in runs if r.ok and r.passed)
 
 
 def _evidence(runs: list[CallRecord], failed: bool) -> CallRecord:

@@ -70,7 +70,7 @@ def _group(suite_config: Mapping[str, Any], suite: str, prompt: str, model: str,
     same = set(suite_config.get("same_cases") or [])
     comparisons = {m: comparison_dict(paired(head, base, m, same, settings.alpha)) for m in PAIRED_METRICS} if base else {}
     thresholds = check_thresholds(metrics, suite_config.get("thresholds", {}), base_metrics, comparisons, settings)
-    changes = case_changes(head, base, same) if base else {"regressions": [], "fixes": []}
+    changes = case_changes(head, base, same, settings.alpha) if base else {"regressions": [], "fixes": []}
     incomplete = metrics["error_rate"] is not None and metrics["error_rate"] > settings.max_error_rate
     return {
         "suite": suite, "prompt": prompt, "model": model, "model_id": head[0].model_id,

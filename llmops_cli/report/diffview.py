@@ -78,7 +78,7 @@ def _common_prefix(a: str, b: str) -> int:
 def _window(line: str, start: int, width: int) -> str:
     """The line's marker and up to `width` characters of its text, beginning a little before `start`."""
     marker, text = line[:1], line[1:]
-    if len(text) <= width:
+    if len(text) <= width + width // 4:  # a line a little over is easier to read whole than cut
         return line
     begin = max(0, min(start - width // 4, len(text) - width))
     piece = text[begin:begin + width]

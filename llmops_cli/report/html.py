@@ -22,8 +22,8 @@ import secrets
 from typing import Any, Mapping
 
 from llmops_cli.report.diffview import trim_diff
-from llmops_cli.report.markdown import (CUT, PCT_METRICS, _f, ci_text, graders_line, points, redteam_counts,
-                                       truncated_line)
+from llmops_cli.report.markdown import (CUT, PCT_METRICS, _f, change_label, ci_text, graders_line, limit_text, points,
+                                       redteam_counts, split_noise, truncated_line)
 
 TRIM = 4000
 MATRIX_TRIM = 1000
@@ -304,15 +304,20 @@ def _group(g: Mapping[str, Any], index: int) -> list[str]:
                       '<span class="ok">pass</span>' if t["passed"] else '<span class="bad">FAIL</span>')
             note = f' <span class="mute">{e(t["note"])}</span>' if t["note"] else ""
             k = t["metric"]
-            out.append(f'<tr><td>{e(k)}</td><td>{e(t["bound"])}</td><td class="n">{_fe(t["limit"], k)}</td>'
+            out.append(f'<tr><td>{e(k)}</td><td>{e(t["bound"])}</td><td class="n">{e(limit_text(t))}</td>'
                        f'<td class="n">{_fe(t["base"], k)}</td><td class="n">{_fe(t["value"], k)}</td>'
                        f'<td class="n">{_delta(c["diff"], k) if c else ""}</td><td class="n">{_ci(c, k)}</td>'
                        f'<td class="n">{_p(c)}</td><td>{result}{note}</td></tr>')
         out.append("</table>")
-    for key, title, cls in (("regressions", "passed at base, fail now", "regression"), ("fixes", "failed at base, pass now", "fix")):
+    for key, titles, cls in (("regressions", ("passed at base, fail now", "pass less often than at base"), "regression"),
+                             ("fixes", ("failed at base, pass now", "pass more often than at base"), "fix")):
         if g[key]:
-            out.append(f"<div data-box><h3>{key.capitalize()} ({len(g[key])}): {title}</h3>")
-            out += [_change(g, c, cls) for c in g[key]] + ["</div>"]
+            split = split_noise(g[key])
+            title = titles[0] if split is None else (f"{titles[1]} ({len(split[0])} beyond noise, "
+                                                      f"{len(split[1])} noise-level)")
+            entries = g[key] if split is None else split[0] + split[1]
+            out.append(f"<div data-box><h3>{key.capitalize()} ({len(g[key])}): {e(title)}</h3>")
+            out += [_change(g, c, cls) for c in entries] + ["</div>"]
     out += _cases(g)
     return out + ["</section>"]
 
@@ -333,8 +338,9 @@ def _p(c: Mapping[str, Any] | None) -> str:
 def _change(g: Mapping[str, Any], c: Mapping[str, Any], cls: str) -> str:
     statuses = ["fail", "regression"] if cls == "regression" else ["pass", "fix"]
     failed = "; ".join(f"{a['type']}: {a['message']}" for a in c["failed_assertions"]) or "-"
-    return (f'<details class="change {cls}" {_filterable(g, c["tags"], statuses)}{" open" if cls == "regression" else ""}>'
-            f'<summary><b>{e(c["case_id"])}</b> {_tags(c["tags"])} score {_fe(c["base_score"])} → {_fe(c["head_score"])}: '
+    return (f'<details class="change {cls}" {_filterable(g, c["tags"], statuses)}{" open" if cls == "regression" and c.get("beyond_noise") is not False else ""}>'
+            f'<summary><b>{e(c["case_id"])}</b> {_tags(c["tags"])} {e(change_label(c))}'
+            + (' <span class="mute">noise-level</span>' if c.get("beyond_noise") is False else "") + ': '
             f'<span class="{"bad" if cls == "regression" else "mute"}">{e(failed)}</span></summary>'
             f'<div class="sbs"><div><h4>base output</h4>{_pre(c["base_output"])}</div>'
             f'<div><h4>head output</h4>{_pre(c["head_output"])}</div></div>'

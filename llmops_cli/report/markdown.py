@@ -39,6 +39,14 @@ def points(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:+.1f} pts"
 
 
+def limit_text(t: Mapping[str, Any]) -> str:
+    """A threshold's limit: a `max_drop` of a percentage is a difference, so in points like Δ."""
+    pct = t["metric"] in PCT_METRICS
+    if t["bound"] == "max_drop" and pct:
+        return f"{t['limit'] * 100:.1f} pts"
+    return _f(t["limit"], pct)
+
+
 def ci_text(low: float | None, high: float | None, pct: bool) -> str:
     """A confidence interval of a difference, in points when the metric is a percentage."""
     if low is None or high is None:
@@ -185,15 +193,13 @@ def _group_section(g: Mapping[str, Any], prefix: str = "") -> list[str]:
             p = _f(c["p_value"]) + (f" ({c['method']})" if c else "") if c and c["p_value"] is not None else ""
             result = "n/a" if t["passed"] is None else "pass" if t["passed"] else "**FAIL**"
             note = f" — {t['note']}" if t["note"] else ""
-            out.append(f"| {t['metric']} | {t['bound']} | {_f(t['limit'], pct)} | {_f(t['base'], pct)} | "
+            out.append(f"| {t['metric']} | {t['bound']} | {limit_text(t)} | {_f(t['base'], pct)} | "
                        f"{_f(t['value'], pct)} | {diff} | {ci} | {p} | {result}{note} |")
         out.append("")
     if g["regressions"]:
-        out += [f"#### Regressions ({len(g['regressions'])}): passed at base, fail now", ""]
-        out += _changed_cases(g["regressions"])
+        out += _changes(g["regressions"], "Regressions", ("passed at base, fail now", "pass less often than at base"))
     if g["fixes"]:
-        out += [f"#### Fixes ({len(g['fixes'])}): failed at base, pass now", ""]
-        out += _changed_cases(g["fixes"], full=False)
+        out += _changes(g["fixes"], "Fixes", ("failed at base, pass now", "pass more often than at base"), full=False)
     failing = [c for c in g["cases"] if not c["passed"]]
     regressed = {r["case_id"] for r in g["regressions"]}
     failing = [c for c in failing if c["case_id"] not in regressed]
@@ -206,11 +212,43 @@ def _group_section(g: Mapping[str, Any], prefix: str = "") -> list[str]:
     return out
 
 
+def split_noise(entries: list[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]] | None:
+    """(changed beyond noise, noise-level) when the cases ran more than once; None with one run a side."""
+    if all(e.get("beyond_noise") is None for e in entries):
+        return None
+    return [e for e in entries if e.get("beyond_noise")], [e for e in entries if not e.get("beyond_noise")]
+
+
+def change_label(e: Mapping[str, Any]) -> str:
+    """How a case moved: its score with one run a side, else passes out of runs at each ref and the p-value."""
+    if e.get("p_value") is None:
+        return f"score {_f(e['base_score'])} → {_f(e['head_score'])}"
+    return (f"base {e['base_passed']}/{e['base_runs']} → head {e['head_passed']}/{e['head_runs']}, "
+            f"p={e['p_value']:.3g}")
+
+
+def _changes(entries: list[Mapping[str, Any]], title: str, headings: tuple[str, str], full: bool = True) -> list[str]:
+    split = split_noise(entries)
+    if split is None:
+        return [f"#### {title} ({len(entries)}): {headings[0]}", ""] + _changed_cases(entries, full)
+    beyond, level = split
+    out = [f"#### {title} ({len(entries)}): {headings[1]}", ""]
+    if beyond:
+        out += [f"**Changed beyond noise ({len(beyond)})**: Fisher's exact test on the case's runs at each ref", ""]
+        out += _changed_cases(beyond, full)
+    if level:
+        out += [f"**Noise-level changes ({len(level)})**: no more than the model's own variation explains", ""]
+        out += _changed_cases(level, full=False)
+    return out
+
+
 def _changed_cases(entries: list[Mapping[str, Any]], full: bool = True) -> list[str]:
     out = []
     for e in entries[:MAX_CASES]:
         failed = "; ".join(f"{a['type']}: {a['message']}" for a in e["failed_assertions"]) or "-"
-        out.append(f"- **{e['case_id']}** (score {_f(e['base_score'])} → {_f(e['head_score'])}): {_line(failed)}")
+        cut = [side for side in ("base", "head") if e.get(f"{side}_finish_reason") == "length"]
+        failed += f" ({' and '.join(cut)} answer {CUT})" if cut else ""
+        out.append(f"- **{e['case_id']}** ({change_label(e)}): {_line(failed)}")
         if full:
             out += ["<details><summary>outputs and prompt diff</summary>", "", "base output:", _fence(_trim(e["base_output"])),
                     "head output:", _fence(_trim(e["head_output"]))]
