@@ -22,8 +22,8 @@ import secrets
 from typing import Any, Mapping
 
 from llmops_cli.report.diffview import trim_diff
-from llmops_cli.report.markdown import (CUT, PCT_METRICS, _f, change_label, ci_text, graders_line, limit_text, points,
-                                       redteam_counts, split_noise, truncated_line)
+from llmops_cli.report.markdown import (CUT, PCT_METRICS, _f, change_label, change_reason, ci_text, graders_line,
+                                       limit_text, points, redteam_counts, split_noise, truncated_line)
 
 TRIM = 4000
 MATRIX_TRIM = 1000
@@ -337,11 +337,12 @@ def _p(c: Mapping[str, Any] | None) -> str:
 
 def _change(g: Mapping[str, Any], c: Mapping[str, Any], cls: str) -> str:
     statuses = ["fail", "regression"] if cls == "regression" else ["pass", "fix"]
-    failed = "; ".join(f"{a['type']}: {a['message']}" for a in c["failed_assertions"]) or "-"
-    return (f'<details class="change {cls}" {_filterable(g, c["tags"], statuses)}{" open" if cls == "regression" and c.get("beyond_noise") is not False else ""}>'
+    noise_level = c.get("beyond_noise") is False
+    opened = " open" if cls == "regression" and not noise_level else ""
+    return (f'<details class="change {cls}" {_filterable(g, c["tags"], statuses)}{opened}>'
             f'<summary><b>{e(c["case_id"])}</b> {_tags(c["tags"])} {e(change_label(c))}'
-            + (' <span class="mute">noise-level</span>' if c.get("beyond_noise") is False else "") + ': '
-            f'<span class="{"bad" if cls == "regression" else "mute"}">{e(failed)}</span></summary>'
+            + (' <span class="mute">noise-level</span>' if noise_level else "") + ': '
+            f'<span class="{"bad" if cls == "regression" else "mute"}">{e(change_reason(c))}</span></summary>'
             f'<div class="sbs"><div><h4>base output</h4>{_pre(c["base_output"])}</div>'
             f'<div><h4>head output</h4>{_pre(c["head_output"])}</div></div>'
             + (f'<h4 class="mute">rendered prompt diff</h4>{_diff(c["messages_diff"])}' if c["messages_diff"] else

@@ -242,13 +242,17 @@ def _changes(entries: list[Mapping[str, Any]], title: str, headings: tuple[str, 
     return out
 
 
+def change_reason(e: Mapping[str, Any]) -> str:
+    """Why a regressed (or fixed) case failed on its worse side, and whether an answer was cut short."""
+    failed = "; ".join(f"{a['type']}: {a['message']}" for a in e["failed_assertions"]) or "-"
+    cut = [side for side in ("base", "head") if e.get(f"{side}_finish_reason") == "length"]
+    return failed + (f" ({' and '.join(cut)} answer {CUT})" if cut else "")
+
+
 def _changed_cases(entries: list[Mapping[str, Any]], full: bool = True) -> list[str]:
     out = []
     for e in entries[:MAX_CASES]:
-        failed = "; ".join(f"{a['type']}: {a['message']}" for a in e["failed_assertions"]) or "-"
-        cut = [side for side in ("base", "head") if e.get(f"{side}_finish_reason") == "length"]
-        failed += f" ({' and '.join(cut)} answer {CUT})" if cut else ""
-        out.append(f"- **{e['case_id']}** ({change_label(e)}): {_line(failed)}")
+        out.append(f"- **{e['case_id']}** ({change_label(e)}): {_line(change_reason(e))}")
         if full:
             out += ["<details><summary>outputs and prompt diff</summary>", "", "base output:", _fence(_trim(e["base_output"])),
                     "head output:", _fence(_trim(e["head_output"]))]
