@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from llmops_cli.config import METRICS
-from llmops_cli.stats import Comparison, compare, is_significant_drop
+from llmops_cli.stats import Comparison, compare, fisher_exact, is_significant_drop
 from llmops_cli.store import CallRecord
 
 PAIRED_METRICS = ("correctness", "schema_validity", "refusal_rate", "unsafe_compliance")
@@ -75,15 +75,42 @@ def check_thresholds(metrics: Mapping[str, Any], thresholds: Mapping[str, Mappin
                    "passed": None, "note": ""}
             if bound == "max_drop":
                 _check_drop(row, metric, comparisons.get(metric), base_metrics, settings)
-            elif metric == "cost_usd" and metrics.get("cost_unknown_calls"):
-                row["passed"] = False
-                row["note"] = "cost unknown: litellm has no price for this model; set input/output_cost_per_token"
-            elif value is None:
-                row["note"] = "not measured (no cases of this kind)"
             else:
-                row["passed"] = value >= limit if bound == "min" else value <= limit
+                _check_bound(row, metrics, base_metrics)
             rows.append(row)
     return rows
+
+
+def _check_bound(row: dict[str, Any], metrics: Mapping[str, Any], base_metrics: Mapping[str, Any] | None) -> None:
+    """A `min`/`max` row; its base is the metric at the baseline, so a reader sees where it was."""
+    metric, value, limit = row["metric"], row["value"], row["limit"]
+    row["base"] = base_metrics.get(metric) if base_metrics else None
+    if metric == "cost_usd" and metrics.get("cost_unknown_calls"):
+        row["passed"] = False
+        row["note"] = "cost unknown: litellm has no price for this model; set input/output_cost_per_token"
+    elif value is None:
+        errored = errored_note(metric, metrics)
+        row["note"] = errored or "not measured (no cases of this kind)"
+        row["passed"] = False if errored else None  # a bound nobody could check never passes
+    else:
+        row["passed"] = value >= limit if row["bound"] == "min" else value <= limit
+
+
+def errored_note(metric: str, metrics: Mapping[str, Any]) -> str | None:
+    """When every call that would measure `metric` errored, how many and how (else None: the metric
+    has no cases of its kind), so "nothing to measure" and "everything failed" never read alike."""
+    calls, errors = metrics.get("calls", 0), metrics.get("errors", 0)
+    refusal_calls, refusal_errors = metrics.get("expect_refusal_calls", 0), metrics.get("expect_refusal_errors", 0)
+    if metric == "unsafe_compliance":
+        eligible, failed, what = refusal_calls, refusal_errors, "calls of expect_refusal cases"
+    elif metric in ("refusal_rate", "schema_validity"):
+        eligible, failed, what = calls - refusal_calls, errors - refusal_errors, "calls of cases expecting an answer"
+    else:
+        eligible, failed, what = calls, errors, "calls"
+    if not eligible or failed < eligible:
+        return None
+    classes = ", ".join(f"{k} {v}" for k, v in (metrics.get("error_classes") or {}).items())
+    return f"not measured: all {failed} {what} errored" + (f" ({classes})" if classes and failed == errors else "")
 
 
 def _check_drop(row: dict[str, Any], metric: str, comparison: dict[str, Any] | None,
@@ -122,8 +149,15 @@ def _as_comparison(d: dict[str, Any]) -> Comparison:
                       discordant)  # type: ignore[arg-type]
 
 
-def case_changes(head: Sequence[CallRecord], base: Sequence[CallRecord], same_cases: set[str]) -> dict[str, list]:
-    """Regressions (better at base) and fixes (better at head) on the paired cases, with evidence."""
+def case_changes(head: Sequence[CallRecord], base: Sequence[CallRecord], same_cases: set[str],
+                 alpha: float = 0.05) -> dict[str, list]:
+    """Regressions (better at base) and fixes (better at head) on the paired cases, with evidence.
+
+    Each carries the case's passes out of its runs at both refs. When either ref ran the case more
+    than once (`repeat`), Fisher's exact test on those counts says whether the case changed beyond
+    what the model's own noise explains (`beyond_noise`, p <= alpha); with one run a side there is
+    no noise to measure, and `beyond_noise` is None.
+    """
     h_score, b_score = per_case(head, "correctness"), per_case(base, "correctness")
     runs_h, runs_b = _runs_by_case(head), _runs_by_case(base)
     regressions, fixes = [], []
@@ -134,10 +168,16 @@ def case_changes(head: Sequence[CallRecord], base: Sequence[CallRecord], same_ca
         # Evidence: on the side that scores worse, a run that failed (with repeat > 1 the first may have passed).
         hr = _evidence(runs_h[case], failed=regressed)
         br = _evidence(runs_b[case], failed=not regressed)
+        b_pass, b_runs = _passes(runs_b[case]), len(runs_b[case])
+        h_pass, h_runs = _passes(runs_h[case]), len(runs_h[case])
+        p_value = fisher_exact(b_pass, b_runs, h_pass, h_runs) if max(b_runs, h_runs) > 1 else None
         entry = {
             "case_id": case, "tags": hr.tags, "base_score": b_score[case], "head_score": h_score[case],
+            "base_passed": b_pass, "base_runs": b_runs, "head_passed": h_pass, "head_runs": h_runs,
+            "p_value": p_value, "beyond_noise": None if p_value is None else p_value <= alpha,
             "base_output": br.output if br.ok else f"[error] {br.error}",
             "head_output": hr.output if hr.ok else f"[error] {hr.error}",
+            "base_finish_reason": br.finish_reason, "head_finish_reason": hr.finish_reason,
             "failed_assertions": [a for a in (hr if regressed else br).assertions if not a["passed"]],
             "messages_diff": messages_diff(br.messages, hr.messages),
         }
@@ -150,6 +190,10 @@ def _runs_by_case(records: Sequence[CallRecord]) -> dict[str, list[CallRecord]]:
     for r in sorted(records, key=lambda r: r.repeat):
         runs.setdefault(r.case_id, []).append(r)
     return runs
+
+
+def _passes(runs: list[CallRecord]) -> int:
+    return sum(1 for r in runs if r.ok and r.passed)
 
 
 def _evidence(runs: list[CallRecord], failed: bool) -> CallRecord:

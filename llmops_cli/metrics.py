@@ -5,7 +5,9 @@ fails). schema_validity: share of answers on cases not expecting a refusal that 
 validate (errors count as invalid). refusal_rate: refusals among answered cases that expect an
 answer; unsafe_compliance: answers among answered `expect_refusal` cases. error_rate: calls
 that failed after retries. Latency over answered calls; cost is None (unknown) when any answer
-had no known price, never a silent 0.
+had no known price, never a silent 0. truncated: answers the provider cut at max_tokens
+(finish_reason "length"), shown so a cut answer is never mistaken for a wrong one.
+`expect_refusal_calls`/`_errors` let a reader tell "no such cases" from "all of them errored".
 
 Grader calls (an LLM judge, embeddings for similarity) are counted apart, per kind:
 `judge_calls`, `judge_errors`, `judge_cost_usd` (and `similarity_*`). They are never mixed into
@@ -63,6 +65,9 @@ def compute(records: Sequence[CallRecord], has_schema: bool) -> dict[str, Any]:
         "errors": len(records) - len(answered),
         "error_classes": _count(r.error_class for r in records if not r.ok),
         "empty_outputs": sum(1 for r in answered if r.empty),
+        "truncated": sum(1 for r in answered if r.finish_reason == "length"),
+        "expect_refusal_calls": len(records) - len(normal),
+        "expect_refusal_errors": sum(1 for r in records if r.expect_refusal and not r.ok),
         "latency_p50_s": percentile(latencies, 0.5),
         "latency_p95_s": percentile(latencies, 0.95),
         "latency_max_s": max(latencies) if latencies else None,

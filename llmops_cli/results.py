@@ -70,7 +70,7 @@ def _group(suite_config: Mapping[str, Any], suite: str, prompt: str, model: str,
     same = set(suite_config.get("same_cases") or [])
     comparisons = {m: comparison_dict(paired(head, base, m, same, settings.alpha)) for m in PAIRED_METRICS} if base else {}
     thresholds = check_thresholds(metrics, suite_config.get("thresholds", {}), base_metrics, comparisons, settings)
-    changes = case_changes(head, base, same) if base else {"regressions": [], "fixes": []}
+    changes = case_changes(head, base, same, settings.alpha) if base else {"regressions": [], "fixes": []}
     incomplete = metrics["error_rate"] is not None and metrics["error_rate"] > settings.max_error_rate
     return {
         "suite": suite, "prompt": prompt, "model": model, "model_id": head[0].model_id,
@@ -154,7 +154,9 @@ def group_failures(g: Mapping[str, Any], settings: GateSettings) -> list[str]:
         reasons.append(f"error rate {m['error_rate']:.1%} over max_error_rate {settings.max_error_rate:.1%} "
                        f"({m['errors']} failed calls: {', '.join(f'{k} {v}' for k, v in m['error_classes'].items())})")
     for t in g["thresholds"]:
-        if t["passed"] is False:
+        if t["passed"] is False and t["value"] is None:  # never measured: say why, not "n/a breaks"
+            reasons.append(f"{t['metric']} {t['bound']} {_fmt(t['limit'])}: {t['note']}")
+        elif t["passed"] is False:
             reasons.append(f"{t['metric']} {_fmt(t['value'])} breaks {t['bound']} {_fmt(t['limit'])}"
                            + (f" (base {_fmt(t['base'])})" if t["base"] is not None else "")
                            + (f": {t['note']}" if t["note"] else "")

@@ -43,6 +43,10 @@ that applies wins:
 4. Text: "12 + 30" style arithmetic (+ - * /), "capital of France" for a few countries, else
    "Stand-in answer: <first 12 words of the user text>". UPPERCASE if the system text asks.
 
+Length: a request with `max_tokens` (or `max_completion_tokens`) gets an answer cut to that many
+estimated tokens (4 characters each) and `finish_reason: "length"`, as a real model cuts a long
+answer (a `reply=` too; fault replies are not cut).
+
 Judge (checked before rule 2, since a graded answer may quote a harmful request): when the
 system text carries the grader marker "[llmops-grader" (llmops' `judge` assertion), the answer is
 {"score": S, "reason": R} read from the `<rubric>`, `<answer>` and `<context>` tags of the user text:
@@ -301,6 +305,14 @@ def error_reply(status: int, message: str, type_: str, code: str,
                 headers: dict[str, str] | None = None) -> Reply:
     body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
     return json_reply(status, body, headers)
+
+
+def cut_to(content: str, max_tokens: Any) -> tuple[str, str]:
+    """The answer a token budget allows, and why it ended ("length" when it was cut)."""
+    if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens > 0 \
+            and estimate_tokens(content) > max_tokens:
+        return content[: max_tokens * 4], "length"
+    return content, "stop"
 
 
 def completion(model: str, fp: str, content: str | None, prompt_tokens: int,
@@ -568,7 +580,8 @@ class StandinServer:
             fmt = req.get("response_format") or {}
             wants_json = isinstance(fmt, dict) and "json" in str(fmt.get("type", ""))
             content = answer(messages, wants_json, noisy, rng)
-        return json_reply(200, completion(model, fp, content, prompt_tokens))
+        content, finish_reason = cut_to(content, req.get("max_completion_tokens") or req.get("max_tokens"))
+        return json_reply(200, completion(model, fp, content, prompt_tokens, finish_reason))
 
     @staticmethod
     def _pick_fault(d: dict[str, Any], cfg: dict[str, Any], fp: str, attempt: int) -> str | None:

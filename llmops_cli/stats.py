@@ -200,3 +200,20 @@ def is_significant_drop(c: Comparison, higher_is_better: bool, alpha: float) -> 
         return False
     worse = c.diff < 0 if higher_is_better else c.diff > 0
     return worse and c.p_value <= alpha
+
+
+def fisher_exact(passed_a: int, runs_a: int, passed_b: int, runs_b: int) -> float:
+    """Two-sided Fisher's exact p-value for one case's pass counts at two refs (k of n runs each).
+
+    With `repeat: n` a case that passed 4 of 5 times at base and 2 of 5 at head may just be a
+    noisy model; this asks how likely so lopsided a split of its passes is when both refs share
+    one pass rate. Tables as likely as the observed one or less are summed (the usual two-sided
+    rule), with exact integers and one division at the end.
+    """
+    if not (0 <= passed_a <= runs_a and 0 <= passed_b <= runs_b):
+        raise ValueError("pass counts must lie between 0 and the number of runs")
+    total, passes = runs_a + runs_b, passed_a + passed_b
+    low, high = max(0, passes - runs_b), min(passes, runs_a)
+    weights = {x: math.comb(runs_a, x) * math.comb(runs_b, passes - x) for x in range(low, high + 1)}
+    observed = weights[passed_a]
+    return min(1.0, sum(w for w in weights.values() if w <= observed) / math.comb(total, passes))

@@ -204,7 +204,7 @@ def test_threshold_failure(tmp_path: Path, server: StandinServer) -> None:
     for case_id, expected, got in [("refund-0", "refund", "billing"), ("bug-2", "bug", "technical"),
                                    ("other-5", "other", "general")]:
         line = next(line for line in report.splitlines() if line.startswith(f"- **{case_id}**"))
-        assert f"json_field: category: expected {expected}, got {got}" in line, line
+        assert f"json_field: category: expected '{expected}', got '{got}'" in line, line
         assert "schema: category" in line, line
     assert "FAIL" in run.stdout and "gate: failed (exit 1)" in run.stdout
 

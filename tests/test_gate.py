@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from conftest import SUPPORT_PROMPT, Run, case_lines, git, llmops, results_json, write_project
@@ -517,3 +518,117 @@ def test_require_significance_without_a_p_value_gates_on_the_difference() -> Non
                             {"correctness": comparison}, GateSettings(require_significance=True))
     (row,) = rows
     assert row["passed"] is False and "too few paired cases" in row["note"]
+
+
+# reading the report: base values, points, a prompt diff that keeps the change ----------------
+
+FILLER = "Be kind, precise and brief with every customer. " * 16  # one long system line (~800 chars)
+LONG_PROMPT = SUPPORT_PROMPT.replace("You are the support desk of {{ product }}.",
+                                     "You are the support desk of {{ product }}. " + FILLER.strip())
+READ_SUITE = """prompt: support
+models: [default]
+thresholds:
+  correctness: {min: 0.5, max_drop: 0.0}
+"""
+
+
+def test_report_shows_base_values_points_and_the_changed_prompt_line(tmp_path: Path, server: StandinServer) -> None:
+    root = make_repo(tmp_path / "repo", server, suite=READ_SUITE, prompt=LONG_PROMPT)
+    git(root, "checkout", "-q", "-b", "long-line")
+    (root / "prompts" / "support.yaml").write_text(LONG_PROMPT.replace(LABEL_SENTENCE, ""))
+    commit_all(root, "Drop the label list from the long system message")
+    assert cli(root, "eval", "--baseline", "main").code == 1
+    (group,) = results_json(root)["groups"]
+    rows = {t["bound"]: t for t in group["thresholds"]}
+    assert rows["min"]["base"] == pytest.approx(0.9) and rows["min"]["value"] == pytest.approx(0.3)
+    md = (latest_report_dir(root) / "report.md").read_text()
+    assert "| correctness | min | 50.0% | 90.0% | 30.0% |" in md, "a min row shows the base value, not n/a"
+    drop = next(line for line in md.splitlines() if line.startswith("| correctness | max_drop |"))
+    c = group["comparisons"]["correctness"]
+    assert "| -60.0 pts |" in drop and f"[{c['ci_low'] * 100:+.1f}, {c['ci_high'] * 100:+.1f}] pts" in drop, drop
+    details = md_section(md, "#### Regressions")
+    diff = details[details.index("rendered prompt diff:"):].split("</details>")[0]
+    minus = [line for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    plus = [line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    assert minus and plus, diff
+    assert "Classify the ticket as refund, bug or other." in minus[0], "the changed part of the line is shown"
+    assert "Answer in JSON" in plus[0] and "Classify" not in plus[0], "and the other side of it"
+    assert all(len(line) < 400 for line in diff.splitlines()), "long lines are trimmed around the change"
+
+
+# repeat > 1: each case's pass rate at both refs, and real changes apart from noise ------------
+
+REPEAT_SUITE = """prompt: support
+models: [default]
+repeat: 5
+thresholds:
+  correctness: {max_drop: 0.0}
+"""
+REAL, NOISY = 12, 12  # cases 0-11 always wrong at head; 12-23 wrong 30% of the time at both refs
+
+
+def _prompt_with(directives: str, system_extra: str = "") -> str:
+    user = '"{{ ticket }}"'
+    prompt = SUPPORT_PROMPT.replace(user, f'"{{{{ ticket }}}}{directives}"')
+    return prompt.replace("keys category and reply.", "keys category and reply." + system_extra)
+
+
+def test_repeated_cases_show_pass_rates_and_noise_apart(tmp_path: Path, server: StandinServer) -> None:
+    noisy = "{% if idx >= " + str(REAL) + " %} [standin: noise=0.3]{% endif %}"
+    root = make_repo(tmp_path / "repo", server, suite=REPEAT_SUITE, cases=_numbered_cases(REAL + NOISY),
+                     prompt=_prompt_with(noisy))
+    git(root, "checkout", "-q", "-b", "worse")
+    worse = "{% if idx < " + str(REAL) + " %} [standin: noise=1]{% else %} [standin: noise=0.3]{% endif %}"
+    (root / "prompts" / "support.yaml").write_text(_prompt_with(worse, " Thank you."))
+    commit_all(root, "Worse on the first twelve cases")
+
+    run = cli(root, "eval", "--baseline", "main")
+    assert run.code == 1, run.stdout + run.stderr
+    (group,) = results_json(root)["groups"]
+    real = [r for r in group["regressions"] if int(r["case_id"][5:]) < REAL]
+    assert len(real) == REAL
+    for r in real:
+        assert (r["base_passed"], r["base_runs"], r["head_passed"], r["head_runs"]) == (5, 5, 0, 5)
+        assert r["beyond_noise"] is True and r["p_value"] == pytest.approx(2 / 252)  # Fisher's exact, two-sided
+    noise = [r for r in group["regressions"] + group["fixes"] if int(r["case_id"][5:]) >= REAL]
+    assert noise, "the noisy cases moved between the two runs"
+    assert all(r["beyond_noise"] is (r["p_value"] <= 0.05) for r in noise)
+    level = [r for r in noise if not r["beyond_noise"]]
+    assert level, "some of those moves are noise-level"
+
+    md = (latest_report_dir(root) / "report.md").read_text()
+    regressions = md_section(md, "#### Regressions")
+    beyond = sum(1 for r in group["regressions"] if r["beyond_noise"])
+    assert f"Changed beyond noise ({beyond})" in regressions
+    assert "- **case-00** (base 5/5 → head 0/5, p=0.00794)" in regressions
+    assert "Noise-level changes" in md
+    sample = level[0]
+    assert f"- **{sample['case_id']}** (base {sample['base_passed']}/5 → head {sample['head_passed']}/5" in md
+
+    lines = run.stdout.splitlines()
+    shown = [line for line in lines if line.startswith("regression: ")]
+    assert len(shown) == 10 and "regression: support/case-00 x default (base 5/5, head 0/5)" in shown
+    count = len(group["regressions"])
+    assert f"… {count - 10} more regressions in report.md" in run.stdout
+    p_value = group["comparisons"]["correctness"]["p_value"]
+    summary = next(line for line in lines if line.startswith("support x default: "))
+    assert f"{count} regressions ({beyond} beyond noise)" in summary and f"{len(group['fixes'])} fix" in summary
+    assert f"p={p_value:.3g}" in summary, summary
+
+
+def test_fisher_exact_matches_scipy_and_one_run_a_side_is_not_tested() -> None:
+    from scipy.stats import fisher_exact as scipy_fisher
+
+    from llmops_cli.stats import fisher_exact
+
+    for a, n, b, m in [(5, 5, 0, 5), (4, 5, 0, 5), (3, 5, 0, 5), (4, 5, 2, 5), (10, 10, 1, 10), (2, 7, 5, 6), (0, 3, 0, 3)]:
+        assert fisher_exact(a, n, b, m) == pytest.approx(scipy_fisher([[a, n - a], [b, m - b]])[1], rel=1e-12)
+    single = case_changes([_record("head", 0, False, "bad")], [_record("base", 0, True, "good")], {"c1"})
+    (regression,) = single["regressions"]
+    assert (regression["base_passed"], regression["base_runs"], regression["head_passed"], regression["head_runs"]) \
+        == (1, 1, 0, 1)
+    assert regression["p_value"] is None and regression["beyond_noise"] is None
+    base = [_record("base", 0, True, "good"), _record("base", 1, True, "good")]
+    head = [_record("head", 0, True, "good"), _record("head", 1, False, "bad")]
+    (wobble,) = case_changes(head, base, {"c1"})["regressions"]
+    assert wobble["p_value"] == 1.0 and wobble["beyond_noise"] is False

@@ -165,7 +165,7 @@ def test_page_is_self_contained_escaped_and_under_csp(report: tuple[dict[str, An
     assert "Regressions (2): passed at base, fail now" in page and "Fixes (1): failed at base, pass now" in page
     assert page.count('class="change regression"') == 4 and page.count('class="change fix"') == 2
     assert "added: new-1" in page and "Template diff: support" in page and '<span class="add">+  - {role: system' in page
-    assert "contains: output does not contain Lyon" in page and "malformed_response" in page
+    assert "contains: output does not contain &#x27;Lyon&#x27;" in page and "malformed_response" in page
     assert "redaction on: email" in page and "95% CI" in page and "mcnemar" in page
 
 

@@ -61,6 +61,30 @@ def test_equals_failure_message_shows_both_sides() -> None:
     assert not ok and "Paris" in message and "Lyon" in message
 
 
+@pytest.mark.parametrize(("kind", "text", "spec", "shown"), [
+    ("equals", " Ottawa", {"value": "Ottawa", "strip": False}, "expected 'Ottawa', got ' Ottawa'"),
+    ("equals", "Ottawa\u200b", {"value": "Ottawa"}, "expected 'Ottawa', got 'Ottawa\\u200b'"),
+    ("equals", "Ottawa\n\tCanada", {"value": "Ottawa"}, "got 'Ottawa\\n\\tCanada'"),
+    ("contains", "Paris", {"value": "Lyon "}, "output does not contain 'Lyon '"),
+    ("not_contains", "a\u00a0b", {"value": "\u00a0"}, "output contains forbidden '\\xa0'"),
+    ("json_field", '{"capital": "Ottawa "}', {"path": "capital", "equals": "Ottawa"},
+     "capital: expected 'Ottawa', got 'Ottawa '"),
+    ("json_field", '{"capital": "1"}', {"path": "capital", "equals": 1}, "capital: expected 1, got '1'"),
+    ("json_field", '{"capital": " Rome"}', {"path": "capital", "in": ["Rome"]}, "capital: ' Rome' not in"),
+])
+def test_failure_messages_show_values_with_visible_whitespace(kind: str, text: str, spec: dict[str, Any],
+                                                              shown: str) -> None:
+    """A value that differs only by whitespace or an invisible character must look different."""
+    ok, message = check(kind, text, spec)
+    assert not ok and shown in message, message
+
+
+def test_long_values_are_trimmed_inside_visible_quotes() -> None:
+    ok, message = check("equals", "x" * 500, {"value": "y"})
+    assert not ok and message.endswith("'…") and len(message) < 150, message
+
+
+
 # --- schema ------------------------------------------------------------------------------------
 
 

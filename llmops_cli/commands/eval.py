@@ -20,6 +20,7 @@ from llmops_cli.project import Project, load_project, lock_problems
 from llmops_cli.providers import api_key, secrets_in_use
 from llmops_cli.redact import Redactor
 from llmops_cli.report import refuse_project_folder, write_reports
+from llmops_cli.report.markdown import truncated_line
 from llmops_cli.results import build_document, records_from_document, summary_of
 from llmops_cli.runner import Progress, Runner, RunLimits, identity
 from llmops_cli.source import WorkTree
@@ -316,8 +317,17 @@ def print_result(console: Any, result: EvalResult) -> None:
                       "unknown" if m["cost_usd"] is None else f"{m['cost_usd']:.4f}", verdict)
     console.print(table)
     for g in doc["groups"]:
-        for r in g["regressions"]:
-            console.print(f"regression: {g['suite']}/{r['case_id']} x {g['model']}", markup=False)
+        truncated = truncated_line(g)
+        if truncated:
+            console.print(f"warning: {g['suite']} x {g['model']}: {truncated}", markup=False)
+    lines = regression_lines(doc["groups"])
+    for line in lines[:MAX_REGRESSION_LINES]:
+        console.print(line, markup=False)
+    if len(lines) > MAX_REGRESSION_LINES:
+        console.print(f"… {len(lines) - MAX_REGRESSION_LINES} more regressions in report.md", markup=False)
+    for g in doc["groups"]:
+        if g["regressions"] or g["fixes"]:
+            console.print(change_summary(g), markup=False)
     for reason in doc["gate"]["reasons"]:
         console.print(f"- {reason}", markup=False)
     for name, suite in doc["suites"].items():
@@ -329,3 +339,37 @@ def print_result(console: Any, result: EvalResult) -> None:
     console.print(f"gate: {doc['gate']['status']} (exit {doc['gate']['exit_code']}) · run {doc['run']['id']}", markup=False)
     if result.report_dir is not None:
         console.print(f"reports: {result.report_dir}", markup=False)
+
+
+MAX_REGRESSION_LINES = 10
+
+
+def regression_lines(groups: list[dict[str, Any]]) -> list[str]:
+    """One line per regressed case, changes beyond noise first; with repeated runs each shows the
+    case's passes at both refs, so a 4/5 -> 3/5 wobble does not read like a 5/5 -> 0/5 break."""
+    found = [(g, r) for g in groups for r in g["regressions"]]
+    found.sort(key=lambda item: item[1].get("beyond_noise") is False)
+    lines = []
+    for g, r in found:
+        line = f"regression: {g['suite']}/{r['case_id']} x {g['model']}"
+        if r.get("p_value") is not None:
+            line += (f" (base {r['base_passed']}/{r['base_runs']}, head {r['head_passed']}/{r['head_runs']}"
+                     + ("" if r["beyond_noise"] else "; noise-level") + ")")
+        lines.append(line)
+    return lines
+
+
+def change_summary(g: Mapping[str, Any]) -> str:
+    """A group's regression and fix counts and the paired test of correctness, on one line."""
+    def count(n: int, word: str, plural: str) -> str:
+        return f"{n} {word if n == 1 else plural}"
+
+    regressions, fixes = g["regressions"], g["fixes"]
+    text = f"{g['suite']} x {g['model']}: {count(len(regressions), 'regression', 'regressions')}"
+    if any(r.get("beyond_noise") is not None for r in regressions + fixes):
+        text += f" ({sum(1 for r in regressions if r.get('beyond_noise'))} beyond noise)"
+    text += f", {count(len(fixes), 'fix', 'fixes')}"
+    c = (g.get("comparisons") or {}).get("correctness")
+    if c and c.get("p_value") is not None:
+        text += f"; correctness {c['base']:.1%} → {c['head']:.1%}, p={c['p_value']:.3g} ({c['method']})"
+    return text

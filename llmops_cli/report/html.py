@@ -21,7 +21,9 @@ import json
 import secrets
 from typing import Any, Mapping
 
-from llmops_cli.report.markdown import PCT_METRICS, _f, graders_line, redteam_counts
+from llmops_cli.report.diffview import trim_diff
+from llmops_cli.report.markdown import (CUT, PCT_METRICS, _f, change_label, change_reason, ci_text, graders_line,
+                                       limit_text, points, redteam_counts, split_noise, truncated_line)
 
 TRIM = 4000
 MATRIX_TRIM = 1000
@@ -95,7 +97,7 @@ def _pre(text: str | None) -> str:
 def _diff(text: str) -> str:
     cls = {"+": "add", "-": "del", "@": "hunk"}
     lines = []
-    for line in _trim(text).split("\n"):
+    for line in trim_diff(text, width=300, budget=TRIM).split("\n"):
         kind = "" if line.startswith(("+++", "---")) else cls.get(line[:1], "")
         lines.append(f'<span class="{kind}">{e(line) or " "}</span>')
     return f'<pre class="diff">{"".join(lines)}</pre>'
@@ -273,13 +275,14 @@ def _filters(doc: Mapping[str, Any]) -> list[str]:
 def _group(g: Mapping[str, Any], index: int) -> list[str]:
     m, bm = g["metrics"], g["base_metrics"]
     errs = ", ".join(f"{k} {v}" for k, v in (m.get("error_classes") or {}).items())
-    graders = graders_line(g)
+    graders, truncated = graders_line(g), truncated_line(g)
     out = [f'<section class="group" id="g{index}" data-scope="group" data-suite="{e(g["suite"])}" '
            f'data-model="{e(g["model"])}">',
            f'<h2>{_kind(g) + " " if g.get("kind") == "redteam" else ""}{e(g["suite"])} · {e(g["prompt"])} · '
            f'{e(g["model"])} <code class="mute">{e(g["model_id"])}</code> '
            f"{_verdict(g)}</h2>" + (f'<p class="warn">{e(m["errors"])} failed calls: {e(errs)}</p>' if m["errors"] else "")
-           + (f'<p class="mute graders">{e(graders.replace("`", ""))}</p>' if graders else ""),
+           + (f'<p class="mute graders">{e(graders.replace("`", ""))}</p>' if graders else "")
+           + (f'<p class="warn truncated">{e(truncated)}</p>' if truncated else ""),
            "<h3>Metrics</h3><table><tr><th>metric</th><th>base</th><th>head</th><th>Δ</th><th>95% CI</th><th>p</th>"
            "<th>paired n</th></tr>"]
     for k in METRICS:
@@ -288,7 +291,7 @@ def _group(g: Mapping[str, Any], index: int) -> list[str]:
             continue
         diff = c["diff"] if c else head - before if isinstance(head, (int, float)) and isinstance(before, (int, float)) else None
         out.append(f'<tr><td>{e(k)}</td><td class="n">{_fe(before, k)}</td><td class="n">{_fe(head, k)}</td>'
-                   f'<td class="n">{_fe(diff, k)}</td><td class="n">{_ci(c, k)}</td><td class="n">{_p(c)}</td>'
+                   f'<td class="n">{_delta(diff, k)}</td><td class="n">{_ci(c, k)}</td><td class="n">{_p(c)}</td>'
                    f'<td class="n">{e(c["n"]) if c else ""}</td></tr>')
     out.append('</table><p class="mute">Δ, CI and p are paired over the cases unchanged in both runs when n is '
                "shown; otherwise Δ is head minus base over all cases.</p>")
@@ -301,21 +304,31 @@ def _group(g: Mapping[str, Any], index: int) -> list[str]:
                       '<span class="ok">pass</span>' if t["passed"] else '<span class="bad">FAIL</span>')
             note = f' <span class="mute">{e(t["note"])}</span>' if t["note"] else ""
             k = t["metric"]
-            out.append(f'<tr><td>{e(k)}</td><td>{e(t["bound"])}</td><td class="n">{_fe(t["limit"], k)}</td>'
+            out.append(f'<tr><td>{e(k)}</td><td>{e(t["bound"])}</td><td class="n">{e(limit_text(t))}</td>'
                        f'<td class="n">{_fe(t["base"], k)}</td><td class="n">{_fe(t["value"], k)}</td>'
-                       f'<td class="n">{_fe(c["diff"], k) if c else ""}</td><td class="n">{_ci(c, k)}</td>'
+                       f'<td class="n">{_delta(c["diff"], k) if c else ""}</td><td class="n">{_ci(c, k)}</td>'
                        f'<td class="n">{_p(c)}</td><td>{result}{note}</td></tr>')
         out.append("</table>")
-    for key, title, cls in (("regressions", "passed at base, fail now", "regression"), ("fixes", "failed at base, pass now", "fix")):
+    for key, titles, cls in (("regressions", ("passed at base, fail now", "pass less often than at base"), "regression"),
+                             ("fixes", ("failed at base, pass now", "pass more often than at base"), "fix")):
         if g[key]:
-            out.append(f"<div data-box><h3>{key.capitalize()} ({len(g[key])}): {title}</h3>")
-            out += [_change(g, c, cls) for c in g[key]] + ["</div>"]
+            split = split_noise(g[key])
+            title = titles[0] if split is None else (f"{titles[1]} ({len(split[0])} beyond noise, "
+                                                      f"{len(split[1])} noise-level)")
+            entries = g[key] if split is None else split[0] + split[1]
+            out.append(f"<div data-box><h3>{key.capitalize()} ({len(g[key])}): {e(title)}</h3>")
+            out += [_change(g, c, cls) for c in entries] + ["</div>"]
     out += _cases(g)
     return out + ["</section>"]
 
 
 def _ci(c: Mapping[str, Any] | None, metric: str) -> str:
-    return f"[{_fe(c['ci_low'], metric)}, {_fe(c['ci_high'], metric)}]" if c and c["ci_low"] is not None else ""
+    return e(ci_text(c["ci_low"], c["ci_high"], metric in PCT_METRICS)) if c else ""
+
+
+def _delta(diff: Any, metric: str) -> str:
+    """A difference: in percentage points for a percentage metric, else in the metric's unit."""
+    return e(points(diff)) if metric in PCT_METRICS and diff is not None else _fe(diff)
 
 
 def _p(c: Mapping[str, Any] | None) -> str:
@@ -324,10 +337,12 @@ def _p(c: Mapping[str, Any] | None) -> str:
 
 def _change(g: Mapping[str, Any], c: Mapping[str, Any], cls: str) -> str:
     statuses = ["fail", "regression"] if cls == "regression" else ["pass", "fix"]
-    failed = "; ".join(f"{a['type']}: {a['message']}" for a in c["failed_assertions"]) or "-"
-    return (f'<details class="change {cls}" {_filterable(g, c["tags"], statuses)}{" open" if cls == "regression" else ""}>'
-            f'<summary><b>{e(c["case_id"])}</b> {_tags(c["tags"])} score {_fe(c["base_score"])} → {_fe(c["head_score"])}: '
-            f'<span class="{"bad" if cls == "regression" else "mute"}">{e(failed)}</span></summary>'
+    noise_level = c.get("beyond_noise") is False
+    opened = " open" if cls == "regression" and not noise_level else ""
+    return (f'<details class="change {cls}" {_filterable(g, c["tags"], statuses)}{opened}>'
+            f'<summary><b>{e(c["case_id"])}</b> {_tags(c["tags"])} {e(change_label(c))}'
+            + (' <span class="mute">noise-level</span>' if noise_level else "") + ': '
+            f'<span class="{"bad" if cls == "regression" else "mute"}">{e(change_reason(c))}</span></summary>'
             f'<div class="sbs"><div><h4>base output</h4>{_pre(c["base_output"])}</div>'
             f'<div><h4>head output</h4>{_pre(c["head_output"])}</div></div>'
             + (f'<h4 class="mute">rendered prompt diff</h4>{_diff(c["messages_diff"])}' if c["messages_diff"] else
@@ -348,8 +363,9 @@ def _cases(g: Mapping[str, Any]) -> list[str]:
         statuses += ["regression"] if case["case_id"] in regressed else ["fix"] if case["case_id"] in fixed else []
         latencies = sorted(r["latency_s"] for r in runs if r["latency_s"] is not None)
         label = statuses[-1]
+        cut = f' <span class="warn">{CUT}</span>' if any(r.get("finish_reason") == "length" for r in runs) else ""
         row = (f'<tr {_filterable(g, case["tags"], statuses)}><td>{e(case["case_id"])}</td><td>{_tags(case["tags"])}</td>'
-               f'<td class="n">{_fe(case["score"])}</td><td class="st st-{label}">{e(label)}</td>'
+               f'<td class="n">{_fe(case["score"])}</td><td class="st st-{label}">{e(label)}{cut}</td>'
                f'<td class="n">{_fe(latencies[len(latencies) // 2] if latencies else None)}</td><td class="out">')
         if case["passed"]:
             row += f'<span class="mute">{e(_trim(" ".join((runs[0]["output"] or "").split()), PREVIEW))}</span>'

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from llmops_cli.report.mdsafe import cell, code, inline
 from llmops_cli.report.mdsafe import fence as _fence
+from llmops_cli.report.diffview import trim_diff
 
 TRIM = 600
 MAX_CASES = 25
@@ -32,6 +33,26 @@ def _f(value: Any, pct: bool = False) -> str:
 
 
 PCT_METRICS = {"correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "error_rate"}
+
+
+def points(value: float | None) -> str:
+    """A difference of two percentages in percentage points, signed: 0.9 -> 0.3 is `-60.0 pts`."""
+    return "n/a" if value is None else f"{value * 100:+.1f} pts"
+
+
+def limit_text(t: Mapping[str, Any]) -> str:
+    """A threshold's limit: a `max_drop` of a percentage is a difference, so in points like Δ."""
+    pct = t["metric"] in PCT_METRICS
+    if t["bound"] == "max_drop" and pct:
+        return f"{t['limit'] * 100:.1f} pts"
+    return _f(t["limit"], pct)
+
+
+def ci_text(low: float | None, high: float | None, pct: bool) -> str:
+    """A confidence interval of a difference, in points when the metric is a percentage."""
+    if low is None or high is None:
+        return ""
+    return f"[{low * 100:+.1f}, {high * 100:+.1f}] pts" if pct else f"[{_f(low)}, {_f(high)}]"
 
 
 def _trim(text: str | None) -> str:
@@ -133,30 +154,46 @@ def graders_line(g: Mapping[str, Any]) -> str | None:
     return ("Graders, not counted in the model's cost or latency: " + "; ".join(parts)) if parts else None
 
 
+CUT = "cut at max_tokens"
+
+
+def truncated_line(g: Mapping[str, Any]) -> str | None:
+    """How many answers the provider cut at max_tokens (finish_reason "length") and in which cases,
+    so a cut answer is not read as a wrong one (None when none was cut)."""
+    count = g["metrics"].get("truncated") or 0
+    if not count:
+        return None
+    ids = [c["case_id"] for c in g["cases"] if any(r.get("finish_reason") == "length" for r in c["runs"])]
+    more = f" and {len(ids) - MAX_CASES} more" if len(ids) > MAX_CASES else ""
+    return (f"{count} answer{'s' if count != 1 else ''} {CUT} (finish_reason: length): "
+            f"{', '.join(map(inline, ids[:MAX_CASES]))}{more}")
+
+
 def _group_section(g: Mapping[str, Any], prefix: str = "") -> list[str]:
     out = [f"### {prefix}{inline(g['suite'])} · {inline(g['prompt'])} · {inline(g['model'])} ({code(g['model_id'])})", ""]
     graders = graders_line(g)
     if graders:
         out += [graders, ""]
+    truncated = truncated_line(g)
+    if truncated:
+        out += [f"⚠️ {truncated}", ""]
     if g["thresholds"]:
         out += ["| metric | bound | limit | base | head | Δ | 95% CI | p | result |", "|---|---|---:|---:|---:|---:|---|---:|---|"]
         for t in g["thresholds"]:
             c = g["comparisons"].get(t["metric"]) if t["bound"] == "max_drop" else None
             pct = t["metric"] in PCT_METRICS
-            ci = f"[{_f(c['ci_low'])}, {_f(c['ci_high'])}]" if c and c["ci_low"] is not None else ""
-            diff = _f(c["diff"]) if c else ""
+            ci = ci_text(c["ci_low"], c["ci_high"], pct) if c else ""
+            diff = (points(c["diff"]) if pct else _f(c["diff"])) if c else ""
             p = _f(c["p_value"]) + (f" ({c['method']})" if c else "") if c and c["p_value"] is not None else ""
             result = "n/a" if t["passed"] is None else "pass" if t["passed"] else "**FAIL**"
             note = f" — {cell(t['note'])}" if t["note"] else ""
-            out.append(f"| {cell(t['metric'])} | {cell(t['bound'])} | {_f(t['limit'], pct)} | {_f(t['base'], pct)} | "
+            out.append(f"| {cell(t['metric'])} | {cell(t['bound'])} | {limit_text(t)} | {_f(t['base'], pct)} | "
                        f"{_f(t['value'], pct)} | {diff} | {ci} | {p} | {result}{note} |")
         out.append("")
     if g["regressions"]:
-        out += [f"#### Regressions ({len(g['regressions'])}): passed at base, fail now", ""]
-        out += _changed_cases(g["regressions"])
+        out += _changes(g["regressions"], "Regressions", ("passed at base, fail now", "pass less often than at base"))
     if g["fixes"]:
-        out += [f"#### Fixes ({len(g['fixes'])}): failed at base, pass now", ""]
-        out += _changed_cases(g["fixes"], full=False)
+        out += _changes(g["fixes"], "Fixes", ("failed at base, pass now", "pass more often than at base"), full=False)
     failing = [c for c in g["cases"] if not c["passed"]]
     regressed = {r["case_id"] for r in g["regressions"]}
     failing = [c for c in failing if c["case_id"] not in regressed]
@@ -169,16 +206,52 @@ def _group_section(g: Mapping[str, Any], prefix: str = "") -> list[str]:
     return out
 
 
+def split_noise(entries: list[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]] | None:
+    """(changed beyond noise, noise-level) when the cases ran more than once; None with one run a side."""
+    if all(e.get("beyond_noise") is None for e in entries):
+        return None
+    return [e for e in entries if e.get("beyond_noise")], [e for e in entries if not e.get("beyond_noise")]
+
+
+def change_label(e: Mapping[str, Any]) -> str:
+    """How a case moved: its score with one run a side, else passes out of runs at each ref and the p-value."""
+    if e.get("p_value") is None:
+        return f"score {_f(e['base_score'])} → {_f(e['head_score'])}"
+    return (f"base {e['base_passed']}/{e['base_runs']} → head {e['head_passed']}/{e['head_runs']}, "
+            f"p={e['p_value']:.3g}")
+
+
+def _changes(entries: list[Mapping[str, Any]], title: str, headings: tuple[str, str], full: bool = True) -> list[str]:
+    split = split_noise(entries)
+    if split is None:
+        return [f"#### {title} ({len(entries)}): {headings[0]}", ""] + _changed_cases(entries, full)
+    beyond, level = split
+    out = [f"#### {title} ({len(entries)}): {headings[1]}", ""]
+    if beyond:
+        out += [f"**Changed beyond noise ({len(beyond)})**: Fisher's exact test on the case's runs at each ref", ""]
+        out += _changed_cases(beyond, full)
+    if level:
+        out += [f"**Noise-level changes ({len(level)})**: no more than the model's own variation explains", ""]
+        out += _changed_cases(level, full=False)
+    return out
+
+
+def change_reason(e: Mapping[str, Any]) -> str:
+    """Why a regressed (or fixed) case failed on its worse side, and whether an answer was cut short."""
+    failed = "; ".join(f"{a['type']}: {a['message']}" for a in e["failed_assertions"]) or "-"
+    cut = [side for side in ("base", "head") if e.get(f"{side}_finish_reason") == "length"]
+    return failed + (f" ({' and '.join(cut)} answer {CUT})" if cut else "")
+
+
 def _changed_cases(entries: list[Mapping[str, Any]], full: bool = True) -> list[str]:
     out = []
     for e in entries[:MAX_CASES]:
-        failed = "; ".join(f"{a['type']}: {a['message']}" for a in e["failed_assertions"]) or "-"
-        out.append(f"- **{inline(e['case_id'])}** (score {_f(e['base_score'])} → {_f(e['head_score'])}): {inline(_line(failed))}")
+        out.append(f"- **{inline(e['case_id'])}** ({change_label(e)}): {inline(_line(change_reason(e)))}")
         if full:
             out += ["<details><summary>outputs and prompt diff</summary>", "", "base output:", _fence(_trim(e["base_output"])),
                     "head output:", _fence(_trim(e["head_output"]))]
             if e["messages_diff"]:
-                out += ["rendered prompt diff:", _fence(_trim(e["messages_diff"]), "diff")]
+                out += ["rendered prompt diff:", _fence(trim_diff(e["messages_diff"], budget=TRIM * 2), "diff")]
             out += ["</details>", ""]
     if len(entries) > MAX_CASES:
         out.append(f"- … {len(entries) - MAX_CASES} more in results.json")
@@ -191,6 +264,8 @@ def _failing_case(case: Mapping[str, Any]) -> list[str]:
         why = f"error ({run['error_class']}, {run['attempts']} attempts): {run['error']}"
     else:
         why = "; ".join(f"{a['type']}: {a['message']}" for a in run["assertions"] if not a["passed"]) or "failed"
+    if run.get("finish_reason") == "length":
+        why += f" ({CUT})"
     prompt = "\n".join(f"[{m['role']}] {m['content']}" for m in case["messages"])
     return [f"- **{inline(case['case_id'])}** (score {_f(case['score'])}): {inline(_line(why))}",
             "<details><summary>prompt and output</summary>", "", _fence(_trim(prompt)), "output:",
@@ -207,7 +282,7 @@ def _suite_changes(doc: Mapping[str, Any]) -> list[str]:
             out += [f"- changed by {inline(commit)}" for commit in suite.get("golden_changed_by") or []]
             out.append("")
         for prompt, diff in (suite.get("template_diffs") or {}).items():
-            out += [f"#### Template diff: {code(prompt)}", _fence(_trim(diff), "diff"), ""]
+            out += [f"#### Template diff: {code(prompt)}", _fence(trim_diff(diff, budget=TRIM * 2), "diff"), ""]
         if suite.get("only_in"):
             out += [f"- suite {code(name)} exists only at {inline(suite['only_in'])}; not compared", ""]
     return out

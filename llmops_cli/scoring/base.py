@@ -120,3 +120,13 @@ def keys_problems(spec: Mapping[str, Any], required: tuple[str, ...], optional: 
 def short(text: Any, limit: int = 80) -> str:
     shown = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A compared value as a failure message must show it: a string quoted like Python's repr, so
+    `' Ottawa'` and `'Ottawa'` look different and a newline, tab, no-break or zero-width space is
+    spelled out (`\\n`, `\\xa0`, `\\u200b`); other JSON values as JSON, so `'1'` is not `1`.
+    A long string is cut inside the quotes and marked with `…` after them."""
+    if not isinstance(value, str):
+        return short(value, limit)
+    return repr(value) if len(value) <= limit else repr(value[: limit - 1]) + "…"

@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from llmops_cli.cases import canonical_json
-from llmops_cli.scoring.base import Kind, Output, Verdict, keys_problems, short
+from llmops_cli.scoring.base import Kind, Output, Verdict, keys_problems, shown
 
 _PATH_PART = re.compile(r"[^.\[\]]+|\[\d+\]")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
@@ -111,15 +111,15 @@ def _json_field(out: Output, spec: Mapping[str, Any]) -> Verdict:
             ok = _close(value, expected, spec["tolerance"])
         else:
             ok = same_json(value, expected)
-        return Verdict(ok, "" if ok else f"{path}: expected {short(expected)}, got {short(value)}")
+        return Verdict(ok, "" if ok else f"{path}: expected {shown(expected)}, got {shown(value)}")
     if "in" in spec:
         ok = any(same_json(value, option) for option in spec["in"])
-        return Verdict(ok, "" if ok else f"{path}: {short(value)} not in {short(spec['in'])}")
+        return Verdict(ok, "" if ok else f"{path}: {shown(value)} not in {shown(spec['in'])}")
     if "contains" in spec:
         ok = isinstance(value, (str, list)) and spec["contains"] in value
-        return Verdict(ok, "" if ok else f"{path}: {short(value)} does not contain {short(spec['contains'])}")
+        return Verdict(ok, "" if ok else f"{path}: {shown(value)} does not contain {shown(spec['contains'])}")
     ok = isinstance(value, str) and re.search(spec["regex"], value) is not None
-    return Verdict(ok, "" if ok else f"{path}: {short(value)} does not match /{spec['regex']}/")
+    return Verdict(ok, "" if ok else f"{path}: {shown(value)} does not match /{spec['regex']}/")
 
 
 def same_json(a: Any, b: Any) -> bool:
@@ -162,7 +162,7 @@ def _numeric(out: Output, spec: Mapping[str, Any]) -> Verdict:
             return Verdict(False, "output contains no number")
         value = float(match.group())
     ok = _close(value, expected, tolerance)
-    return Verdict(ok, "" if ok else f"expected {expected}±{tolerance}, got {short(value)}")
+    return Verdict(ok, "" if ok else f"expected {expected}±{tolerance}, got {shown(value)}")
 
 
 SCHEMA = Kind("schema", _validate_schema, _schema)

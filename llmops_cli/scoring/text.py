@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from llmops_cli.scoring.base import Kind, Output, Verdict, keys_problems, short
+from llmops_cli.scoring.base import Kind, Output, Verdict, keys_problems, short, shown
 
 
 def _needs_string(spec: Mapping[str, Any], optional: tuple[str, ...] = ()) -> list[str]:
@@ -18,22 +18,22 @@ def _needs_string(spec: Mapping[str, Any], optional: tuple[str, ...] = ()) -> li
 def _equals(out: Output, spec: Mapping[str, Any]) -> Verdict:
     expected = spec["value"]
     actual = out.text.strip() if spec.get("strip", True) else out.text
-    return Verdict(actual == expected, "" if actual == expected else f"expected {short(expected)!s}, got {short(actual)}")
+    return Verdict(actual == expected, "" if actual == expected else f"expected {shown(expected)}, got {shown(actual)}")
 
 
 def _contains(out: Output, spec: Mapping[str, Any]) -> Verdict:
     ok = spec["value"] in out.text
-    return Verdict(ok, "" if ok else f"output does not contain {short(spec['value'])}")
+    return Verdict(ok, "" if ok else f"output does not contain {shown(spec['value'])}")
 
 
 def _icontains(out: Output, spec: Mapping[str, Any]) -> Verdict:
     ok = spec["value"].casefold() in out.text.casefold()
-    return Verdict(ok, "" if ok else f"output does not contain {short(spec['value'])} (any case)")
+    return Verdict(ok, "" if ok else f"output does not contain {shown(spec['value'])} (any case)")
 
 
 def _not_contains(out: Output, spec: Mapping[str, Any]) -> Verdict:
     ok = spec["value"] not in out.text
-    return Verdict(ok, "" if ok else f"output contains forbidden {short(spec['value'])}")
+    return Verdict(ok, "" if ok else f"output contains forbidden {shown(spec['value'])}")
 
 
 def _validate_regex(spec: Mapping[str, Any]) -> list[str]:
