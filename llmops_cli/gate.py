@@ -2,7 +2,7 @@
 
 A metric fails when it breaks `min`/`max`, or worsens by more than `max_drop` against the
 baseline on the cases present and unchanged at both refs. Each paired difference carries a
-95% CI and a p-value (exact McNemar for pass/fail, paired bootstrap for means, see stats.py);
+95% CI and a p-value (exact McNemar for pass/fail, paired sign-flip test for means, see stats.py);
 with `require_significance` only significant drops fail `max_drop`.
 """
 
