@@ -174,6 +174,9 @@ def decide(groups: list[dict[str, Any]], outcome: Mapping[str, Any], settings: G
         more = outcome["offline_misses"] - len(missing)
         reasons.append(f"--offline: {outcome['offline_misses']} calls not in the cache: " + ", ".join(missing)
                        + (f" and {more} more" if more > 0 else ""))
+    if outcome.get("partial"):
+        incomplete = True
+        reasons.append(f"partial shard set, {outcome['partial']}: reported, not gated")
     if outcome.get("interrupted"):
         incomplete = True
         reasons.append("interrupted; rerun the same command to resume")
