@@ -184,6 +184,42 @@ def open_ref(project_root: Path, ref: str) -> GitRefSource:
         raise
 
 
+def open_baseline(project_root: Path, ref: str) -> GitRefSource:
+    """The project where this branch left `ref`: the merge base of `ref` and HEAD.
+
+    Comparing a branch with the tip of main would blame the PR for everything merged into main
+    since it branched; `git diff main...HEAD` compares with the merge base, and so does this.
+    `A...B` names both sides (an empty side is HEAD). When `ref` is an ancestor of HEAD the
+    merge base is `ref` itself. The label says which commit was used and why.
+    """
+    opened = _open(project_root)
+    if opened is None:
+        raise InputError(f"{project_root}: not a git repository; run inside a git checkout or use --no-baseline")
+    repo, prefix = opened
+    try:
+        left, dots, right = ref.partition("...")
+        left, right = (left or "HEAD", right or "HEAD") if dots else (ref, "HEAD")
+        tip, name = _resolve(repo, left)
+        other = _resolve(repo, right)[0]
+        status, out = _git(repo, "merge-base", tip, other)
+        base = out.strip()
+        if status != 0 or not base:
+            if (Path(repo.common_dir) / "shallow").is_file():
+                raise InputError(f"no merge base of {name} and {right} in this shallow clone; run "
+                                 f"`git fetch --deepen={DEPTH}` (or `git fetch --unshallow`), or set `fetch-depth: 0` "
+                                 "on actions/checkout")
+            raise InputError(f"{name} and {right} have no common history, so there is no merge base to compare "
+                             f"with; pass --baseline with a commit of this branch's history")
+        source = GitRefSource(repo, prefix, ref, base)
+        if base != tip:
+            source.label = (f"git ref {ref}: merge base {base[:7]} of {name} ({tip[:7]}) and {right}; "
+                            f"later commits on {name} are not part of this change")
+        return source
+    except BaseException:
+        repo.close()
+        raise
+
+
 def head_commit(project_root: Path) -> str | None:
     """Full sha of HEAD; None outside git or before the first commit."""
     opened = _open(project_root)

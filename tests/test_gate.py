@@ -196,6 +196,32 @@ def test_baseline_at_any_ref_leaves_work_tree_and_index_untouched(tmp_path: Path
     assert index.read_bytes() != index_before  # the plain status above did refresh it: the check can fail
 
 
+def test_a_branch_is_compared_with_its_merge_base_not_the_tip_of_main(tmp_path: Path, server: StandinServer) -> None:
+    """main improved the prompt after the branch left it: the branch did not regress anything."""
+    root = make_repo(tmp_path / "repo", server, prompt=WORSE_PROMPT)
+    branch_point = git(root, "rev-parse", "HEAD").strip()
+    git(root, "checkout", "-q", "-b", "docs")
+    (root / "README.md").write_text("# Support bot\n")
+    commit_all(root, "Add README")
+    git(root, "checkout", "-q", "main")
+    (root / "prompts" / "support.yaml").write_text(SUPPORT_PROMPT)
+    tip = commit_all(root, "Name the labels in the system message")
+    git(root, "checkout", "-q", "docs")
+
+    for ref in ("main", "main...HEAD"):
+        run = cli(root, "eval", "--baseline", ref)
+        assert run.code == 0, (ref, run.stdout, run.stderr)
+        assert stdout_regressions(run) == []
+        doc = results_json(root)
+        assert doc["run"]["baseline"] == {"ref": ref, "commit": branch_point}
+        note = next(line for line in run.stdout.splitlines() if line.startswith("note: baseline:"))
+        assert f"merge base {branch_point[:7]}" in note and tip[:7] in note, note
+        assert any("merge base" in n for n in doc["run"]["notes"])
+
+    on_tip = cli(root, "eval", "--baseline", tip)  # naming the tip's sha still compares with the merge base
+    assert on_tip.code == 0 and results_json(root)["run"]["baseline"]["commit"] == branch_point
+
+
 # 4 ------------------------------------------------------------------------------------------
 
 def test_unknown_ref_is_one_clear_line(tmp_path: Path, server: StandinServer) -> None:

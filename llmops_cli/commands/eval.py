@@ -125,12 +125,13 @@ def _baseline(root: Path, head: Project, options: EvalOptions, notes: list[str])
     from llmops_cli import gitref
 
     try:
-        source = gitref.open_ref(root, ref)
+        source = gitref.open_baseline(root, ref)
     except InputError:
         if options.baseline or os.environ.get("CI"):
             raise
         notes.append(f"baseline {ref!r} not found here; ran without a baseline (pass --baseline REF or --no-baseline)")
         return None
+    notes.append(f"baseline: {source.label}")
     try:
         base = load_project(source)  # reads every file it needs now; the repository handle can go
     except InputError as exc:
