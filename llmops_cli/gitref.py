@@ -220,6 +220,41 @@ def open_baseline(project_root: Path, ref: str) -> GitRefSource:
         raise
 
 
+def renamed_paths(project_root: Path, commit: str, paths: list[str]) -> dict[str, str]:
+    """Files under `paths` (project-relative) that git's rename detection sees moved between
+    `commit` and the work tree (staged or committed moves): old path -> new path, project-relative.
+
+    {} outside git, or when git cannot tell (an unknown commit)."""
+    opened = _open(project_root)
+    if opened is None:
+        return {}
+    with opened[0] as repo:
+        prefix = opened[1]
+        specs = [rel or "." for p in paths if (rel := _rel(prefix, p)) is not None]
+        if not specs:
+            return {}
+        status, out = _git(repo, "diff", "-M", "--name-status", "-z", commit, "--", *specs)
+        if status != 0:
+            return {}
+        fields, moves = out.split("\0"), {}
+        index = 0
+        while index < len(fields) and fields[index]:
+            kind = fields[index]
+            if kind.startswith(("R", "C")) and index + 2 < len(fields):
+                old, new = fields[index + 1], fields[index + 2]
+                if kind.startswith("R"):
+                    moves[_unprefixed(prefix, old)] = _unprefixed(prefix, new)
+                index += 3
+            else:
+                index += 2
+        return moves
+
+
+def _unprefixed(prefix: str, path: str) -> str:
+    """Repo-relative -> project-relative."""
+    return path[len(prefix) + 1:] if prefix and path.startswith(prefix + "/") else path
+
+
 def head_commit(project_root: Path) -> str | None:
     """Full sha of HEAD; None outside git or before the first commit."""
     opened = _open(project_root)

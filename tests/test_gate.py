@@ -222,6 +222,78 @@ def test_a_branch_is_compared_with_its_merge_base_not_the_tip_of_main(tmp_path: 
     assert on_tip.code == 0 and results_json(root)["run"]["baseline"]["commit"] == branch_point
 
 
+# renames -------------------------------------------------------------------------------------
+
+def test_a_renamed_prompt_is_still_compared_with_its_baseline(tmp_path: Path, server: StandinServer) -> None:
+    """`git mv prompts/support.yaml prompts/helpdesk.yaml` plus a regression: the drop gate still runs."""
+    root = make_repo(tmp_path / "repo", server)
+    git(root, "checkout", "-q", "-b", "rename-prompt")
+    git(root, "mv", "prompts/support.yaml", "prompts/helpdesk.yaml")
+    (root / "prompts" / "helpdesk.yaml").write_text(WORSE_PROMPT)
+    suite = root / "evals" / "support" / "suite.yaml"
+    suite.write_text(suite.read_text().replace("prompt: support", "prompt: helpdesk"))
+    commit_all(root, "Rename the prompt and drop the label list")
+
+    run = cli(root, "eval", "--baseline", "main")
+
+    assert run.code == 1, run.stdout + run.stderr
+    assert sorted(re.findall(r"^regression: support/(\S+) x default$", run.stdout, re.M)) == REGRESSED
+    assert "prompt 'support' is now 'helpdesk'" in run.stdout
+    doc = results_json(root)
+    (group,) = doc["groups"]
+    assert group["prompt"] == "helpdesk" and group["comparisons"]["correctness"]["n"] == len(ALL_CASES)
+    assert doc["gate"]["skipped"] == []
+    diff = doc["suites"]["support"]["template_diffs"]["helpdesk"]
+    assert "a/prompts/support.yaml" in diff and "b/prompts/helpdesk.yaml" in diff and LABEL_SENTENCE.strip() in diff
+
+
+def test_a_renamed_suite_folder_with_the_same_golden_set_is_still_compared(tmp_path: Path,
+                                                                           server: StandinServer) -> None:
+    root = make_repo(tmp_path / "repo", server)
+    git(root, "checkout", "-q", "-b", "rename-suite")
+    (root / "evals" / "support").rename(root / "evals" / "helpdesk")  # a plain mv: git sees it only once added
+    (root / "prompts" / "support.yaml").write_text(WORSE_PROMPT)
+    assert cli(root, "lock").code == 0
+
+    run = cli(root, "eval", "--baseline", "main")  # uncommitted: matched by the identical golden set
+
+    assert run.code == 1, run.stdout + run.stderr
+    assert "suite 'support' is now 'helpdesk'" in run.stdout
+    doc = results_json(root)
+    (group,) = doc["groups"]
+    assert group["suite"] == "helpdesk" and group["comparisons"]["correctness"]["n"] == len(ALL_CASES)
+    assert sorted(r["case_id"] for r in group["regressions"]) == REGRESSED
+    assert "support" not in doc["suites"]  # not listed as removed: it moved
+
+
+def test_a_max_drop_with_nothing_to_compare_is_said_loudly(tmp_path: Path, server: StandinServer) -> None:
+    """A prompt replaced by an unrelated file (no rename git can see): the drop check cannot run."""
+    root = make_repo(tmp_path / "repo", server)
+    git(root, "checkout", "-q", "-b", "new-prompt")
+    git(root, "rm", "-q", "prompts/support.yaml")
+    (root / "prompts").mkdir(exist_ok=True)
+    (root / "prompts" / "helpdesk.yaml").write_text("model: default\nmessages:\n  - {role: user, content: '{{ ticket }}'}\n")
+    suite = root / "evals" / "support" / "suite.yaml"
+    suite.write_text(suite.read_text().replace("prompt: support", "prompt: helpdesk"))
+    commit_all(root, "A new prompt")
+
+    run = cli(root, "eval", "--baseline", "main")
+
+    assert run.code == 0, run.stdout + run.stderr
+    line = next(l for l in run.stdout.splitlines() if l.startswith("not checked:"))
+    assert "support x default (helpdesk)" in line and "correctness max_drop" in line and "baseline" in line, line
+    doc = results_json(root)
+    (skipped,) = doc["gate"]["skipped"]
+    assert skipped["suite"] == "support" and skipped["prompt"] == "helpdesk" and skipped["metric"] == "correctness"
+    assert skipped["bound"] == "max_drop" and "helpdesk" in skipped["why"]
+    md = (latest_report_dir(root) / "report.md").read_text()
+    assert "not checked" in md and "correctness max_drop" in md
+
+    no_base = cli(root, "eval", "--no-baseline")
+    assert no_base.code == 0
+    assert "not checked: support x default (helpdesk): correctness max_drop: run without a baseline" in no_base.stdout
+
+
 # 4 ------------------------------------------------------------------------------------------
 
 def test_unknown_ref_is_one_clear_line(tmp_path: Path, server: StandinServer) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from llmops_cli.results import skipped_lines
+
 TRIM = 600
 MAX_CASES = 25
 ICONS = {"passed": "✅ passed", "failed": "❌ failed", "incomplete": "⚠️ incomplete"}
@@ -59,7 +61,9 @@ def render(doc: Mapping[str, Any], step_summary: bool = False) -> str:
     out.append("")
     for reason in gate["reasons"]:
         out.append(f"- {reason}")
-    if gate["reasons"]:
+    for line in skipped_lines(gate):
+        out.append(f"- ⚠️ {line}")
+    if gate["reasons"] or gate.get("skipped"):
         out.append("")
     quality, redteam = split_kinds(doc["groups"])
     out += _summary_table(quality) if quality or not redteam else []
