@@ -222,7 +222,8 @@ def open_baseline(project_root: Path, ref: str) -> GitRefSource:
 
 def renamed_paths(project_root: Path, commit: str, paths: list[str]) -> dict[str, str]:
     """Files under `paths` (project-relative) that git's rename detection sees moved between
-    `commit` and the work tree (staged or committed moves): old path -> new path, project-relative.
+    `commit` and the index (staged or committed moves; the index is compared, never refreshed, so
+    git never rewrites it): old path -> new path, project-relative.
 
     {} outside git, or when git cannot tell (an unknown commit)."""
     opened = _open(project_root)
@@ -233,7 +234,7 @@ def renamed_paths(project_root: Path, commit: str, paths: list[str]) -> dict[str
         specs = [rel or "." for p in paths if (rel := _rel(prefix, p)) is not None]
         if not specs:
             return {}
-        status, out = _git(repo, "diff", "-M", "--name-status", "-z", commit, "--", *specs)
+        status, out = _git(repo, "diff", "--cached", "-M", "--name-status", "-z", commit, "--", *specs)
         if status != 0:
             return {}
         fields, moves = out.split("\0"), {}

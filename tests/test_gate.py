@@ -250,6 +250,8 @@ def test_a_renamed_prompt_is_still_compared_with_its_baseline(tmp_path: Path, se
 def test_a_renamed_suite_folder_with_the_same_golden_set_is_still_compared(tmp_path: Path,
                                                                            server: StandinServer) -> None:
     root = make_repo(tmp_path / "repo", server)
+    saved = tmp_path / "artifact"
+    assert cli(root, "eval", "--no-baseline", "--out", str(saved)).code == 0  # the main branch's CI run
     git(root, "checkout", "-q", "-b", "rename-suite")
     (root / "evals" / "support").rename(root / "evals" / "helpdesk")  # a plain mv: git sees it only once added
     (root / "prompts" / "support.yaml").write_text(WORSE_PROMPT)
@@ -264,6 +266,12 @@ def test_a_renamed_suite_folder_with_the_same_golden_set_is_still_compared(tmp_p
     assert group["suite"] == "helpdesk" and group["comparisons"]["correctness"]["n"] == len(ALL_CASES)
     assert sorted(r["case_id"] for r in group["regressions"]) == REGRESSED
     assert "support" not in doc["suites"]  # not listed as removed: it moved
+
+    from_file = cli(root, "eval", "--baseline-results", str(saved / "results.json"))
+    assert from_file.code == 1, from_file.stdout + from_file.stderr
+    assert "suite 'support' is now 'helpdesk'" in from_file.stdout
+    (group,) = results_json(root)["groups"]
+    assert sorted(r["case_id"] for r in group["regressions"]) == REGRESSED
 
 
 def test_a_max_drop_with_nothing_to_compare_is_said_loudly(tmp_path: Path, server: StandinServer) -> None:
