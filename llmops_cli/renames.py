@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from llmops_cli.config import EVALS_DIR, PROMPTS_DIR
 from llmops_cli.lock import case_hashes, set_hash
@@ -72,11 +72,13 @@ def _one_to_one(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {o: n for o, n in pairs if olds.count(o) == 1 and news.count(n) == 1}
 
 
-def _match(gone: Mapping[str, str], new: Mapping[str, str], moved: Mapping[str, str], same: object) -> dict[str, str]:
+def _match(gone: Mapping[str, str], new: Mapping[str, str], moved: Mapping[str, str],
+           same: Callable[[str, str], bool]) -> dict[str, str]:
+    """Git's moves first; a name git did not see moved may still match by identical content."""
     by_path = {path: name for name, path in new.items()}
     pairs = [(old, by_path[moved[path]]) for old, path in gone.items() if moved.get(path) in by_path]
-    if not pairs:
-        pairs = [(old, n) for old in gone for n in new if same(old, n)]  # type: ignore[operator]
+    seen = {old for old, _ in pairs} | {n for _, n in pairs}
+    pairs += [(old, n) for old in gone for n in new if old not in seen and n not in seen and same(old, n)]
     return _one_to_one(pairs)
 
 
