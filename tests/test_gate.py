@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from conftest import SUPPORT_PROMPT, Run, case_lines, git, llmops, results_json, write_project
 from llmops_cli.cli import app
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
-from llmops_cli.gate import GateSettings, case_changes, check_thresholds
+from llmops_cli.gate import GateSettings, case_changes, check_thresholds, comparison_dict, paired
 from llmops_cli.standin import StandinServer
 from llmops_cli.store import CallRecord
 
@@ -623,3 +623,18 @@ def test_require_significance_without_a_p_value_gates_on_the_difference() -> Non
                             {"correctness": comparison}, GateSettings(require_significance=True))
     (row,) = rows
     assert row["passed"] is False and "too few paired cases" in row["note"]
+
+
+def test_a_two_case_drop_with_repeats_is_not_significant() -> None:
+    """repeat 2, two cases 1.0 -> 0.5: weaker than McNemar's 1.0 -> 0.0 on two cases (p = 0.5)."""
+    def runs(side: str, case: str, passes: list[bool]) -> list[CallRecord]:
+        return [CallRecord(side=side, suite="s", prompt="p", model="m", model_id="m", case_id=case, repeat=i,
+                           key=f"{side}{case}{i}", messages=[], output="x", passed=ok) for i, ok in enumerate(passes)]
+
+    base = runs("base", "a", [True, True]) + runs("base", "b", [True, True])
+    head = runs("head", "a", [True, False]) + runs("head", "b", [False, True])
+    comparison = comparison_dict(paired(head, base, "correctness", {"a", "b"}, alpha=0.05))
+    assert comparison["method"] == "sign-flip-exact" and comparison["p_value"] == 0.5
+    (row,) = check_thresholds({"correctness": 0.5}, {"correctness": {"max_drop": 0.0}}, {"correctness": 1.0},
+                              {"correctness": comparison}, GateSettings(require_significance=True))
+    assert row["passed"] is True and "not significant" in row["note"]
