@@ -43,9 +43,19 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def jsonl_lines(text: str) -> list[str]:
+    """A JSONL text's lines, split on "\\n" only (golden sets, the lock, imported files).
+
+    `str.splitlines()` also breaks at U+2028, U+2029, U+0085 and friends, which JSON allows raw
+    inside strings; a case holding one would be cut in two. A trailing "\\r" (CRLF files) is
+    JSON whitespace, so json.loads accepts it as is.
+    """
+    return text.split("\n")
+
+
 def read_jsonl(text: str, path: str, problems: Problems) -> Iterator[tuple[int, Any]]:
     """One JSON object a line. Lines end at "\\n" only: U+2028 and friends are legal inside JSON strings."""
-    for number, raw in enumerate(text.split("\n"), start=1):
+    for number, raw in enumerate(jsonl_lines(text), start=1):
         if not raw.strip():
             continue
         if len(raw) > MAX_CASE_BYTES:

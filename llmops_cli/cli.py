@@ -302,13 +302,16 @@ def report(run_id: str = typer.Argument(..., help="Run id (a unique prefix is en
 def merge(items: list[str] = typer.Argument(..., help="Run ids or folders/files holding a shard's results.json."),
           project: Optional[Path] = ROOT_OPTION,
           format: str = typer.Option("md,json,junit", "--format", help="Report formats."),
-          out: Optional[Path] = typer.Option(None, help="Report folder (default .llmops/reports/<run>/).")) -> None:
+          out: Optional[Path] = typer.Option(None, help="Report folder (default .llmops/reports/<run>/)."),
+          allow_partial: bool = typer.Option(False, "--allow-partial",
+                                             help="Report an incomplete shard set; its gate says incomplete (exit 3).")
+          ) -> None:
     """Merge sharded runs (`eval --shard i/n`) into one result, one report and one gate decision."""
     from llmops_cli.commands.eval import EvalResult, print_result
     from llmops_cli.commands.merge import merge as run
     from llmops_cli.report import parse_formats
 
-    document, files = guarded(lambda: run(_root(project), items, parse_formats(format), out))
+    document, files = guarded(lambda: run(_root(project), items, parse_formats(format), out, allow_partial))
     print_result(console, EvalResult(document, files[0].parent if files else None, files))
     raise typer.Exit(document["gate"]["exit_code"])
 

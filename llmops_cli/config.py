@@ -36,6 +36,9 @@ METRICS: dict[str, bool] = {
     "cost_usd": False,
 }
 
+# Metrics that are shares of cases or calls: their bounds and max_drop lie in [0, 1] (0.02 is 2 points).
+SHARE_METRICS = ("correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "error_rate")
+
 BUILTIN_REDACTIONS = ("email", "phone", "card", "iban", "ssn", "secret")
 ALWAYS_REDACTED = "secret"  # key formats: on whatever `redact:` says
 MESSAGE_ROLES = ("system", "user", "assistant")
@@ -605,10 +608,28 @@ def _parse_thresholds(fields: Fields, path: str, problems: Problems) -> dict[str
             continue
         tf = Fields(bounds, path, problems, f"threshold {metric!r}")
         tf.only(("min", "max", "max_drop"))
+        bound = _share_bound if metric in SHARE_METRICS else _any_bound
         thresholds[metric] = Threshold(
             metric=metric,
-            min=tf.number("min", None, low=-1e18),
-            max=tf.number("max", None, low=-1e18),
-            max_drop=tf.number("max_drop", None),
+            min=bound(tf, "min", low=-1e18),
+            max=bound(tf, "max", low=-1e18),
+            max_drop=bound(tf, "max_drop", low=0.0),
         )
     return thresholds
+
+
+def _any_bound(tf: Fields, key: str, low: float) -> float | None:
+    return tf.number(key, None, low=low)
+
+
+def _share_bound(tf: Fields, key: str, low: float) -> float | None:
+    """A bound on a share must lie in [0, 1]: `max_drop: 2` meant as 2 points would switch the gate
+    off, and `min: 90` meant as 90% could never pass."""
+    value = tf.get(key, float, None)
+    if value is None or 0.0 <= value <= 1.0:
+        return value
+    hint = ""
+    if 1.0 < value <= 100.0:
+        hint = f"; use {value / 100:g} for {value:g} points" if key == "max_drop" else f"; use {value / 100:g} for {value:g}%"
+    tf.bad(key, f"{key!r} in {tf.what} must be a share between 0 and 1, got {value:g}{hint}")
+    return None

@@ -2,7 +2,7 @@
 
 A metric fails when it breaks `min`/`max`, or worsens by more than `max_drop` against the
 baseline on the cases present and unchanged at both refs. Each paired difference carries a
-95% CI and a p-value (exact McNemar for pass/fail, paired bootstrap for means, see stats.py);
+95% CI and a p-value (exact McNemar for pass/fail, paired sign-flip test for means, see stats.py);
 with `require_significance` only significant drops fail `max_drop`.
 """
 
@@ -62,8 +62,11 @@ def comparison_dict(c: Comparison) -> dict[str, Any]:
 
 def check_thresholds(metrics: Mapping[str, Any], thresholds: Mapping[str, Mapping[str, float | None]],
                      base_metrics: Mapping[str, Any] | None, comparisons: Mapping[str, dict[str, Any]],
-                     settings: GateSettings) -> list[dict[str, Any]]:
-    """One row per bound: metric, bound, limit, value, base, passed (None: not applicable), note."""
+                     settings: GateSettings, missing_base: str = "no baseline") -> list[dict[str, Any]]:
+    """One row per bound: metric, bound, limit, value, base, passed (None: not applicable), note.
+
+    A max_drop that cannot be compared keeps passed None with the reason in note (`missing_base`
+    when there is no baseline at all); the gate lists those as skipped."""
     rows = []
     for metric, bounds in thresholds.items():
         value = metrics.get(metric)
@@ -74,7 +77,7 @@ def check_thresholds(metrics: Mapping[str, Any], thresholds: Mapping[str, Mappin
             row = {"metric": metric, "bound": bound, "limit": limit, "value": value, "base": None,
                    "passed": None, "note": ""}
             if bound == "max_drop":
-                _check_drop(row, metric, comparisons.get(metric), base_metrics, settings)
+                _check_drop(row, metric, comparisons.get(metric), base_metrics, settings, missing_base)
             else:
                 _check_bound(row, metrics, base_metrics)
             rows.append(row)
@@ -114,18 +117,19 @@ def errored_note(metric: str, metrics: Mapping[str, Any]) -> str | None:
 
 
 def _check_drop(row: dict[str, Any], metric: str, comparison: dict[str, Any] | None,
-                base_metrics: Mapping[str, Any] | None, settings: GateSettings) -> None:
+                base_metrics: Mapping[str, Any] | None, settings: GateSettings, missing_base: str) -> None:
     higher_is_better = METRICS[metric]
     if comparison is not None and comparison["n"]:
         base, head = comparison["base"], comparison["head"]
     elif base_metrics is not None and metric not in PAIRED_METRICS:
         base, head = base_metrics.get(metric), row["value"]
     else:
-        row["note"] = "no baseline" if base_metrics is None else "no paired cases"
+        row["note"] = missing_base if base_metrics is None else \
+            "no paired cases (every case was added, removed or edited since the baseline); nothing to compare"
         return
     row["base"] = base
     if base is None or head is None:
-        row["note"] = "not measured"
+        row["note"] = f"not measured at the {'baseline' if base is None else 'head'}; nothing to compare"
         return
     worsening = (base - head) if higher_is_better else (head - base)
     row["value"] = head

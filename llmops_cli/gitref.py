@@ -187,6 +187,78 @@ def open_ref(project_root: Path, ref: str) -> GitRefSource:
         raise
 
 
+def open_baseline(project_root: Path, ref: str) -> GitRefSource:
+    """The project where this branch left `ref`: the merge base of `ref` and HEAD.
+
+    Comparing a branch with the tip of main would blame the PR for everything merged into main
+    since it branched; `git diff main...HEAD` compares with the merge base, and so does this.
+    `A...B` names both sides (an empty side is HEAD). When `ref` is an ancestor of HEAD the
+    merge base is `ref` itself. The label says which commit was used and why.
+    """
+    opened = _open(project_root)
+    if opened is None:
+        raise InputError(f"{project_root}: not a git repository; run inside a git checkout or use --no-baseline")
+    repo, prefix = opened
+    try:
+        left, dots, right = ref.partition("...")
+        left, right = (left or "HEAD", right or "HEAD") if dots else (ref, "HEAD")
+        tip, name = _resolve(repo, left)
+        other = _resolve(repo, right)[0]
+        status, out = _git(repo, "merge-base", tip, other)
+        base = out.strip()
+        if status != 0 or not base:
+            if (Path(repo.common_dir) / "shallow").is_file():
+                raise InputError(f"no merge base of {name} and {right} in this shallow clone; run "
+                                 f"`git fetch --deepen={DEPTH}` (or `git fetch --unshallow`), or set `fetch-depth: 0` "
+                                 "on actions/checkout")
+            raise InputError(f"{name} and {right} have no common history, so there is no merge base to compare "
+                             f"with; pass --baseline with a commit of this branch's history")
+        source = GitRefSource(repo, prefix, ref, base)
+        if base != tip:
+            source.label = (f"git ref {ref}: merge base {base[:7]} of {name} ({tip[:7]}) and {right}; "
+                            f"later commits on {name} are not part of this change")
+        return source
+    except BaseException:
+        repo.close()
+        raise
+
+
+def renamed_paths(project_root: Path, commit: str, paths: list[str]) -> dict[str, str]:
+    """Files under `paths` (project-relative) that git's rename detection sees moved between
+    `commit` and the index (staged or committed moves; the index is compared, never refreshed, so
+    git never rewrites it): old path -> new path, project-relative.
+
+    {} outside git, or when git cannot tell (an unknown commit)."""
+    opened = _open(project_root)
+    if opened is None:
+        return {}
+    with opened[0] as repo:
+        prefix = opened[1]
+        specs = [rel or "." for p in paths if (rel := _rel(prefix, p)) is not None]
+        if not specs:
+            return {}
+        status, out = _git(repo, "diff", "--cached", "-M", "--name-status", "-z", commit, "--", *specs)
+        if status != 0:
+            return {}
+        fields, moves = out.split("\0"), {}
+        index = 0
+        while index < len(fields) and fields[index]:
+            kind = fields[index]
+            if kind.startswith(("R", "C")) and index + 2 < len(fields):
+                old, new = fields[index + 1], fields[index + 2]
+                if kind.startswith("R"):
+                    moves[_unprefixed(prefix, old)] = _unprefixed(prefix, new)
+                index += 3
+            else:
+                index += 2
+        return moves
+
+
+def _unprefixed(prefix: str, path: str) -> str:
+    """Repo-relative -> project-relative."""
+    return path[len(prefix) + 1:] if prefix and path.startswith(prefix + "/") else path
+
+
 def head_commit(project_root: Path) -> str | None:
     """Full sha of HEAD; None outside git or before the first commit."""
     opened = _open(project_root)

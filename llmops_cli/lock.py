@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from llmops_cli.casefiles import jsonl_lines
 from llmops_cli.cases import Case, sha256_text
 
 LOCK_FILE = "llmops.lock"
@@ -84,7 +85,7 @@ def parse_lock(text: str) -> dict[str, dict[str, str]]:
         hashes = entry.get("case_hashes") if isinstance(entry, dict) else None
         if not isinstance(hashes, dict) or not all(isinstance(v, str) for v in hashes.values()) \
                 or set_hash(hashes) != entry.get("sha256"):
-            line = next((n for n, raw in enumerate(text.splitlines(), 1) if raw.strip().startswith(json.dumps(name))), None)
+            line = next((n for n, raw in enumerate(jsonl_lines(text), 1) if raw.strip().startswith(json.dumps(name))), None)
             raise LockError(line, f"entry for suite {name!r} does not match its own sha256 (edited by hand?); {again}")
         result[name] = dict(hashes)
     return result

@@ -38,7 +38,8 @@ def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[
         if side != "head":
             continue
         base = grouped.get(("base", suite, prompt, model))
-        groups.append(_group(config["suites"][suite], suite, prompt, model, head, base, settings))
+        groups.append(_group(config["suites"][suite], suite, prompt, model, head, base, settings,
+                             has_baseline=run.baseline_ref is not None))
     gate = decide(groups, outcome, settings)
     suites = {name: {k: v for k, v in s.items() if k in ("kind", "golden_changes", "golden_changed_by", "template_diffs", "only_in")}
               for name, s in config["suites"].items()}
@@ -62,14 +63,26 @@ def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[
     }
 
 
+def _missing_base(suite_config: Mapping[str, Any], suite: str, prompt: str, model: str, has_baseline: bool) -> str:
+    """Why a group has no baseline to compare with, in words a reviewer can act on."""
+    if not has_baseline:
+        return "run without a baseline"
+    if suite_config.get("only_in") == "head":
+        return (f"suite {suite!r} has no baseline (new in this change, or renamed with a different golden set); "
+                "nothing to compare")
+    return (f"no baseline run of prompt {prompt!r} x model {model!r} (a new prompt, a rename git did not detect, "
+            "or a model not defined at the baseline); nothing to compare")
+
+
 def _group(suite_config: Mapping[str, Any], suite: str, prompt: str, model: str, head: list[CallRecord],
-           base: list[CallRecord] | None, settings: GateSettings) -> dict[str, Any]:
+           base: list[CallRecord] | None, settings: GateSettings, has_baseline: bool = True) -> dict[str, Any]:
     has_schema = bool(suite_config.get("has_schema", {}).get(prompt))
     metrics = compute(head, has_schema)
     base_metrics = compute(base, has_schema) if base else None
     same = set(suite_config.get("same_cases") or [])
     comparisons = {m: comparison_dict(paired(head, base, m, same, settings.alpha)) for m in PAIRED_METRICS} if base else {}
-    thresholds = check_thresholds(metrics, suite_config.get("thresholds", {}), base_metrics, comparisons, settings)
+    thresholds = check_thresholds(metrics, suite_config.get("thresholds", {}), base_metrics, comparisons, settings,
+                                  missing_base=_missing_base(suite_config, suite, prompt, model, has_baseline))
     changes = case_changes(head, base, same, settings.alpha) if base else {"regressions": [], "fixes": []}
     incomplete = metrics["error_rate"] is not None and metrics["error_rate"] > settings.max_error_rate
     return {
@@ -176,16 +189,33 @@ def decide(groups: list[dict[str, Any]], outcome: Mapping[str, Any], settings: G
         more = outcome["offline_misses"] - len(missing)
         reasons.append(f"--offline: {outcome['offline_misses']} calls not in the cache: " + ", ".join(missing)
                        + (f" and {more} more" if more > 0 else ""))
+    if outcome.get("partial"):
+        incomplete = True
+        reasons.append(f"partial shard set, {outcome['partial']}: reported, not gated")
     if outcome.get("interrupted"):
         incomplete = True
         reasons.append("interrupted; rerun the same command to resume")
+    skipped = []
     for g in groups:
-        label = f"{g['suite']} x {g['model']}" + (f" ({g['prompt']})" if g["prompt"] != g["suite"] else "")
+        label = group_label(g)
         incomplete = incomplete or g["incomplete"]
         reasons += [f"{label}: {reason}" for reason in group_failures(g, settings)]
+        skipped += [{"suite": g["suite"], "prompt": g["prompt"], "model": g["model"], "metric": t["metric"],
+                     "bound": t["bound"], "why": t["note"] or "not compared"}
+                    for t in g["thresholds"] if t["bound"] == "max_drop" and t["passed"] is None]
     failed = any(not g["passed"] for g in groups)
     status = "incomplete" if incomplete else "failed" if failed else "passed"
-    return {"status": status, "exit_code": EXIT_CODES[status], "reasons": reasons}
+    return {"status": status, "exit_code": EXIT_CODES[status], "reasons": reasons, "skipped": skipped}
+
+
+def group_label(g: Mapping[str, Any]) -> str:
+    """`suite x model`, plus `(prompt)` when the prompt is not named like the suite."""
+    return f"{g['suite']} x {g['model']}" + (f" ({g['prompt']})" if g["prompt"] != g["suite"] else "")
+
+
+def skipped_lines(gate: Mapping[str, Any]) -> list[str]:
+    """A drop check that could not run, one line each: said as loudly as a failure, never an n/a."""
+    return [f"not checked: {group_label(s)}: {s['metric']} {s['bound']}: {s['why']}" for s in gate.get("skipped", [])]
 
 
 def _fmt(value: Any) -> str:

@@ -86,7 +86,10 @@ def test_passing_suite(passing: Done) -> None:
     assert passing.run.code == 0, passing.run.stdout + passing.run.stderr
     assert passing.requests == 6
     doc = passing.doc
-    assert doc["gate"] == {"status": "passed", "exit_code": 0, "reasons": []}
+    assert doc["gate"] == {"status": "passed", "exit_code": 0, "reasons": [], "skipped": [  # not a git repo: no baseline
+        {"suite": "support", "prompt": "support", "model": "default", "metric": "correctness", "bound": "max_drop",
+         "why": "run without a baseline"}]}
+    assert "not checked: support x default: correctness max_drop: run without a baseline" in passing.run.stdout
     (group,) = doc["groups"]
     m = group["metrics"]
     assert (m["correctness"], m["schema_validity"], m["refusal_rate"], m["errors"], m["cases"]) == (1.0, 1.0, 0.0, 0, 6)

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from conftest import SUPPORT_PROMPT, Run, case_lines, git, llmops, results_json, write_project
 from llmops_cli.cli import app
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
-from llmops_cli.gate import GateSettings, case_changes, check_thresholds
+from llmops_cli.gate import GateSettings, case_changes, check_thresholds, comparison_dict, paired
 from llmops_cli.standin import StandinServer
 from llmops_cli.store import CallRecord
 
@@ -195,6 +195,112 @@ def test_baseline_at_any_ref_leaves_work_tree_and_index_untouched(tmp_path: Path
     assert (root / "prompts" / "support.yaml").read_text() == WORSE_PROMPT
     assert git(root, "status", "--porcelain", "-uall") == status_before
     assert index.read_bytes() != index_before  # the plain status above did refresh it: the check can fail
+
+
+def test_a_branch_is_compared_with_its_merge_base_not_the_tip_of_main(tmp_path: Path, server: StandinServer) -> None:
+    """main improved the prompt after the branch left it: the branch did not regress anything."""
+    root = make_repo(tmp_path / "repo", server, prompt=WORSE_PROMPT)
+    branch_point = git(root, "rev-parse", "HEAD").strip()
+    git(root, "checkout", "-q", "-b", "docs")
+    (root / "README.md").write_text("# Support bot\n")
+    commit_all(root, "Add README")
+    git(root, "checkout", "-q", "main")
+    (root / "prompts" / "support.yaml").write_text(SUPPORT_PROMPT)
+    tip = commit_all(root, "Name the labels in the system message")
+    git(root, "checkout", "-q", "docs")
+
+    for ref in ("main", "main...HEAD"):
+        run = cli(root, "eval", "--baseline", ref)
+        assert run.code == 0, (ref, run.stdout, run.stderr)
+        assert stdout_regressions(run) == []
+        doc = results_json(root)
+        assert doc["run"]["baseline"] == {"ref": ref, "commit": branch_point}
+        note = next(line for line in run.stdout.splitlines() if line.startswith("note: baseline:"))
+        assert f"merge base {branch_point[:7]}" in note and tip[:7] in note, note
+        assert any("merge base" in n for n in doc["run"]["notes"])
+
+    on_tip = cli(root, "eval", "--baseline", tip)  # naming the tip's sha still compares with the merge base
+    assert on_tip.code == 0 and results_json(root)["run"]["baseline"]["commit"] == branch_point
+
+
+# renames -------------------------------------------------------------------------------------
+
+def test_a_renamed_prompt_is_still_compared_with_its_baseline(tmp_path: Path, server: StandinServer) -> None:
+    """`git mv prompts/support.yaml prompts/helpdesk.yaml` plus a regression: the drop gate still runs."""
+    root = make_repo(tmp_path / "repo", server)
+    git(root, "checkout", "-q", "-b", "rename-prompt")
+    git(root, "mv", "prompts/support.yaml", "prompts/helpdesk.yaml")
+    (root / "prompts" / "helpdesk.yaml").write_text(WORSE_PROMPT)
+    suite = root / "evals" / "support" / "suite.yaml"
+    suite.write_text(suite.read_text().replace("prompt: support", "prompt: helpdesk"))
+    commit_all(root, "Rename the prompt and drop the label list")
+
+    run = cli(root, "eval", "--baseline", "main")
+
+    assert run.code == 1, run.stdout + run.stderr
+    assert sorted(re.findall(r"^regression: support/(\S+) x default$", run.stdout, re.M)) == REGRESSED
+    assert "prompt 'support' is now 'helpdesk'" in run.stdout
+    doc = results_json(root)
+    (group,) = doc["groups"]
+    assert group["prompt"] == "helpdesk" and group["comparisons"]["correctness"]["n"] == len(ALL_CASES)
+    assert doc["gate"]["skipped"] == []
+    diff = doc["suites"]["support"]["template_diffs"]["helpdesk"]
+    assert "a/prompts/support.yaml" in diff and "b/prompts/helpdesk.yaml" in diff and LABEL_SENTENCE.strip() in diff
+
+
+def test_a_renamed_suite_folder_with_the_same_golden_set_is_still_compared(tmp_path: Path,
+                                                                           server: StandinServer) -> None:
+    root = make_repo(tmp_path / "repo", server)
+    saved = tmp_path / "artifact"
+    assert cli(root, "eval", "--no-baseline", "--out", str(saved)).code == 0  # the main branch's CI run
+    git(root, "checkout", "-q", "-b", "rename-suite")
+    (root / "evals" / "support").rename(root / "evals" / "helpdesk")  # a plain mv: git sees it only once added
+    (root / "prompts" / "support.yaml").write_text(WORSE_PROMPT)
+    assert cli(root, "lock").code == 0
+
+    run = cli(root, "eval", "--baseline", "main")  # uncommitted: matched by the identical golden set
+
+    assert run.code == 1, run.stdout + run.stderr
+    assert "suite 'support' is now 'helpdesk'" in run.stdout
+    doc = results_json(root)
+    (group,) = doc["groups"]
+    assert group["suite"] == "helpdesk" and group["comparisons"]["correctness"]["n"] == len(ALL_CASES)
+    assert sorted(r["case_id"] for r in group["regressions"]) == REGRESSED
+    assert "support" not in doc["suites"]  # not listed as removed: it moved
+
+    from_file = cli(root, "eval", "--baseline-results", str(saved / "results.json"))
+    assert from_file.code == 1, from_file.stdout + from_file.stderr
+    assert "suite 'support' is now 'helpdesk'" in from_file.stdout
+    (group,) = results_json(root)["groups"]
+    assert sorted(r["case_id"] for r in group["regressions"]) == REGRESSED
+
+
+def test_a_max_drop_with_nothing_to_compare_is_said_loudly(tmp_path: Path, server: StandinServer) -> None:
+    """A prompt replaced by an unrelated file (no rename git can see): the drop check cannot run."""
+    root = make_repo(tmp_path / "repo", server)
+    git(root, "checkout", "-q", "-b", "new-prompt")
+    git(root, "rm", "-q", "prompts/support.yaml")
+    (root / "prompts").mkdir(exist_ok=True)
+    (root / "prompts" / "helpdesk.yaml").write_text("model: default\nmessages:\n  - {role: user, content: '{{ ticket }}'}\n")
+    suite = root / "evals" / "support" / "suite.yaml"
+    suite.write_text(suite.read_text().replace("prompt: support", "prompt: helpdesk"))
+    commit_all(root, "A new prompt")
+
+    run = cli(root, "eval", "--baseline", "main")
+
+    assert run.code == 0, run.stdout + run.stderr
+    line = next(l for l in run.stdout.splitlines() if l.startswith("not checked:"))
+    assert "support x default (helpdesk)" in line and "correctness max_drop" in line and "baseline" in line, line
+    doc = results_json(root)
+    (skipped,) = doc["gate"]["skipped"]
+    assert skipped["suite"] == "support" and skipped["prompt"] == "helpdesk" and skipped["metric"] == "correctness"
+    assert skipped["bound"] == "max_drop" and "helpdesk" in skipped["why"]
+    md = (latest_report_dir(root) / "report.md").read_text()
+    assert "not checked" in md and "correctness max_drop" in md
+
+    no_base = cli(root, "eval", "--no-baseline")
+    assert no_base.code == 0
+    assert "not checked: support x default (helpdesk): correctness max_drop: run without a baseline" in no_base.stdout
 
 
 # 4 ------------------------------------------------------------------------------------------
@@ -632,3 +738,18 @@ def test_fisher_exact_matches_scipy_and_one_run_a_side_is_not_tested() -> None:
     head = [_record("head", 0, True, "good"), _record("head", 1, False, "bad")]
     (wobble,) = case_changes(head, base, {"c1"})["regressions"]
     assert wobble["p_value"] == 1.0 and wobble["beyond_noise"] is False
+
+
+def test_a_two_case_drop_with_repeats_is_not_significant() -> None:
+    """repeat 2, two cases 1.0 -> 0.5: weaker than McNemar's 1.0 -> 0.0 on two cases (p = 0.5)."""
+    def runs(side: str, case: str, passes: list[bool]) -> list[CallRecord]:
+        return [CallRecord(side=side, suite="s", prompt="p", model="m", model_id="m", case_id=case, repeat=i,
+                           key=f"{side}{case}{i}", messages=[], output="x", passed=ok) for i, ok in enumerate(passes)]
+
+    base = runs("base", "a", [True, True]) + runs("base", "b", [True, True])
+    head = runs("head", "a", [True, False]) + runs("head", "b", [False, True])
+    comparison = comparison_dict(paired(head, base, "correctness", {"a", "b"}, alpha=0.05))
+    assert comparison["method"] == "sign-flip-exact" and comparison["p_value"] == 0.5
+    (row,) = check_thresholds({"correctness": 0.5}, {"correctness": {"max_drop": 0.0}}, {"correctness": 1.0},
+                              {"correctness": comparison}, GateSettings(require_significance=True))
+    assert row["passed"] is True and "not significant" in row["note"]

@@ -15,7 +15,7 @@ import pytest
 
 from llmops_cli import gitref
 from llmops_cli.errors import InputError
-from llmops_cli.gitref import changed_by, file_log, head_commit, is_dirty, merge_base, open_ref
+from llmops_cli.gitref import changed_by, file_log, head_commit, is_dirty, merge_base, open_baseline, open_ref
 
 _clock = itertools.count()
 
@@ -290,3 +290,45 @@ def test_import_is_cheap() -> None:
     code = "import sys, llmops_cli.gitref; print('git' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_baseline_of_a_branch_is_its_merge_base_with_the_ref(repo: Made, tmp_path: Path) -> None:
+    """`--baseline main` on a branch compares with where the branch left main, not main's tip."""
+    git(repo.root, "checkout", "-q", "-b", "pr", repo.c1)
+    pr = commit(repo.root, "work on the branch", {"README.md": "pr\n"})
+    for ref in ("main", "main...HEAD", "main...", f"main...{pr}"):
+        source = open_baseline(repo.root, ref)
+        assert source.commit == repo.c1, ref
+        assert source.read_text("prompts/greet.yaml") == "template: one\n"
+        assert "merge base" in source.label and repo.c1[:7] in source.label and repo.c2[:7] in source.label
+        source.close()
+    on_main = open_baseline(repo.root, "HEAD~1")  # an ancestor is its own merge base
+    assert on_main.commit == repo.c1 and "merge base" not in on_main.label
+    on_main.close()
+    git(repo.root, "checkout", "-q", "main")
+    tip = open_baseline(repo.root, "main")
+    assert tip.commit == repo.c2
+    tip.close()
+    with pytest.raises(InputError, match="'nosuch'"):
+        open_baseline(repo.root, "nosuch...HEAD")
+
+    unrelated = init(tmp_path / "unrelated")
+    commit(unrelated, "one", BASE)
+    git(unrelated, "checkout", "-q", "--orphan", "other")
+    commit(unrelated, "two", {**BASE, "README.md": "x\n"})
+    with pytest.raises(InputError, match="no common history"):
+        open_baseline(unrelated, "main")
+
+
+def test_shallow_clone_without_the_merge_base_names_the_fetch_command(repo: Made, tmp_path: Path) -> None:
+    git(repo.root, "checkout", "-q", "-b", "pr", repo.c1)
+    commit(repo.root, "work on the branch", {"README.md": "pr\n"})
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--no-single-branch", repo.root.as_uri(), str(shallow))
+    git(shallow, "checkout", "-q", "pr")
+    with pytest.raises(InputError) as caught:
+        open_baseline(shallow, "origin/main")
+    message = str(caught.value)
+    assert "merge base" in message and "shallow clone" in message and "git fetch" in message
+    git(shallow, "fetch", "-q", "--unshallow", "origin")
+    assert open_baseline(shallow, "origin/main").commit == repo.c1

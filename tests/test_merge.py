@@ -85,3 +85,51 @@ def test_shard_spec_is_validated(tmp_path: Path, server: StandinServer) -> None:
     run = llmops("eval", "--no-baseline", "--shard", "0/4", cwd=root)
     assert run.code == 2
     assert "--shard" in run.stderr
+
+
+def test_an_incomplete_shard_set_never_gates(tmp_path: Path, server: StandinServer) -> None:
+    """Shard 2/2 alone once passed while the whole run failed in shard 1: a partial set stops (exit 3)."""
+    root = write_project(tmp_path / "p", server.base_url, cases=many_cases(12))
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
+    git(root, "checkout", "-qb", "pr")
+    (root / "prompts" / "support.yaml").write_text(SUPPORT_PROMPT.replace("as refund, bug or other", ""))
+    git(root, "commit", "-qam", "worse prompt")
+    shards = {}
+    for i in (1, 2, 3):
+        shards[i] = str(tmp_path / f"shard{i}")
+        run = llmops("eval", "--baseline", "main", "--shard", f"{i}/3", "--out", shards[i], cwd=root)
+        assert run.code in (0, 1), run.stderr
+
+    partial = llmops("merge", shards[2], "--out", str(tmp_path / "partial"), cwd=root)
+    assert partial.code == 3, partial.stdout + partial.stderr
+    assert "Traceback" not in partial.stderr
+    (line,) = partial.stderr.strip().splitlines()
+    assert "missing shards 1/3, 3/3" in line and "--allow-partial" in line, line
+    assert not (tmp_path / "partial" / "results.json").exists()
+
+    reported = llmops("merge", shards[2], shards[3], "--allow-partial", "--out", str(tmp_path / "partial"), cwd=root)
+    assert reported.code == 3, reported.stdout + reported.stderr
+    document = json.loads((tmp_path / "partial" / "results.json").read_text())
+    assert document["gate"]["status"] == "incomplete"
+    assert any("missing shards 1/3" in reason and "not gated" in reason for reason in document["gate"]["reasons"])
+    assert "missing shards 1/3" in (tmp_path / "partial" / "report.md").read_text()
+    assert "gate: incomplete (exit 3)" in reported.stdout
+
+    (root / "README.md").write_text("later\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "a later commit")
+    later = str(tmp_path / "later1")
+    assert llmops("eval", "--baseline", "main", "--shard", "1/3", "--out", later, cwd=root).code in (0, 1)
+    mixed = llmops("merge", later, shards[2], shards[3], cwd=root)
+    assert mixed.code == 2, mixed.stdout + mixed.stderr
+    assert "different commits" in mixed.stderr
+
+    other_count = str(tmp_path / "of2")
+    assert llmops("eval", "--baseline", "main", "--shard", "1/2", "--out", other_count, cwd=root).code in (0, 1)
+    counts = llmops("merge", other_count, later, cwd=root)
+    assert counts.code == 2 and "shard counts" in counts.stderr, counts.stderr
+
+    whole = llmops("merge", shards[1], shards[2], shards[3], "--out", str(tmp_path / "whole"), cwd=root)
+    assert whole.code == 1, whole.stdout + whole.stderr

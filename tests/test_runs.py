@@ -37,7 +37,7 @@ def test_runs_show_and_report_rerender_a_past_run(tmp_path: Path, server: Standi
     assert shown.code == 0, shown.stderr
     assert stdout_regressions(shown) == REGRESSED
     assert f"gate: failed (exit 1) · run {failed_id}" in shown.stdout
-    summary = lambda out: [line for line in out.splitlines() if not line.startswith("reports:")]  # noqa: E731
+    summary = lambda out: [line for line in out.splitlines() if not line.startswith(("reports:", "note:"))]  # noqa: E731
     assert summary(shown.stdout) == summary(failed.stdout)
 
     out = tmp_path / "rerendered"

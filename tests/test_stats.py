@@ -22,6 +22,7 @@ from llmops_cli.stats import (
     newcombe_paired_ci,
     paired_binary,
     paired_bootstrap,
+    sign_flip_p_value,
 )
 
 
@@ -220,7 +221,7 @@ def test_compare_dispatch() -> None:
     assert compare([], [], "binary") == EMPTY
     assert compare([], [], "mean").method == "none"
     assert compare([True, False], [True, True], "binary").method == "mcnemar-exact"
-    assert compare([1.0, 2.0], [1.5, 2.5], "mean", seed=1) == paired_bootstrap([1.0, 2.0], [1.5, 2.5], seed=1)
+    assert compare([1.0, 2.0], [1.5, 2.5], "mean", seed=1).method == "sign-flip-exact"
     with pytest.raises(ValueError):
         compare([1.0], [], "mean")
     with pytest.raises(ValueError):
@@ -267,6 +268,80 @@ def test_bootstrap_false_alarm_rate_under_null() -> None:
         c = compare(base.astype(float).tolist(), head.astype(float).tolist(), "mean", alpha=ALPHA, seed=seed)
         fired += is_significant_drop(c, higher_is_better=True, alpha=ALPHA)
     assert fired / SEEDS <= MAX_RATE
+
+
+# --- means at small n: the paired sign-flip permutation test -------------------------------------
+
+
+def test_a_weaker_small_drop_is_never_more_significant_than_a_stronger_binary_one() -> None:
+    """Two cases, repeat 2: 1.0 -> 0.5 is weaker evidence than McNemar's 1.0 -> 0.0 (p = 0.5)."""
+    weaker = compare([1.0, 1.0], [0.5, 0.5], "mean", seed=0)
+    stronger = compare([True, True], [False, False], "binary")
+    assert stronger.p_value == 0.5
+    assert weaker.p_value is not None and weaker.p_value >= stronger.p_value
+    assert not is_significant_drop(weaker, higher_is_better=True, alpha=0.05)
+    assert weaker.ci_low is None or weaker.ci_low <= -0.5 <= (weaker.ci_high or 0.0)
+
+
+@pytest.mark.parametrize(("b", "c"), [(0, 0), (1, 0), (2, 0), (3, 1), (5, 0), (6, 2), (9, 3), (4, 4), (12, 3)])
+def test_sign_flip_on_pass_fail_scores_is_mcnemar(b: int, c: int) -> None:
+    """On 0/1 scores the exact sign-flip test is the exact McNemar test: the two agree."""
+    base, head = table_to_pairs(3, c, b, 2)
+    assert sign_flip_p_value([float(h) - float(x) for x, h in zip(base, head)]) == pytest.approx(mcnemar_exact(b, c))
+    as_means = compare([float(x) for x in base], [float(x) for x in head], "mean")
+    assert as_means.p_value == pytest.approx(mcnemar_exact(b, c)) and as_means.method == "sign-flip-exact"
+
+
+def test_sign_flip_exact_value_by_enumeration() -> None:
+    d = [-0.5, -1.0, 0.25, 0.0, -0.75]
+    nonzero = [x for x in d if x]
+    count = 0
+    for mask in range(1 << len(nonzero)):
+        flipped = sum(-x if mask >> i & 1 else x for i, x in enumerate(nonzero))
+        count += abs(flipped) >= abs(sum(nonzero)) - 1e-12
+    assert sign_flip_p_value(d) == count / (1 << len(nonzero))
+    assert sign_flip_p_value([0.0, 0.0]) == 1.0
+
+
+def test_sign_flip_monte_carlo_for_many_cases_is_seeded_and_close_to_the_normal_limit() -> None:
+    rng = np.random.default_rng(3)
+    d = (rng.normal(-0.12, 1.0, 400)).tolist()
+    p = sign_flip_p_value(d, seed=1)
+    assert p == sign_flip_p_value(d, seed=1)
+    z = abs(sum(d)) / math.sqrt(sum(x * x for x in d))
+    assert p == pytest.approx(2 * (1 - sps.norm.cdf(z)), abs=0.01)
+    c = compare([0.0] * 400, d, "mean")
+    assert c.method == "sign-flip-monte-carlo" and c.ci_low is not None and c.ci_high is not None
+
+
+DRAWS = 2_000  # Monte Carlo p = (count + 1) / (draws + 1) stays valid for any number of draws
+
+
+def _repeat_scores(rng: np.random.Generator, rates: np.ndarray, repeat: int) -> np.ndarray:
+    return rng.binomial(repeat, rates) / repeat
+
+
+@pytest.mark.parametrize("cases", [3, 5, 10, 20, 200])
+def test_mean_test_is_calibrated_at_small_and_large_n(cases: int) -> None:
+    """Noise alone (same per-case pass rates at base and head, repeat 3) fires no more than alpha/2
+    one-sided; a real drop is still caught once there are enough cases."""
+    seeds = 300
+    fired = caught = 0
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        rates = rng.uniform(0.3, 1.0, cases)
+        base, head = _repeat_scores(rng, rates, 3), _repeat_scores(rng, rates, 3)
+        p = sign_flip_p_value((head - base).tolist(), draws=DRAWS, seed=seed)
+        fired += p <= ALPHA and float(np.mean(head - base)) < 0
+        worse = _repeat_scores(rng, np.clip(rates - 0.3, 0.0, 1.0), 3)
+        p_worse = sign_flip_p_value((worse - base).tolist(), draws=DRAWS, seed=seed)
+        caught += p_worse <= ALPHA and float(np.mean(worse - base)) < 0
+    bound = ALPHA / 2 + 3 * math.sqrt((ALPHA / 2) * (1 - ALPHA / 2) / seeds)
+    assert fired / seeds <= bound, f"n={cases}: {fired}/{seeds} false alarms"
+    if cases == 3:
+        assert fired == 0  # no sign pattern of 3 cases reaches p <= 0.05 (the minimum is 2/8)
+    if cases >= 20:
+        assert caught / seeds >= 0.8, f"n={cases}: only {caught}/{seeds} real drops caught"
 
 
 def test_importing_stats_does_not_import_numpy() -> None:

@@ -69,6 +69,25 @@ ensure_ref() {
   esac
 }
 
+# llmops compares with the merge base of the baseline and HEAD; a shallow PR checkout lacks it.
+# Deepen both histories a few times, then fetch everything, until git can name it.
+ensure_merge_base() {
+  local ref=$1 tries=0
+  case $ref in *...*) return 0 ;; esac
+  [ -f "$(git rev-parse --git-common-dir)/shallow" ] || return 0
+  git remote get-url origin >/dev/null 2>&1 || return 0
+  while ! git merge-base "$ref" HEAD >/dev/null 2>&1; do
+    if [ "$tries" -ge 4 ]; then
+      log "no merge base of $ref and HEAD after deepening; fetching the full history"
+      git fetch --no-tags --unshallow origin >&2 || log "could not fetch the full history"
+      return 0
+    fi
+    tries=$((tries + 1))
+    log "no merge base of $ref and HEAD in this shallow clone yet; deepening it by 50 commits"
+    git fetch --no-tags --deepen=50 origin >&2 || { log "could not deepen the clone"; return 0; }
+  done
+}
+
 configured_baseline() {
   # gate.baseline from llmops.yaml (pyyaml comes with llmops); empty when unreadable.
   "$PY" - <<'PY' 2>/dev/null || true
@@ -105,6 +124,7 @@ else
   if [ -n "$baseline" ]; then
     if git rev-parse --git-dir >/dev/null 2>&1; then
       baseline=$(ensure_ref "$baseline")
+      ensure_merge_base "$baseline"
     fi
     args+=(--baseline "$baseline")
   fi

@@ -14,14 +14,15 @@ from typing import Any, Callable, Mapping, Sequence
 
 from llmops_cli.errors import InputError, Problems
 from llmops_cli.gate import GateSettings
-from llmops_cli.lock import LOCK_FILE, case_hashes, diff_cases
+from llmops_cli.lock import LOCK_FILE, case_hashes, diff_cases, set_hash
 from llmops_cli.plan import PlannedCall, Selection, is_adhoc, plan_calls, resolve_model
 from llmops_cli.project import Project, load_project, lock_problems
 from llmops_cli.providers import api_key, secrets_in_use
 from llmops_cli.redact import Redactor
+from llmops_cli.renames import SEARCHED, find_renames, relabel_project, relabel_records, suite_renames_by_golden_set
 from llmops_cli.report import refuse_project_folder, write_reports
 from llmops_cli.report.markdown import truncated_line
-from llmops_cli.results import build_document, records_from_document, summary_of
+from llmops_cli.results import build_document, records_from_document, skipped_lines, summary_of
 from llmops_cli.runner import Progress, Runner, RunLimits, identity
 from llmops_cli.source import WorkTree
 from llmops_cli.trust import on_pull_request, refuse_new_endpoints
@@ -77,6 +78,7 @@ class Baseline:
     records: list[CallRecord] = field(default_factory=list)
     hashes: dict[str, dict[str, str]] = field(default_factory=dict)
     prompt_texts: dict[str, str] = field(default_factory=dict)
+    prompt_paths: dict[str, str] = field(default_factory=dict)  # under the head's names, for template diffs
 
 
 def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress], None] = lambda p: None) -> EvalResult | DryRun:
@@ -132,19 +134,20 @@ def _refuse_dropped_lock(head: Project, base: Project) -> None:
 
 def _baseline(root: Path, head: Project, options: EvalOptions, notes: list[str]) -> Baseline | None:
     if options.baseline_results is not None:
-        return _baseline_from_results(options.baseline_results)
+        return _baseline_from_results(options.baseline_results, head, notes)
     if options.no_baseline:
         return None
     ref = options.baseline or head.config.gate.baseline
     from llmops_cli import gitref
 
     try:
-        source = gitref.open_ref(root, ref)
+        source = gitref.open_baseline(root, ref)
     except InputError:
         if options.baseline or os.environ.get("CI"):
             raise
         notes.append(f"baseline {ref!r} not found here; ran without a baseline (pass --baseline REF or --no-baseline)")
         return None
+    notes.append(f"baseline: {source.label}")
     try:
         base = load_project(source)  # reads every file it needs now; the repository handle can go
     except InputError as exc:
@@ -154,12 +157,18 @@ def _baseline(root: Path, head: Project, options: EvalOptions, notes: list[str])
         source.close()
     for problem in lock_problems(base).items:
         notes.append(f"baseline {ref}: {problem}")
+    renames = find_renames(base, head, gitref.renamed_paths(root, source.commit, SEARCHED))
+    notes += renames.notes()
+    base = relabel_project(base, renames)
     return Baseline(ref, source.commit, base, hashes={n: case_hashes(c) for n, c in base.cases.items()},
-                    prompt_texts={n: p.text for n, p in base.prompts.items()})
+                    prompt_texts={n: p.text for n, p in base.prompts.items()},
+                    prompt_paths={n: p.path for n, p in base.prompts.items()})
 
 
-def _baseline_from_results(path: Path) -> Baseline:
-    """A results.json saved on the base branch (a CI artifact) instead of rerunning it."""
+def _baseline_from_results(path: Path, head: Project, notes: list[str]) -> Baseline:
+    """A results.json saved on the base branch (a CI artifact) instead of rerunning it.
+
+    Suites renamed since are followed by their identical golden sets."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         run = document["run"]
@@ -170,6 +179,10 @@ def _baseline_from_results(path: Path) -> Baseline:
     hashes: dict[str, dict[str, str]] = {}
     for record in records:
         hashes.setdefault(record.suite, {})[record.case_id] = record.case_hash
+    renames = suite_renames_by_golden_set({n: set_hash(h) for n, h in hashes.items()}, head)
+    notes += renames.notes()
+    records = relabel_records(records, renames)
+    hashes = {renames.suites.get(n, n): h for n, h in hashes.items()}
     return Baseline(f"results:{path.name}", run.get("git_commit"), None, records, hashes)
 
 
@@ -208,7 +221,8 @@ def _suite_config(root: Path, head: Project, baseline: Baseline | None, all_suit
             if changes and baseline.commit:
                 entry["golden_changed_by"] = _changed_by(root, suite.cases_path, baseline.commit)
             entry["same_cases"] = sorted(k for k, v in head_hashes.items() if base_hashes.get(k) == v)
-            entry["template_diffs"] = {p: _text_diff(baseline.prompt_texts[p], head.prompts[p].text, head.prompts[p].path)
+            entry["template_diffs"] = {p: _text_diff(baseline.prompt_texts[p], head.prompts[p].text,
+                                                     baseline.prompt_paths.get(p, head.prompts[p].path), head.prompts[p].path)
                                        for p in suite.prompts if p in baseline.prompt_texts
                                        and baseline.prompt_texts[p] != head.prompts[p].text}
         elif baseline is not None:
@@ -230,8 +244,8 @@ def _changed_by(root: Path, path: str, base_commit: str) -> list[str]:
     return [f"{c.short} {c.author}: {c.subject}" for c in commits]
 
 
-def _text_diff(old: str, new: str, path: str) -> str:
-    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{path}", f"b/{path}"))
+def _text_diff(old: str, new: str, old_path: str, new_path: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{old_path}", f"b/{new_path}"))
 
 
 def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, calls: list[PlannedCall],
@@ -330,6 +344,8 @@ def print_result(console: Any, result: EvalResult) -> None:
             console.print(change_summary(g), markup=False)
     for reason in doc["gate"]["reasons"]:
         console.print(f"- {reason}", markup=False)
+    for line in skipped_lines(doc["gate"]):
+        console.print(line, markup=False)
     for name, suite in doc["suites"].items():
         advice = suite.get("recommendation")
         if advice:

@@ -2,6 +2,11 @@
 
 Each shard's results.json carries its calls (head and baseline) and the suite config it was
 judged by, so the merged document is built exactly like an unsharded run's.
+
+A gate over part of the cases would pass whatever the missing shards hold, so the shards must
+be one plan (same commit, baseline, suite config, options and shard count) and form the whole
+set 1..n; otherwise merge stops (exit 3, naming the missing shards). `--allow-partial` writes
+the report of what is there, and its gate says incomplete, never passed.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llmops_cli.commands.runs import load_document
-from llmops_cli.errors import InputError
+from llmops_cli.errors import IncompleteError, InputError
 from llmops_cli.report import refuse_project_folder, write_reports
 from llmops_cli.results import build_document, records_from_document, summary_of
 from llmops_cli.store import Store
@@ -31,7 +36,12 @@ def _load(root: Path, item: str) -> dict[str, Any]:
     return load_document(root, item)
 
 
-def merge(root: Path, items: list[str], formats: tuple[str, ...], out: Path | None) -> tuple[dict[str, Any], list[Path]]:
+# Options that change what a shard ran; concurrency, cache and budget settings do not.
+PLAN_OPTIONS = ("suites", "models", "repeat", "filter", "require_significance")
+
+
+def merge(root: Path, items: list[str], formats: tuple[str, ...], out: Path | None,
+          allow_partial: bool = False) -> tuple[dict[str, Any], list[Path]]:
     refuse_project_folder(root, out)
     documents = [_load(root, item) for item in items]
     configs = [d["run"].get("config") for d in documents]
@@ -40,6 +50,11 @@ def merge(root: Path, items: list[str], formats: tuple[str, ...], out: Path | No
     if any(c != configs[0] for c in configs[1:]):
         raise InputError("shards were judged by different suite configs (different commits or options); "
                          "merge only shards of one run")
+    _check_one_plan(items, documents)
+    missing = missing_shards(items, documents)
+    if missing and not allow_partial:
+        raise IncompleteError(f"incomplete shard set: missing shards {missing}; merge every shard of the run "
+                              "(or pass --allow-partial to report what is there without gating)")
     commits = {d["run"]["git_commit"] for d in documents}
     seen: dict[tuple[Any, ...], str] = {}
     records = []
@@ -54,6 +69,8 @@ def merge(root: Path, items: list[str], formats: tuple[str, ...], out: Path | No
                 records.append(record)
     first = documents[0]["run"]
     outcome = _merged_outcome(documents)
+    if missing:
+        outcome["partial"] = f"missing shards {missing}"
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-merged-" + uuid.uuid4().hex[:4]
     config = {**configs[0], "options": {**first.get("options", {}), "shard": None, "merged_from": items},
               "redaction": first.get("redaction", []), "allow_python": first.get("python_assertions", False),
@@ -73,6 +90,36 @@ def merge(root: Path, items: list[str], formats: tuple[str, ...], out: Path | No
     finally:
         store.close()
     return document, write_reports(document, out or root / ".llmops" / "reports" / run_id, formats)
+
+
+def _check_one_plan(items: list[str], documents: list[dict[str, Any]]) -> None:
+    """Shards of different commits, baselines or options would mix two runs into one verdict."""
+    def differ(what: str, values: list[Any]) -> None:
+        if any(v != values[0] for v in values[1:]):
+            shown = ", ".join(f"{item}: {value}" for item, value in zip(items, values))
+            raise InputError(f"shards come from {what} ({shown}); merge only the shards of one run")
+
+    differ("different commits", [d["run"].get("git_commit") for d in documents])
+    differ("different baseline commits", [(d["run"].get("baseline") or {}).get("commit") for d in documents])
+    differ("runs with different options", [{k: d["run"].get("options", {}).get(k) for k in PLAN_OPTIONS}
+                                           for d in documents])
+
+
+def missing_shards(items: list[str], documents: list[dict[str, Any]]) -> str:
+    """"" when the shards form a whole set 1..n (or one unsharded run), else the missing ones as "1/4, 3/4"."""
+    specs = [d["run"].get("options", {}).get("shard") for d in documents]
+    if all(spec is None for spec in specs):
+        return ""
+    if any(spec is None for spec in specs):
+        whole = next(item for item, spec in zip(items, specs) if spec is None)
+        raise InputError(f"{whole}: not a shard (run without --shard); merge only the shards of one run")
+    counts = sorted({int(spec[1]) for spec in specs})
+    if len(counts) > 1:
+        raise InputError(f"shards of different shard counts ({', '.join(f'/{n}' for n in counts)}); "
+                         "merge only the shards of one run")
+    n = counts[0]
+    have = {int(spec[0]) for spec in specs}
+    return ", ".join(f"{i}/{n}" for i in range(1, n + 1) if i not in have)
 
 
 def _merged_outcome(documents: list[dict[str, Any]]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from llmops_cli.report.mdsafe import cell, code, inline
 from llmops_cli.report.mdsafe import fence as _fence
 from llmops_cli.report.diffview import trim_diff
+from llmops_cli.results import skipped_lines
 
 TRIM = 600
 MAX_CASES = 25
@@ -75,7 +76,9 @@ def render(doc: Mapping[str, Any], step_summary: bool = False) -> str:
     out.append("")
     for reason in gate["reasons"]:
         out.append(f"- {inline(reason)}")
-    if gate["reasons"]:
+    for line in skipped_lines(gate):
+        out.append(f"- ⚠️ {inline(line)}")
+    if gate["reasons"] or gate.get("skipped"):
         out.append("")
     quality, redteam = split_kinds(doc["groups"])
     out += _summary_table(quality) if quality or not redteam else []

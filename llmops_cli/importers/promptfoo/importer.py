@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmops_cli.casefiles import jsonl_lines
 from llmops_cli.errors import InputError
 from llmops_cli.yamlfile import YamlError, load_yaml, plain
 
@@ -80,7 +81,7 @@ class Importer:
         text = self.read(where, ref)
         try:
             if ref.endswith(".jsonl"):
-                return [json.loads(line) for line in text.splitlines() if line.strip()]
+                return [json.loads(line) for line in jsonl_lines(text) if line.strip()]
             if ref.endswith(".json"):
                 return json.loads(text)
             return plain(load_yaml(text))
