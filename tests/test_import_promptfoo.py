@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from llmops_cli.commands.import_promptfoo import import_promptfoo
+from llmops_cli.commands.import_promptfoo import ImportResult, import_promptfoo
 from llmops_cli.errors import InputError
 from llmops_cli.project import load_project
 from llmops_cli.scoring.base import Output
 from llmops_cli.scoring.registry import REGISTRY
 from llmops_cli.source import WorkTree
-from tests.conftest import llmops
+from llmops_cli.standin import StandinServer
+from tests.conftest import ENV, llmops, results_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "promptfoo"
 
@@ -242,3 +243,31 @@ def test_missing_output_folder_is_created_and_errors_are_input_errors(tmp_path: 
     assert cases_of(tmp_path / "a" / "b", "promptfoo") == {"case-001": {"id": "case-001", "vars": {"q": ""}}}
     with pytest.raises(InputError):
         import_promptfoo(tmp_path / "pf.yaml", tmp_path / "a" / "b")
+
+
+def import_config(tmp_path: Path, config: dict | str, files: dict[str, str] | None = None) -> tuple[Path, ImportResult]:
+    """Write a promptfoo config (and the files it names) under tmp_path/pf, import it into tmp_path/out."""
+    work = tmp_path / "pf"
+    work.mkdir(exist_ok=True)
+    for rel, text in (files or {}).items():
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        (work / rel).write_text(text)
+    (work / "promptfooconfig.yaml").write_text(config if isinstance(config, str) else json.dumps(config))
+    return tmp_path / "out", import_promptfoo(work / "promptfooconfig.yaml", tmp_path / "out")
+
+
+def test_bare_is_json_and_contains_json_accept_any_json_in_a_real_eval(tmp_path: Path, server: StandinServer) -> None:
+    """promptfoo's bare is-json passes any JSON answer; an empty schema must mean exactly that."""
+    out, result = import_config(tmp_path, {
+        "prompts": ["{{q}}"],
+        "providers": [{"id": "openai:gpt-4o-mini", "config": {"apiBaseUrl": server.base_url,
+                                                             "apiKeyEnvar": "STANDIN_KEY"}}],
+        "tests": [{"description": "json answer", "vars": {"q": "Answer in json: hello"},
+                   "assert": [{"type": "is-json"}, {"type": "contains-json"}]},
+                  {"description": "text answer", "vars": {"q": "hello"}, "assert": [{"type": "is-json"}]}]})
+    assert result.check_problems == [] and result.unconverted == []
+    run = llmops("eval", "--no-baseline", cwd=out, env=ENV)
+    assert run.code == 1, run.stdout + run.stderr          # the text answer fails is-json, as in promptfoo
+    (group,) = results_json(out)["groups"]
+    verdicts = {c["case_id"]: c["passed"] for c in group["cases"]}
+    assert verdicts == {"json-answer": True, "text-answer": False}
