@@ -271,3 +271,19 @@ def test_bare_is_json_and_contains_json_accept_any_json_in_a_real_eval(tmp_path:
     (group,) = results_json(out)["groups"]
     verdicts = {c["case_id"]: c["passed"] for c in group["cases"]}
     assert verdicts == {"json-answer": True, "text-answer": False}
+
+
+def test_promptfoo_files_are_read_as_yaml_1_2(tmp_path: Path) -> None:
+    """promptfoo reads YAML 1.2 (core schema): Yes/no/on/off and 1:20 stay text, 012 is twelve."""
+    config = ("prompts: ['{{a}} {{b}} {{c}} {{d}} {{e}} {{f}} {{g}} {{h}} {{i}}']\nproviders: [openai:gpt-4o-mini]\n"
+              "tests:\n  - description: inline\n    vars: {a: Yes, b: no, c: on, d: off, e: 1:20, f: 012, g: true,\n"
+              "           h: 0x1F, i: 2024-01-02}\n  - file://more.yaml\n")
+    out, result = import_config(tmp_path, config, {"more.yaml": "- description: from a file\n  vars: {a: Y, b: NO, c: On,"
+                                                                " d: Off, e: 190:20:30, f: 0o14, g: False, h: ~,"
+                                                                " i: 1e3}\n"})
+    assert result.check_problems == []
+    cases = cases_of(out, "promptfoo")
+    assert cases["inline"]["vars"] == {"a": "Yes", "b": "no", "c": "on", "d": "off", "e": "1:20", "f": 12, "g": True,
+                                       "h": 31, "i": "2024-01-02"}
+    assert cases["from-a-file"]["vars"] == {"a": "Y", "b": "NO", "c": "On", "d": "Off", "e": "190:20:30", "f": 12,
+                                            "g": False, "h": None, "i": 1000.0}

@@ -27,7 +27,7 @@ def convert(imp: Importer, suite_name: str | None) -> tuple[dict[str, str], str]
     if imp.path.suffix in (".js", ".ts", ".cjs", ".mjs"):
         raise InputError(f"{imp.label}: a JavaScript config cannot be read; export it as YAML first")
     try:
-        data = plain(load_yaml(imp.path.read_text(encoding="utf-8-sig")))
+        data = plain(load_yaml(imp.path.read_text(encoding="utf-8-sig"), yaml12=True))
     except YamlError as exc:
         where = f"{imp.label}:{exc.line}" if exc.line else imp.label
         raise InputError(f"{where}: {exc.message}; a promptfoo config must be YAML or JSON") from None

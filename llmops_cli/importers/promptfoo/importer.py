@@ -83,7 +83,7 @@ class Importer:
                 return [json.loads(line) for line in text.splitlines() if line.strip()]
             if ref.endswith(".json"):
                 return json.loads(text)
-            return plain(load_yaml(text))
+            return plain(load_yaml(text, yaml12=True))
         except json.JSONDecodeError as exc:
             raise self.fail(where, f"{ref}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
         except YamlError as exc:
