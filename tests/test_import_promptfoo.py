@@ -287,3 +287,58 @@ def test_promptfoo_files_are_read_as_yaml_1_2(tmp_path: Path) -> None:
                                        "h": 31, "i": "2024-01-02"}
     assert cases["from-a-file"]["vars"] == {"a": "Y", "b": "NO", "c": "On", "d": "Off", "e": "190:20:30", "f": 12,
                                             "g": False, "h": None, "i": 1000.0}
+
+
+def test_nunjucks_load_filter_becomes_a_parsed_var_and_every_case_renders(tmp_path: Path) -> None:
+    """promptfoo's `load` filter (JSON.parse) has no Jinja twin: the var is parsed at import instead."""
+    prompts = ("Tone: {{ (style | load).tone }}; length: {{ (style|load).length }}. {{ body }}\n---\n"
+               "Raw style: {{ style }}. {{ body }}\n")
+    rows = 'body,style\nHello,"{""tone"":""formal"",""length"":""brief""}"\nHi,not json\n'
+    out, result = import_config(tmp_path, "prompts: [file://prompts.txt]\nproviders: [openai:gpt-4o-mini]\n"
+                                          "tests: file://tests.csv\n", {"prompts.txt": prompts, "tests.csv": rows})
+    assert result.check_problems == []
+    first = (out / "prompts" / "prompts-1.yaml").read_text()
+    assert "(style_loaded).tone" in first and "| load" not in first and "|load" not in first
+    assert "{{ style }}" in (out / "prompts" / "prompts-2.yaml").read_text()
+    cases = cases_of(out, "promptfoo")
+    assert list(cases) == ["case-001"]              # the row whose style is not JSON cannot render: listed
+    assert cases["case-001"]["vars"] == {"body": "Hello", "style": '{"tone":"formal","length":"brief"}',
+                                         "style_loaded": {"tone": "formal", "length": "brief"}}
+    assert any("tests.csv: line 3: not converted: var 'style' is not JSON" in line for line in result.unconverted)
+    check = llmops("check", cwd=out)
+    assert check.code == 0, check.stderr
+
+
+def test_custom_nunjucks_filters_are_never_written_into_a_template(tmp_path: Path) -> None:
+    config = ("prompts: ['Say {{ body | allcaps }}', 'Say {{ body | dump }}', 'Say {{ body }}']\n"
+              "providers: [openai:gpt-4o-mini]\nnunjucksFilters: {allcaps: ./allcaps.js}\n"
+              "tests: [{vars: {body: hi}}]\n")
+    out, result = import_config(tmp_path, config)
+    assert result.check_problems == []
+    assert sorted(p.name for p in (out / "prompts").iterdir()) == ["prompt-2.yaml", "prompt-3.yaml"]
+    assert "{{ body | tojson }}" in (out / "prompts" / "prompt-2.yaml").read_text()
+    assert any("prompts[0]: uses the filter 'allcaps' (nunjucksFilters: ./allcaps.js, JavaScript)" in line
+               for line in result.unconverted), result.unconverted
+    # the only prompt uses it: the import stops and says why
+    (tmp_path / "pf" / "promptfooconfig.yaml").write_text(config.replace(", 'Say {{ body | dump }}', 'Say {{ body }}'", ""))
+    run = llmops("import", "promptfoo", "promptfooconfig.yaml", "--out", "again", cwd=tmp_path / "pf")
+    assert run.code == 2 and not (tmp_path / "pf" / "again").exists()
+    assert "prompts[0]: uses the filter 'allcaps'" in run.stderr and "see above" not in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_huggingface_tests_are_listed_and_no_broken_case_is_written(tmp_path: Path) -> None:
+    config = ("prompts: ['Q: {{question}} A) {{choices[0]}} B) {{choices[1]}}']\nproviders: [openai:gpt-4o-mini]\n"
+              "tests:\n  - huggingface://datasets/cais/mmlu?split=test&limit=10\n"
+              "  - {description: own, vars: {question: Why, choices: yn}}\n")
+    out, result = import_config(tmp_path, config)
+    assert result.check_problems == []
+    assert list(cases_of(out, "promptfoo")) == ["own"]
+    assert any("tests[0]: tests from 'huggingface://datasets/cais/mmlu?split=test&limit=10' cannot be read here"
+               in line for line in result.unconverted)
+    # only the dataset: no case to write (a placeholder case would not render): the import stops, saying why
+    (tmp_path / "pf" / "promptfooconfig.yaml").write_text(config.rsplit("  - {", 1)[0])
+    run = llmops("import", "promptfoo", "promptfooconfig.yaml", "--out", "again", cwd=tmp_path / "pf")
+    assert run.code == 2 and not (tmp_path / "pf" / "again").exists(), run.stdout + run.stderr
+    assert "tests[0]: tests from 'huggingface://datasets/cais/mmlu" in run.stderr
+    assert "tests: no test could be converted" in run.stderr and "Traceback" not in run.stderr

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 @dataclass
 class Case:
     spec: dict[str, Any]
+    where: str = ""              # the test it came from: tests[2], or `line 3` of a CSV file
+    file: str | None = None      # that test's file, when not the config
 
 
 def default_test(imp: Importer, raw: Any) -> dict[str, Any]:
@@ -96,7 +98,7 @@ def build_cases(imp: Importer, raw: Any, default: Mapping[str, Any]) -> tuple[li
     cases: list[Case] = []
     taken: set[str] = set()
     tests = list(load_tests(imp, raw)) if raw else []
-    if not tests:
+    if not raw:
         imp.note("tests", "no tests: one case with defaultTest.vars runs each prompt once, as promptfoo does")
         tests = [({}, "tests", None)]
     for test, where, file in tests:
@@ -142,7 +144,7 @@ def build_cases(imp: Importer, raw: Any, default: Mapping[str, Any]) -> tuple[li
             metadata = {**(default.get("metadata") or {}), **(test.get("metadata") or {})}
             if metadata:
                 spec["metadata"] = metadata
-            cases.append(Case(spec))
+            cases.append(Case(spec, where, file))
     return cases, suite_asserts
 
 

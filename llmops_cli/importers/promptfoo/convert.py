@@ -10,6 +10,7 @@ from llmops_cli.importers.promptfoo.cases import build_cases, default_test, fill
 from llmops_cli.importers.promptfoo.names import slug
 from llmops_cli.importers.promptfoo.prompts import load_prompts
 from llmops_cli.importers.promptfoo.providers import default_graders, load_providers, pin_graders
+from llmops_cli.importers.promptfoo.templates import adapt_prompts, load_vars, renderable
 from llmops_cli.importers.promptfoo.write import render_files
 from llmops_cli.yamlfile import YamlError, load_yaml, plain
 
@@ -44,22 +45,33 @@ def convert(imp: Importer, suite_name: str | None) -> tuple[dict[str, str], str]
     for key in ("scenarios", "nunjucksFilters", "extensions", "derivedMetrics", "redteam", "env"):
         if key in data:
             advice = {"env": "llmops reads keys only from the environment; export them",
-                      "scenarios": "expand them into tests"}.get(key, "no llmops equivalent")
+                      "scenarios": "expand them into tests",
+                      "nunjucksFilters": "JavaScript filters; a prompt that uses one is listed"}.get(key, "no llmops equivalent")
             imp.skip(key, f"not converted: {advice}")
 
-    prompts = load_prompts(imp, data["prompts"])
+    listed = len(imp.unconverted)
+    prompts = adapt_prompts(imp, load_prompts(imp, data["prompts"]), data.get("nunjucksFilters"))
     if not prompts:
-        raise InputError(f"{imp.label}: prompts: none of the prompts could be converted (see above); "
-                         "add a text or chat prompt")
+        reasons = list(imp.unconverted)[listed:]
+        raise InputError([*reasons, f"{imp.label}: prompts: none of the prompts could be converted "
+                                    f"({_above(reasons)}); "
+                                    "add a text or chat prompt"])
     models = imp.models = load_providers(imp, data.get("providers", data.get("targets")))
     default = default_test(imp, data.get("defaultTest"))
     options = data.get("evaluateOptions") or {}
     repeat = options.get("repeat") if isinstance(options.get("repeat"), int) and options["repeat"] > 1 else 1
     default_graders(imp, (default.get("options") or {}).get("provider")
                     or (data.get("commandLineOptions") or {}).get("grader"))
+    listed = len(imp.unconverted)
     cases, suite_asserts = build_cases(imp, data.get("tests"), default)
     pin_graders(imp)
+    cases = load_vars(imp, prompts, cases)
     fill_missing_vars(imp, prompts, cases)
+    cases = renderable(imp, prompts, cases)
+    if not cases:
+        reasons = list(imp.unconverted)[listed:]
+        raise InputError([*reasons, f"{imp.label}: tests: no test could be converted ({_above(reasons)}); export "
+                                    "the tests as YAML or CSV and import again"])
 
     files = render_files(imp, suite, str(data.get("description") or f"imported from {imp.label}"), prompts, models,
                          cases, suite_asserts, repeat, options)
@@ -71,3 +83,7 @@ def convert(imp: Importer, suite_name: str | None) -> tuple[dict[str, str], str]
             imp.note(where, f"copy {imp.shown(ref)} to {imp.out / ref}: llmops imports python assertions "
                             "from the project root")
     return files, suite
+
+
+def _above(reasons: list[str]) -> str:
+    return "no reason recorded" if not reasons else "the reason above" if len(reasons) == 1 else "the reasons above"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,8 @@ class Prompt:
     messages: list[dict[str, str]]
     params: dict[str, Any]
     source: str
+    where: str = ""                                          # prompts[i] in the config
+    loads: dict[str, str] = field(default_factory=dict)      # var read through `| load` -> its parsed twin
 
 
 def load_prompts(imp: Importer, raw: Any) -> list[Prompt]:
@@ -71,7 +73,7 @@ def load_prompts(imp: Importer, raw: Any) -> list[Prompt]:
             if converted is None:
                 continue
             source = f"{where} {file_ref}" if file_ref else f"{where} (inline)"
-            found.append(Prompt(name, converted, dict(params), source))
+            found.append(Prompt(name, converted, dict(params), source, where))
     return found
 
 
