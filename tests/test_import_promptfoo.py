@@ -342,3 +342,39 @@ def test_huggingface_tests_are_listed_and_no_broken_case_is_written(tmp_path: Pa
     assert run.code == 2 and not (tmp_path / "pf" / "again").exists(), run.stdout + run.stderr
     assert "tests[0]: tests from 'huggingface://datasets/cais/mmlu" in run.stderr
     assert "tests: no test could be converted" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_prompt_ids_that_are_text_and_vars_files_named_by_a_tests_file(tmp_path: Path) -> None:
+    """An `id` that is prompt text is text; `vars: ../vars/*.yaml` in a tests file is a glob from its folder."""
+    config = ("prompts:\n  - {id: 'You are a pirate. Tell me about {{topic}} in {{style}}', label: text}\n"
+              "providers: [openai:gpt-4o-mini]\ntests: [file://tests/*.yaml]\n")
+    files = {"tests/one.yaml": "- description: from globbed files\n  vars: ../vars/vars_*.yaml\n"
+                               "- description: from a list\n  vars: [file://../vars/vars_a.yaml, ../vars/other.yaml]\n",
+             "vars/vars_a.yaml": "topic: the sea\n", "vars/vars_b.yaml": "style: haiku\n",
+             "vars/other.yaml": "style: prose\n"}
+    out, result = import_config(tmp_path, config, files)
+    assert result.check_problems == [] and result.unconverted == []
+    assert "You are a pirate. Tell me about {{topic}}" in (out / "prompts" / "text.yaml").read_text()
+    cases = cases_of(out, "promptfoo")
+    assert cases["from-globbed-files"]["vars"] == {"topic": "the sea", "style": "haiku"}
+    assert cases["from-a-list"]["vars"] == {"topic": "the sea", "style": "prose"}
+    (tmp_path / "pf" / "tests" / "one.yaml").write_text("- vars: ../vars/missing_*.yaml\n")
+    with pytest.raises(InputError) as error:
+        import_promptfoo(tmp_path / "pf" / "promptfooconfig.yaml", tmp_path / "out2")
+    (line,) = [str(p) for p in error.value.problems]
+    assert line.startswith(str(tmp_path / "pf" / "tests" / "one.yaml") + ": [0].vars: no file matches"), line
+
+
+def test_text_only_content_parts_are_joined_and_other_parts_are_listed(tmp_path: Path) -> None:
+    chat = [{"role": "system", "content": "Be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "{{q}}"}, {"type": "text", "text": "Thanks"}]}]
+    image = [{"role": "user", "content": [{"type": "text", "text": "{{q}}"},
+                                          {"type": "image_url", "image_url": {"url": "{{url}}"}}]}]
+    out, result = import_config(tmp_path, "prompts: [file://chat.json, file://image.json]\n"
+                                          "providers: [openai:gpt-4o-mini]\ntests: [{vars: {q: hi}}]\n",
+                                {"chat.json": json.dumps(chat), "image.json": json.dumps(image)})
+    assert result.check_problems == []
+    messages = load_project(WorkTree(out)).prompts["chat"].messages
+    assert [(m.role, m.content) for m in messages] == [("system", "Be brief"), ("user", "{{q}}\nThanks")]
+    assert not (out / "prompts" / "image.yaml").exists()
+    assert any("prompts[1]: message 0 has a 'image_url' part" in line for line in result.unconverted), result.unconverted

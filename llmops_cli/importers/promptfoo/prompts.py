@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from llmops_cli.importers.promptfoo.importer import Importer
 
 ROLES = ("system", "user", "assistant")
+_TEXT_PARTS = ("text", "input_text")   # content parts that are plain text (Chat Completions, Responses)
 _PATHLIKE = re.compile(r"[^\s{}]+\.(txt|md|j2|json|jsonl|ya?ml|py|js|ts|cjs|mjs|csv|tsv|xlsx)(:\w+)?")
 
 
@@ -47,6 +48,8 @@ def load_prompts(imp: Importer, raw: Any) -> list[Prompt]:
             if ref is None and text is None:
                 imp.skip(where, "needs 'raw' (the prompt text) or 'id' (a file://); skipped")
                 continue
+            if isinstance(ref, str) and not _is_file(ref):   # promptfoo reads an id that is no path as text
+                ref, text = None, ref
         elif isinstance(item, str):
             ref, text = (item, None) if _is_file(item) else (None, item)
         else:
@@ -118,11 +121,26 @@ def messages(imp: Importer, where: str, body: Any) -> list[dict[str, str]] | Non
         return None
     found = []
     for n, message in enumerate(body):
-        if not (isinstance(message, dict) and message.get("role") in ROLES and isinstance(message.get("content"), str)):
+        message = message if isinstance(message, dict) else {}
+        content = message.get("content")
+        if isinstance(content, list) and message.get("role") in ROLES:
+            kinds = [part.get("type") if isinstance(part, dict) else type(part).__name__ for part in content]
+            other = next((k for k in kinds if k not in _TEXT_PARTS), None)
+            if other is not None or not content:
+                imp.skip(where, f"message {n} has a {str(other or 'empty')!r} part; llmops prompts are text only: "
+                                "skipped the prompt")
+                return None
+            if any(not isinstance(part.get("text"), str) for part in content):
+                imp.skip(where, f"message {n} has a text part without text; skipped the prompt")
+                return None
+            if len(content) > 1:
+                imp.note(where, f"message {n}: its {len(content)} text parts are joined into one text, one per line")
+            content = "\n".join(part["text"] for part in content)
+        if not (message.get("role") in ROLES and isinstance(content, str)):
             imp.skip(where, f"message {n} is not {{role: system|user|assistant, content: text}} "
                             "(llmops prompts are text only); skipped the prompt")
             return None
-        found.append({"role": message["role"], "content": message["content"]})
+        found.append({"role": message["role"], "content": content})
     return found
 
 
