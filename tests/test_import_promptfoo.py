@@ -378,3 +378,21 @@ def test_text_only_content_parts_are_joined_and_other_parts_are_listed(tmp_path:
     assert [(m.role, m.content) for m in messages] == [("system", "Be brief"), ("user", "{{q}}\nThanks")]
     assert not (out / "prompts" / "image.yaml").exists()
     assert any("prompts[1]: message 0 has a 'image_url' part" in line for line in result.unconverted), result.unconverted
+
+
+def test_local_refs_to_assertion_templates_are_resolved(tmp_path: Path) -> None:
+    config = ("prompts: ['Talk like a pirate about {{topic}}']\nproviders: [openai:gpt-4o-mini]\n"
+              "assertionTemplates:\n  noise: {type: icontains, value: arrr}\n  polite: {$ref: '#/assertionTemplates/base'}\n"
+              "  base: {type: not-contains, value: 'shut up'}\n"
+              "defaultTest: {assert: [{$ref: '#/assertionTemplates/polite'}]}\n"
+              "tests:\n  - description: sea\n    vars: {topic: the sea}\n    assert: [{$ref: '#/assertionTemplates/noise'}]\n")
+    out, result = import_config(tmp_path, config)
+    assert result.check_problems == [] and result.unconverted == []
+    assert cases_of(out, "promptfoo")["sea"]["assert"] == [{"type": "icontains", "value": "arrr"}]
+    suite = load_project(WorkTree(out)).suites["promptfoo"]
+    assert [(a.type, dict(a.spec)) for a in suite.asserts] == [("not_contains", {"value": "shut up"})]
+    (tmp_path / "pf" / "promptfooconfig.yaml").write_text(config.replace("'#/assertionTemplates/noise'",
+                                                                         "'#/assertionTemplates/nowhere'"))
+    with pytest.raises(InputError) as error:
+        import_promptfoo(tmp_path / "pf" / "promptfooconfig.yaml", tmp_path / "out2")
+    assert "tests[0].assert[0]: $ref '#/assertionTemplates/nowhere' points to nothing in the config" in str(error.value)

@@ -10,6 +10,7 @@ from llmops_cli.importers.promptfoo.cases import build_cases, default_test, fill
 from llmops_cli.importers.promptfoo.names import slug
 from llmops_cli.importers.promptfoo.prompts import load_prompts
 from llmops_cli.importers.promptfoo.providers import default_graders, load_providers, pin_graders
+from llmops_cli.importers.promptfoo.refs import resolve_refs
 from llmops_cli.importers.promptfoo.templates import adapt_prompts, load_vars, renderable
 from llmops_cli.importers.promptfoo.write import render_files
 from llmops_cli.yamlfile import YamlError, load_yaml, plain
@@ -36,6 +37,7 @@ def convert(imp: Importer, suite_name: str | None) -> tuple[dict[str, str], str]
         raise InputError(f"{imp.label}: cannot read ({exc})") from None
     if not isinstance(data, dict):
         raise InputError(f"{imp.label}: top level must be a mapping with prompts, providers and tests")
+    data = resolve_refs(imp, data)
     if not data.get("prompts"):
         raise InputError(f"{imp.label}: no 'prompts'; a promptfoo config lists the prompts to test, "
                          "e.g. prompts: [file://prompt.txt]")
