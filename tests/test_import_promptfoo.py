@@ -396,3 +396,23 @@ def test_local_refs_to_assertion_templates_are_resolved(tmp_path: Path) -> None:
     with pytest.raises(InputError) as error:
         import_promptfoo(tmp_path / "pf" / "promptfooconfig.yaml", tmp_path / "out2")
     assert "tests[0].assert[0]: $ref '#/assertionTemplates/nowhere' points to nothing in the config" in str(error.value)
+
+
+def test_summary_groups_repeated_lines_fits_one_screen_and_prints_user_text_literally(tmp_path: Path) -> None:
+    tests = [{"vars": {"q": f"q{n}"}, "judge": n, "notes": n} for n in range(300)]
+    tests[0].update({f"extra{k}": k for k in range(40)})
+    config = {"prompts": ["{{q}}"], "providers": ["myproto:llama:x", "[bold]custom[/bold]:thing", "openai:gpt-4o-mini"],
+              "tests": tests}
+    (tmp_path / "promptfooconfig.yaml").write_text(json.dumps(config))
+    run = llmops("import", "promptfoo", "promptfooconfig.yaml", "--out", "out", cwd=tmp_path, env={"COLUMNS": "300"})
+    assert run.code == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) <= 60, "\n".join(lines)
+    assert ("promptfooconfig.yaml: tests[0].judge, tests[1].judge, tests[2].judge and 297 more: no llmops "
+            "equivalent; dropped") in lines
+    assert "provider 'myproto:llama:x' has no litellm equivalent" in run.stdout and "\N{LLAMA}" not in run.stdout
+    assert "provider '[bold]custom[/bold]:thing'" in run.stdout
+    assert any(line.startswith("... and ") and line.endswith("more (--all lists every line)") for line in lines)
+    every = llmops("import", "promptfoo", "promptfooconfig.yaml", "--out", "out", "--force", "--all", cwd=tmp_path)
+    assert every.code == 0 and "tests[0].extra39: no llmops equivalent; dropped" in every.stdout
+    assert "tests[299].notes" in every.stdout

@@ -11,6 +11,7 @@ from llmops_cli.importers.promptfoo.names import slug
 from llmops_cli.importers.promptfoo.prompts import load_prompts
 from llmops_cli.importers.promptfoo.providers import default_graders, load_providers, pin_graders
 from llmops_cli.importers.promptfoo.refs import resolve_refs
+from llmops_cli.importers.promptfoo.summary import grouped
 from llmops_cli.importers.promptfoo.templates import adapt_prompts, load_vars, renderable
 from llmops_cli.importers.promptfoo.write import render_files
 from llmops_cli.yamlfile import YamlError, load_yaml, plain
@@ -54,7 +55,7 @@ def convert(imp: Importer, suite_name: str | None) -> tuple[dict[str, str], str]
     listed = len(imp.unconverted)
     prompts = adapt_prompts(imp, load_prompts(imp, data["prompts"]), data.get("nunjucksFilters"))
     if not prompts:
-        reasons = list(imp.unconverted)[listed:]
+        reasons = grouped(list(imp.unconverted)[listed:])
         raise InputError([*reasons, f"{imp.label}: prompts: none of the prompts could be converted "
                                     f"({_above(reasons)}); "
                                     "add a text or chat prompt"])
@@ -71,7 +72,7 @@ def convert(imp: Importer, suite_name: str | None) -> tuple[dict[str, str], str]
     fill_missing_vars(imp, prompts, cases)
     cases = renderable(imp, prompts, cases)
     if not cases:
-        reasons = list(imp.unconverted)[listed:]
+        reasons = grouped(list(imp.unconverted)[listed:])
         raise InputError([*reasons, f"{imp.label}: tests: no test could be converted ({_above(reasons)}); export "
                                     "the tests as YAML or CSV and import again"])
 
