@@ -416,3 +416,18 @@ def test_summary_groups_repeated_lines_fits_one_screen_and_prints_user_text_lite
     every = llmops("import", "promptfoo", "promptfooconfig.yaml", "--out", "out", "--force", "--all", cwd=tmp_path)
     assert every.code == 0 and "tests[0].extra39: no llmops equivalent; dropped" in every.stdout
     assert "tests[299].notes" in every.stdout
+
+
+def test_csv_config_thresholds_and_escaped_commas_in_metadata(tmp_path: Path) -> None:
+    rows = ("q,__expected1,__expected2,__config:__expected2:threshold,__metadata:tags[],__metadata:team\n"
+            'hi,contains:a,similar:hello world,0.9,"a\\,b, c\\,d,e",\n')
+    out, result = import_config(tmp_path, "prompts: ['{{q}}']\nproviders: [openai:gpt-4o-mini]\n"
+                                          "tests: file://rows.csv\n", {"rows.csv": rows})
+    assert result.check_problems == [] and result.unconverted == []
+    case = cases_of(out, "promptfoo")["case-001"]
+    assert case["assert"][1] == {"type": "similarity", "value": "hello world", "threshold": 0.9}
+    assert case["metadata"] == {"tags": ["a,b", "c,d", "e"], "threshold": 0.9}
+    (tmp_path / "pf" / "rows.csv").write_text("q,__expected,__config:__expected:weight\nhi,contains:a,2\n")
+    with pytest.raises(InputError) as error:
+        import_promptfoo(tmp_path / "pf" / "promptfooconfig.yaml", tmp_path / "out2")
+    assert "rows.csv: line 2, column __config:__expected:weight: only 'threshold' can be set" in str(error.value)
