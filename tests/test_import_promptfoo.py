@@ -431,3 +431,46 @@ def test_csv_config_thresholds_and_escaped_commas_in_metadata(tmp_path: Path) ->
     with pytest.raises(InputError) as error:
         import_promptfoo(tmp_path / "pf" / "promptfooconfig.yaml", tmp_path / "out2")
     assert "rows.csv: line 2, column __config:__expected:weight: only 'threshold' can be set" in str(error.value)
+
+
+MORE_PROVIDERS = [
+    ("sagemaker:huggingface:my-endpoint", "sagemaker/my-endpoint"),
+    ("sagemaker:my-endpoint", "sagemaker/my-endpoint"),
+    ("hyperbolic:deepseek-ai/DeepSeek-V3", "hyperbolic/deepseek-ai/DeepSeek-V3"),
+    ("watsonx:ibm/granite-3-3-8b-instruct", "watsonx/ibm/granite-3-3-8b-instruct"),
+    ("databricks:databricks-meta-llama-3-3-70b-instruct", "databricks/databricks-meta-llama-3-3-70b-instruct"),
+    ("aimlapi:chat:deepseek-r1", "aiml/deepseek-r1"),
+    ("nscale:openai/gpt-oss-120b", "nscale/openai/gpt-oss-120b"),
+    ("docker:ai/llama3.2:3B-Q4_K_M", "docker_model_runner/ai/llama3.2:3B-Q4_K_M"),
+    ("cometapi:chat:gpt-5-mini", "cometapi/gpt-5-mini"),
+    ("adaline:anthropic:chat:claude-3-5-sonnet-20240620", "anthropic/claude-3-5-sonnet-20240620"),
+    ("cloudflare-ai:chat:@cf/meta/llama-3.1-8b-instruct", "cloudflare/@cf/meta/llama-3.1-8b-instruct"),
+]
+
+
+def test_more_provider_families_and_config_keys_map_to_litellm(tmp_path: Path) -> None:
+    providers = [pid for pid, _ in MORE_PROVIDERS] + [
+        {"id": "bedrock:us.anthropic.claude-sonnet-4-20250514-v1:0", "label": "sonnet",
+         "config": {"region": "us-west-2", "temperature": 0, "thinking": {"type": "enabled", "budget_tokens": 1024}}},
+        {"id": "openai:responses:o4-mini", "label": "o4",
+         "config": {"reasoning_effort": "low", "instructions": "Be terse", "tools": [{"type": "web_search"}],
+                    "tool_choice": "auto"}},
+        {"id": "vertex:gemini-2.5-pro", "label": "gem", "config": {"region": "europe-west4"}},
+        {"id": "azure:chat:my-deployment", "label": "az", "config": {"apiHost": "x.openai.azure.com",
+                                                                    "apiVersion": "2024-10-21"}},
+    ]
+    out, result = import_config(tmp_path, {"prompts": ["Hi {{name}}"], "providers": providers,
+                                           "tests": [{"vars": {"name": "Ada"}}]})
+    assert result.check_problems == []
+    models = load_project(WorkTree(out)).config.models
+    assert [m.model for m in models.values()][:len(MORE_PROVIDERS)] == [model for _, model in MORE_PROVIDERS]
+    assert dict(models["sonnet"].extra) == {"aws_region_name": "us-west-2", "temperature": 0,
+                                            "thinking": {"type": "enabled", "budget_tokens": 1024}}
+    assert dict(models["o4"].extra) == {"reasoning_effort": "low"}
+    assert dict(models["gem"].extra) == {"vertex_location": "europe-west4"}
+    assert dict(models["az"].extra) == {"api_version": "2024-10-21"}
+    unconverted = "\n".join(result.unconverted)
+    assert "providers[12].config.tools: tool definitions are not converted yet" in unconverted
+    assert "providers[12].config.tool_choice: tool definitions are not converted yet" in unconverted
+    assert "providers[12].config.instructions: add it to the prompt as a system message" in unconverted
+    assert "region" not in unconverted and "reasoning_effort" not in unconverted

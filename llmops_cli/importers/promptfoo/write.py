@@ -87,7 +87,7 @@ def _config_yaml(imp: Importer, models: list[Model], options: Mapping[str, Any])
     entries: dict[str, Any] = {}
     for m in [*models, *imp.graders]:
         extra = {k: v for k, v in (("api_base", m.api_base), ("api_key_env", m.api_key_env),
-                                   ("params", m.params or None)) if v is not None}
+                                   ("params", {**m.settings, **m.params} or None)) if v is not None}
         entries[m.alias] = {"model": m.model, **extra} if extra else m.model
     doc: dict[str, Any] = {"version": 1, "models": entries}
     if imp.judge_model:
