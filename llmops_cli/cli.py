@@ -395,7 +395,8 @@ def import_promptfoo(
     latency -> thresholds.latency_max_s; cost -> thresholds.cost_usd (suite total)
     javascript and anything else -> listed as not converted
 
-    Everything that could not be converted, or changed meaning, is listed as `file: where: what`.
+    Everything that could not be converted, or changed meaning, is listed as `file: where: what`;
+    lines that repeat per test are grouped and each section is capped (--all lists every line).
     The full mapping is in llmops_cli/importers/promptfoo/__init__.py.
     """
     from llmops_cli.commands.import_promptfoo import import_promptfoo as run
