@@ -39,7 +39,7 @@ prompts
     written; when no prompt or no test converts, the import stops and prints why.
 tests / defaultTest
     inline tests, `file://` YAML, JSON, JSONL and CSV files (`__expected`, `__expectedN`,
-    `__config:__expectedN:threshold`, `__description`, `__metadata:*` columns, `\,` in lists) ->
+    `__config:__expectedN:threshold`, `__description`, `__metadata:*` columns, escaped commas in lists) ->
     `evals/<suite>/cases.jsonl`; a test's `vars: file.yaml` (a glob or a list) is read from the
     tests file's folder and merged; `huggingface://` and other remote tests are listed; ids from the
     description slug, else `case-001`...; defaultTest.vars merged under each case's vars; a

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 _LOAD = re.compile(r"\b([A-Za-z_]\w*)\s*\|\s*load\b")
 _DUMP = re.compile(r"\|\s*dump\b(?!\s*\()")
+_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)   # only template code is rewritten, never prose
 _FILTER = re.compile(r"No filter named '([^']+)'")
 
 
@@ -34,13 +35,14 @@ def adapt_prompts(imp: Importer, prompts: list[Prompt], filters: Any) -> list[Pr
     kept = []
     for prompt in prompts:
         for message in prompt.messages:
-            content = _DUMP.sub("| tojson", message["content"])
+            content = _TAG.sub(lambda tag: _DUMP.sub("| tojson", tag.group(0)), message["content"])
             if content != message["content"]:
                 imp.note(prompt.where, "the Nunjucks filter dump -> Jinja tojson (same JSON; <, > and & are written "
                                        "as \\u escapes)")
-            for name in _LOAD.findall(content):
-                prompt.loads[name] = f"{name}_loaded"
-            message["content"] = _LOAD.sub(lambda m: prompt.loads[m.group(1)], content)
+            content = _TAG.sub(lambda tag: _LOAD.sub(lambda m: prompt.loads.setdefault(m.group(1),
+                                                                                       f"{m.group(1)}_loaded"),
+                                                     tag.group(0)), content)
+            message["content"] = content
         try:
             compile_prompt(_llmops_prompt(prompt))
         except RenderError as exc:
