@@ -286,7 +286,8 @@ def test_promptfoo_files_are_read_as_yaml_1_2(tmp_path: Path) -> None:
     assert cases["inline"]["vars"] == {"a": "Yes", "b": "no", "c": "on", "d": "off", "e": "1:20", "f": 12, "g": True,
                                        "h": 31, "i": "2024-01-02"}
     assert cases["from-a-file"]["vars"] == {"a": "Y", "b": "NO", "c": "On", "d": "Off", "e": "190:20:30", "f": 12,
-                                            "g": False, "h": None, "i": 1000.0}
+                                            "g": False, "h": "", "i": 1000.0}
+    assert any("vars.h: null -> '' (promptfoo renders null as nothing" in line for line in result.notes)
 
 
 def test_nunjucks_load_filter_becomes_a_parsed_var_and_every_case_renders(tmp_path: Path) -> None:

@@ -200,6 +200,10 @@ def _merge(into: Converted, more: Converted) -> None:
 def _load_vars(imp: Importer, where: str, variables: Mapping[str, Any], file: str | None) -> dict[str, Any]:
     loaded = {}
     for key, value in variables.items():
+        if value is None:   # Nunjucks prints null as nothing, Jinja as "None"
+            imp.note(_at(where, f"vars.{key}"), "null -> '' (promptfoo renders null as nothing, llmops as 'None')",
+                     file)
+            value = ""
         try:
             loaded[str(key)] = imp.value_file(_at(where, f"vars.{key}"), value)
         except Skip as skip:
