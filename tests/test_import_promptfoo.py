@@ -475,3 +475,11 @@ def test_more_provider_families_and_config_keys_map_to_litellm(tmp_path: Path) -
     assert "providers[12].config.tool_choice: tool definitions are not converted yet" in unconverted
     assert "providers[12].config.instructions: add it to the prompt as a system message" in unconverted
     assert "region" not in unconverted and "reasoning_effort" not in unconverted
+
+
+def test_unicode_line_separators_in_vars_keep_one_case_a_line(tmp_path: Path) -> None:
+    text = "one\u2028two\u2029three\x85four"
+    out, result = import_config(tmp_path, "prompts: ['{{review}}']\nproviders: [openai:gpt-4o-mini]\n"
+                                          "tests: file://rows.csv\n", {"rows.csv": f'review\n"{text}"\n'})
+    assert result.check_problems == []
+    assert cases_of(out, "promptfoo")["case-001"]["vars"] == {"review": text}
