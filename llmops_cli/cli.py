@@ -409,8 +409,7 @@ def import_promptfoo(
         for line in lines if every else capped(grouped(lines), limit):
             console.print(f"{indent}{line}", markup=False)
 
-    for path in result.written:
-        console.print(f"wrote {path}", markup=False)
+    section([f"wrote {path}" for path in result.written], limit=8)
     console.print("mapped:", markup=False)
     section(result.mapped, "  ", limit=20)
     if result.notes:

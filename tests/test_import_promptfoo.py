@@ -371,14 +371,20 @@ def test_text_only_content_parts_are_joined_and_other_parts_are_listed(tmp_path:
             {"role": "user", "content": [{"type": "text", "text": "{{q}}"}, {"type": "text", "text": "Thanks"}]}]
     image = [{"role": "user", "content": [{"type": "text", "text": "{{q}}"},
                                           {"type": "image_url", "image_url": {"url": "{{url}}"}}]}]
-    out, result = import_config(tmp_path, "prompts: [file://chat.json, file://image.json]\n"
-                                          "providers: [openai:gpt-4o-mini]\ntests: [{vars: {q: hi}}]\n",
-                                {"chat.json": json.dumps(chat), "image.json": json.dumps(image)})
+    bedrock = [{"role": "user", "content": [{"image": {"source": {"bytes": "{{image}}"}}}, {"text": "{{q}}"}]}]
+    adaline = [{"role": "user", "content": [{"modality": "text", "value": "{{q}}"}]}]
+    out, result = import_config(tmp_path, "prompts: [file://chat.json, file://image.json, file://bedrock.json, "
+                                          "file://adaline.json]\nproviders: [openai:gpt-4o-mini]\n"
+                                          "tests: [{vars: {q: hi}}]\n",
+                                {"chat.json": json.dumps(chat), "image.json": json.dumps(image),
+                                 "bedrock.json": json.dumps(bedrock), "adaline.json": json.dumps(adaline)})
     assert result.check_problems == []
     messages = load_project(WorkTree(out)).prompts["chat"].messages
     assert [(m.role, m.content) for m in messages] == [("system", "Be brief"), ("user", "{{q}}\nThanks")]
     assert not (out / "prompts" / "image.yaml").exists()
     assert any("prompts[1]: message 0 has a 'image_url' part" in line for line in result.unconverted), result.unconverted
+    assert any("prompts[2]: message 0 has a 'image' part" in line for line in result.unconverted), result.unconverted
+    assert [m.content for m in load_project(WorkTree(out)).prompts["adaline"].messages] == ["{{q}}"]
 
 
 def test_local_refs_to_assertion_templates_are_resolved(tmp_path: Path) -> None:

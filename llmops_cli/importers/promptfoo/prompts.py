@@ -124,24 +124,31 @@ def messages(imp: Importer, where: str, body: Any) -> list[dict[str, str]] | Non
         message = message if isinstance(message, dict) else {}
         content = message.get("content")
         if isinstance(content, list) and message.get("role") in ROLES:
-            kinds = [part.get("type") if isinstance(part, dict) else type(part).__name__ for part in content]
-            other = next((k for k in kinds if k not in _TEXT_PARTS), None)
-            if other is not None or not content:
-                imp.skip(where, f"message {n} has a {str(other or 'empty')!r} part; llmops prompts are text only: "
+            parts = [_part(part) for part in content]
+            other = next((kind for kind, text in parts if kind not in _TEXT_PARTS or text is None), None)
+            if other is not None or not parts:
+                imp.skip(where, f"message {n} has a {other or 'empty'!r} part; llmops prompts are text only: "
                                 "skipped the prompt")
                 return None
-            if any(not isinstance(part.get("text"), str) for part in content):
-                imp.skip(where, f"message {n} has a text part without text; skipped the prompt")
-                return None
-            if len(content) > 1:
-                imp.note(where, f"message {n}: its {len(content)} text parts are joined into one text, one per line")
-            content = "\n".join(part["text"] for part in content)
+            if len(parts) > 1:
+                imp.note(where, f"message {n}: its {len(parts)} text parts are joined into one text, one per line")
+            content = "\n".join(str(text) for _, text in parts)
         if not (message.get("role") in ROLES and isinstance(content, str)):
             imp.skip(where, f"message {n} is not {{role: system|user|assistant, content: text}} "
                             "(llmops prompts are text only); skipped the prompt")
             return None
         found.append({"role": message["role"], "content": content})
     return found
+
+
+def _part(part: Any) -> tuple[str, str | None]:
+    """(kind, text) of one content part, in the shapes providers use: OpenAI and Anthropic
+    `{type, text}`, Bedrock `{text}` / `{image}`, Adaline `{modality, value}`."""
+    if not isinstance(part, dict) or not part:
+        return type(part).__name__, None
+    kind = part.get("type") or part.get("modality") or next(iter(part))
+    text = part.get("text", part.get("value") if part.get("modality") == "text" else None)
+    return str(kind), text if isinstance(text, str) else None
 
 
 def _is_file(text: str) -> bool:
