@@ -396,6 +396,11 @@ def test_local_refs_to_assertion_templates_are_resolved(tmp_path: Path) -> None:
     out, result = import_config(tmp_path, config)
     assert result.check_problems == [] and result.unconverted == []
     assert cases_of(out, "promptfoo")["sea"]["assert"] == [{"type": "icontains", "value": "arrr"}]
+    tools = "{id: 'openai:gpt-4o-mini', config: {tools: [{$ref: '#/definitions/t'}]}}"
+    (tmp_path / "tools").mkdir()
+    _, with_tools = import_config(tmp_path / "tools", config.replace("[openai:gpt-4o-mini]", f"[{tools}]"))
+    assert any("providers[0].config.tools: tool definitions are not converted yet" in line   # its own $ref is kept
+               for line in with_tools.unconverted)
     suite = load_project(WorkTree(out)).suites["promptfoo"]
     assert [(a.type, dict(a.spec)) for a in suite.asserts] == [("not_contains", {"value": "shut up"})]
     (tmp_path / "pf" / "promptfooconfig.yaml").write_text(config.replace("'#/assertionTemplates/noise'",

@@ -36,12 +36,19 @@ def resolve_refs(imp: Importer, data: Any) -> Any:
                     raise imp.fail(where, f"$ref {ref!r} points to nothing in the config ({missing}); "
                                           "fix the reference") from None
                 return walk(target, where, depth + 1)
-            return {k: walk(v, f"{where}.{k}" if where else str(k), depth) for k, v in value.items()}
+            return {k: v if _kept(where, k) else walk(v, f"{where}.{k}" if where else str(k), depth)
+                    for k, v in value.items()}
         if isinstance(value, list):
             return [walk(v, f"{where}[{n}]", depth) for n, v in enumerate(value)]
         return value
 
     return walk(data, "", 0)
+
+
+def _kept(where: str, key: Any) -> bool:
+    """promptfoo leaves a provider's tool and function schemas as written (their `$ref`s are
+    the schema's own), and so does the import."""
+    return key in ("tools", "functions") and where.startswith(("providers", "targets"))
 
 
 def _pointer(data: Any, ref: str) -> Any:
