@@ -392,6 +392,7 @@ def import_promptfoo(
     out: Optional[Path] = typer.Option(None, "--out", help="Folder to write the llmops files into (default: the current folder)."),
     suite: Optional[str] = typer.Option(None, "--suite", help="Suite name (default: from the config's description, else 'promptfoo')."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    every: bool = typer.Option(False, "--all", help="List every line of the summary (default: repeated lines grouped, each section capped)."),
 ) -> None:
     """Convert a promptfoo config into llmops.yaml, prompts/ and one eval suite.
 
@@ -406,25 +407,29 @@ def import_promptfoo(
     latency -> thresholds.latency_max_s; cost -> thresholds.cost_usd (suite total)
     javascript and anything else -> listed as not converted
 
-    Everything that could not be converted, or changed meaning, is listed as `file: where: what`.
+    Everything that could not be converted, or changed meaning, is listed as `file: where: what`;
+    lines that repeat per test are grouped and each section is capped (--all lists every line).
     The full mapping is in llmops_cli/importers/promptfoo/__init__.py.
     """
     from llmops_cli.commands.import_promptfoo import import_promptfoo as run
 
+    from llmops_cli.importers.promptfoo.summary import capped, grouped
+
     result = guarded(lambda: run(config, out or Path("."), suite=suite, force=force))
-    for path in result.written:
-        console.print(f"wrote {path}", markup=False)
+
+    def section(lines: list[str], indent: str = "", limit: int = 14) -> None:
+        for line in lines if every else capped(grouped(lines), limit):
+            console.print(f"{indent}{line}", markup=False)
+
+    section([f"wrote {path}" for path in result.written], limit=8)
     console.print("mapped:", markup=False)
-    for line in result.mapped:
-        console.print(f"  {line}", markup=False)
+    section(result.mapped, "  ", limit=20)
     if result.notes:
         console.print(f"converted with a change ({len(result.notes)}):", markup=False)
-        for line in result.notes:
-            console.print(line, markup=False)
+        section(result.notes)
     if result.unconverted:
         console.print(f"not converted ({len(result.unconverted)}):", markup=False)
-        for line in result.unconverted:
-            console.print(line, markup=False)
+        section(result.unconverted)
     if result.check_problems:
         for line in result.check_problems:
             err_console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)

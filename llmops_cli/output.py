@@ -6,8 +6,9 @@ import sys
 
 from rich.console import Console
 
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: user text such as `sagemaker:llama:x` must print as written, never as an emoji
+console = Console(highlight=False, soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def print_diff(target: Console, diff: str) -> None:

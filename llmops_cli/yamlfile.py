@@ -130,10 +130,38 @@ for _tag in ("set", "omap", "pairs", "binary"):
     _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _not_json)
 
 
-def load_yaml(text: str) -> Any:
-    """Parse one YAML document; raise YamlError with a line number on any problem."""
+class _CoreLoader(_Loader):
+    """YAML 1.2 core schema, as JavaScript tools (promptfoo, js-yaml) read YAML: only true/false
+    are booleans (`yes`, `no`, `on`, `off` stay text), `1:20` stays text, `012` is twelve, and a
+    date stays text. PyYAML itself implements YAML 1.1, where all of these change meaning."""
+
+    yaml_implicit_resolvers: dict[Any, Any] = {}
+
+    def construct_yaml_int(self, node: Any) -> int:  # type: ignore[override]
+        text = str(self.construct_scalar(node))
+        sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text.lstrip("+"))
+        base = {"0x": 16, "0o": 8}.get(digits[:2].lower(), 10)
+        return sign * int(digits[2:] if base != 10 else digits, base)
+
+
+_CORE_RESOLVERS = (
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    ("tag:yaml.org,2002:float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                                r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789"),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:merge", r"^(?:<<)$", "<"),   # not 1.2, but js-yaml merges `<<: *anchor` too
+)
+for _tag, _pattern, _first in _CORE_RESOLVERS:
+    _CoreLoader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+_CoreLoader.add_constructor("tag:yaml.org,2002:int", _CoreLoader.construct_yaml_int)
+
+
+def load_yaml(text: str, *, yaml12: bool = False) -> Any:
+    """Parse one YAML document; raise YamlError with a line number on any problem. With
+    `yaml12`, scalars resolve by the YAML 1.2 core schema (for files other tools wrote)."""
     try:
-        loader = _Loader(text)  # the reader refuses control characters here, before parsing
+        loader = (_CoreLoader if yaml12 else _Loader)(text)  # the reader refuses control characters here
     except yaml.reader.ReaderError as exc:
         raise _unprintable(text, exc) from None
     try:

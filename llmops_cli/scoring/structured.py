@@ -56,7 +56,8 @@ def _validate_schema(spec: Mapping[str, Any]) -> list[str]:
 
 
 def _schema(out: Output, spec: Mapping[str, Any]) -> Verdict:
-    schema = spec.get("schema") or out.schema
+    # an explicit schema, even `{}` (any JSON, as a bare promptfoo is-json), wins over the prompt's
+    schema = spec["schema"] if spec.get("schema") is not None else out.schema
     if schema is None:
         return Verdict(False, "no schema: declare output.schema in the prompt or give 'schema'")
     try:

@@ -1,7 +1,8 @@
 """`llmops import promptfoo`: convert a promptfoo config into llmops files.
 
-Reads `promptfooconfig.yaml` (and the prompt, test and schema files it names with `file://`),
-writes `llmops.yaml`, `prompts/<name>.yaml`, `evals/<suite>/suite.yaml` and
+Reads `promptfooconfig.yaml` (and the prompt, test and schema files it names with `file://`)
+as promptfoo does, as YAML 1.2 (`yes`/`no`/`on`/`off` and `1:20` stay text, `012` is 12), with
+local `$ref`s (`#/assertionTemplates/x`) resolved; writes `llmops.yaml`, `prompts/<name>.yaml`, `evals/<suite>/suite.yaml` and
 `evals/<suite>/cases.jsonl`, and lists, one line each as `file: where: what`, everything it
 could not convert (dropped) and everything it converted with a change of meaning (notes).
 
@@ -12,21 +13,35 @@ providers / targets
     `anthropic:messages:X` -> `anthropic/X`; `vertex:X` -> `vertex_ai/X`; `bedrock:X` ->
     `bedrock/X`; `ollama:X`, `ollama:chat:X` -> `ollama/X`; `azure:chat:X` -> `azure/X`;
     `google:X` -> `gemini/X`; mistral, groq, deepseek, openrouter, togetherai, perplexity,
-    cohere, fireworks, xai, cerebras, huggingface, replicate likewise; `litellm:X` -> `X`.
+    cohere, fireworks, xai, cerebras, huggingface, replicate, hyperbolic, watsonx, databricks, nscale,
+    cometapi, sambanova likewise; `aimlapi:X` -> `aiml/X`; `docker:X` -> `docker_model_runner/X`;
+    `cloudflare-ai:X` -> `cloudflare/X`; `sagemaker:[type:]ENDPOINT` -> `sagemaker/ENDPOINT`;
+    `adaline:P:...` (a gateway) -> what `P:...` maps to; `litellm:X` -> `X`.
     Each becomes a `models:` alias (the first is `default`, the others take their label or
     model name). `config.apiBaseUrl` -> `api_base`, `config.apiKeyEnvar` -> `api_key_env`
     (a literal `apiKey` is never copied); temperature, max_tokens, top_p, top_k, penalties,
-    stop, seed, response_format -> prompt `params` when every provider agrees, else each
-    model's `params`. http, exec, file:// and other custom providers are listed, not converted.
+    stop, seed, response_format, reasoning_effort (or `reasoning.effort`), thinking ->
+    prompt `params` when every provider agrees, else each model's `params`; `region` (bedrock,
+    sagemaker -> `aws_region_name`; vertex -> `vertex_location`) and azure `apiVersion`
+    (-> `api_version`) stay on the model. `tools`, `tool_choice`, `functions` are listed (tool
+    calling is not imported yet), `instructions` too (add it as a system message). http, exec,
+    file:// and other custom providers are listed, not converted.
 prompts
     each prompt -> `prompts/<name>.yaml` (name from label, file stem or `prompt-N`): text
     (inline, .txt, .md, .j2; `---` lines split a file into several prompts) -> one user
-    message; a JSON/YAML list of {role, content} (file or inline) -> those messages. Several
+    message; an `id` that is not a path is prompt text; a JSON/YAML list of {role, content}
+    (file or inline) -> those messages, text-only content parts joined one per line. Several
     prompts -> the suite lists `prompts: [a, b]` (an A/B comparison). Prompt functions
-    (.py, .js) are listed. Nunjucks `{{ var }}` is kept as Jinja.
+    (.py, .js) are listed. Nunjucks `{{ var }}` is kept as Jinja; `| dump` -> `| tojson`;
+    `x | load` (JSON.parse) -> a var `x_loaded` holding the parsed value; a prompt using a
+    filter Jinja lacks (a JavaScript `nunjucksFilters` one) is listed, not written. Every case is
+    rendered with llmops's renderer before writing: one that cannot render is listed, not
+    written; when no prompt or no test converts, the import stops and prints why.
 tests / defaultTest
     inline tests, `file://` YAML, JSON, JSONL and CSV files (`__expected`, `__expectedN`,
-    `__description`, `__metadata:*` columns) -> `evals/<suite>/cases.jsonl`; ids from the
+    `__config:__expectedN:threshold`, `__description`, `__metadata:*` columns, escaped commas in lists) ->
+    `evals/<suite>/cases.jsonl`; a test's `vars: file.yaml` (a glob or a list) is read from the
+    tests file's folder and merged; `huggingface://` and other remote tests are listed; ids from the
     description slug, else `case-001`...; defaultTest.vars merged under each case's vars; a
     var that is a list of strings expands into one case per value (as promptfoo does);
     `file://` vars are read in; a var a prompt uses but a case lacks is set to "" (promptfoo
@@ -47,7 +62,7 @@ assertions (promptfoo -> llmops)
     contains-any / icontains-any -> regex alternation; regex -> regex; starts-with -> regex
     `^escaped`; not-icontains, not-equals, not-regex, not-starts-with, not-contains-all,
     not-(i)contains-any -> an exact negative-lookahead regex (llmops has no negated regex);
-    is-json, contains-json -> schema (value as the schema, else {}); llm-rubric,
+    is-json, contains-json -> schema (value as the schema, else {}: any JSON); llm-rubric,
     model-graded-closedqa, g-eval -> judge {rubric, threshold}; factuality -> judge with a
     rubric built from the reference answer; similar -> similarity {value, threshold (default
     0.75, 0.8 in CSV)}; python `file://x.py:fn` -> python {function: x:fn} (and `allow_python: true`);

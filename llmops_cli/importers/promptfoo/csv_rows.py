@@ -32,9 +32,12 @@ def csv_tests(imp: Importer, where: str, ref: str, shown: str) -> Iterable[tuple
 
 
 def csv_test(imp: Importer, row: Mapping[str, Any], where: str, file: str) -> dict[str, Any]:
+    """One row as a promptfoo test, as promptfoo's testCaseFromCsvRow builds it."""
     test: dict[str, Any] = {"vars": {}, "assert": [], "metadata": {}}
-    for key, value in row.items():
+    configs: dict[int, float] = {}    # index among the row's assertions -> threshold
+    for raw_key, value in row.items():
         value = "" if value is None else str(value)
+        key = raw_key.strip() if raw_key is not None else None
         if key is None:
             imp.skip(where, "more cells than columns; extra cells dropped", file)
         elif key.startswith("__expected"):
@@ -44,8 +47,13 @@ def csv_test(imp: Importer, row: Mapping[str, Any], where: str, file: str) -> di
             test["description"] = value
         elif key.startswith("__metadata:"):
             name = key[len("__metadata:"):]
-            test["metadata"][name.removesuffix("[]")] = (
-                [v.strip() for v in re.split(r"(?<!\\),", value) if v.strip()] if name.endswith("[]") else value)
+            if name.endswith("[]") and value.strip():
+                test["metadata"][name[:-2]] = [v.strip().replace("\\,", ",") for v in re.split(r"(?<!\\),", value)]
+            elif not name.endswith("[]") and value.strip():
+                test["metadata"][name] = value
+        elif key.startswith("__config:"):
+            index, threshold = _config_cell(imp, key, value, f"{where}, column {key}", file)
+            configs[index] = threshold
         elif key == "__threshold":
             test["threshold"] = value
         elif key in ("__prefix", "__suffix"):
@@ -56,7 +64,29 @@ def csv_test(imp: Importer, row: Mapping[str, Any], where: str, file: str) -> di
             imp.skip(f"{where} column {key}", "no llmops equivalent; dropped", file)
         else:
             test["vars"][key] = value
+    for index, threshold in configs.items():
+        if index < len(test["assert"]):       # promptfoo counts the row's non-empty __expected cells
+            test["assert"][index]["threshold"] = threshold
+            test["metadata"]["threshold"] = threshold
     return test
+
+
+def _config_cell(imp: Importer, key: str, value: str, where: str, file: str) -> tuple[int, float]:
+    """`__config:__expectedN:threshold` -> (0-based assertion index, threshold); promptfoo stops on
+    any other form, and so does the import."""
+    target, _, setting = key[len("__config:"):].partition(":")
+    match = re.fullmatch(r"__expected(\d*)", target)
+    if not match or match.group(1) == "0" or ":" in setting:
+        raise imp.fail(where, "use __config:__expected:threshold or __config:__expectedN:threshold", file)
+    if setting != "threshold":
+        raise imp.fail(where, f"only 'threshold' can be set (promptfoo refuses {setting!r} too)", file)
+    try:
+        threshold = float(value)
+    except ValueError:
+        threshold = float("nan")
+    if threshold != threshold or threshold in (float("inf"), float("-inf")):
+        raise imp.fail(where, f"threshold {value!r} is not a number", file)
+    return (int(match.group(1)) - 1 if match.group(1) else 0), threshold
 
 
 def _assertion_from_string(text: str) -> dict[str, Any]:

@@ -146,7 +146,7 @@ def _h_json(c: Context) -> Converted:
     schema = c.value
     if isinstance(schema, str):
         try:
-            schema = plain(load_yaml(schema))
+            schema = plain(load_yaml(schema, yaml12=True))
         except YamlError:
             raise Skip("value must be a JSON schema") from None
     schema = {} if schema is None else schema

@@ -4,7 +4,9 @@ dropped items and notes, and how it reads the files a config names."""
 from __future__ import annotations
 
 import json
+import os
 import re
+from glob import glob as globfiles
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +17,7 @@ from llmops_cli.yamlfile import YamlError, load_yaml, plain
 if TYPE_CHECKING:
     from llmops_cli.importers.promptfoo.providers import Model
 
+MAX_GLOB = 10_000  # files one pattern may name
 CODE_FILES = (".py", ".js", ".ts", ".cjs", ".mjs", ".cts", ".mts", ".rb")
 
 
@@ -51,44 +54,46 @@ class Importer:
     def note(self, where: str, message: str, file: str | None = None) -> None:
         self.notes[f"{file or self.label}: {where}: {message}"] = None
 
-    def fail(self, where: str, message: str) -> InputError:
-        return InputError(f"{self.label}: {where}: {message}")
+    def fail(self, where: str, message: str, file: str | None = None) -> InputError:
+        return InputError(f"{file or self.label}: {where}: {message}")
 
     # -- files -------------------------------------------------------------------------------
     def shown(self, ref: str) -> str:
         """A referenced file as the user would type it (next to the config they named)."""
         return str(Path(self.label).parent / ref)
 
-    def expand(self, where: str, ref: str) -> list[str]:
+    def expand(self, where: str, ref: str, file: str | None = None) -> list[str]:
+        """`ref` (relative to the config's folder), or the files its glob matches."""
         if not any(c in ref for c in "*?["):
             return [ref]
-        matches = sorted(str(p.relative_to(self.base)) for p in self.base.glob(ref) if p.is_file())
+        found = globfiles(str(self.base / ref), recursive=True)[:MAX_GLOB]
+        matches = sorted(os.path.relpath(p, self.base) for p in found if os.path.isfile(p))
         if not matches:
-            raise self.fail(where, f"no file matches {ref!r} (looked in {self.base}); fix the pattern")
+            raise self.fail(where, f"no file matches {ref!r} (looked in {self.base}); fix the pattern", file)
         return matches
 
-    def read(self, where: str, ref: str) -> str:
+    def read(self, where: str, ref: str, file: str | None = None) -> str:
         path = self.base / ref
         if not path.is_file():
-            raise self.fail(where, f"file {ref!r} not found (looked for {path}); fix the path or create the file")
+            raise self.fail(where, f"file {ref!r} not found (looked for {path}); fix the path or create the file", file)
         try:
             return path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeError) as exc:
-            raise self.fail(where, f"cannot read {ref!r} as UTF-8 text ({exc})") from None
+            raise self.fail(where, f"cannot read {ref!r} as UTF-8 text ({exc})", file) from None
 
-    def data(self, where: str, ref: str) -> Any:
+    def data(self, where: str, ref: str, file: str | None = None) -> Any:
         """A JSON, JSONL or YAML file, parsed."""
-        text = self.read(where, ref)
+        text = self.read(where, ref, file)
         try:
             if ref.endswith(".jsonl"):
                 return [json.loads(line) for line in jsonl_lines(text) if line.strip()]
             if ref.endswith(".json"):
                 return json.loads(text)
-            return plain(load_yaml(text))
+            return plain(load_yaml(text, yaml12=True))
         except json.JSONDecodeError as exc:
-            raise self.fail(where, f"{ref}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+            raise self.fail(where, f"{ref}: invalid JSON at line {exc.lineno}: {exc.msg}", file) from None
         except YamlError as exc:
-            raise self.fail(where, f"{ref}:{exc.line or ''} {exc.message}") from None
+            raise self.fail(where, f"{ref}:{exc.line or ''} {exc.message}", file) from None
 
     def value_file(self, where: str, value: Any) -> Any:
         """`file://x` values of assertions and vars: JSON/YAML parsed, text read."""

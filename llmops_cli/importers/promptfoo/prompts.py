@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from llmops_cli.importers.promptfoo.importer import Importer
 
 ROLES = ("system", "user", "assistant")
+_TEXT_PARTS = ("text", "input_text")   # content parts that are plain text (Chat Completions, Responses)
 _PATHLIKE = re.compile(r"[^\s{}]+\.(txt|md|j2|json|jsonl|ya?ml|py|js|ts|cjs|mjs|csv|tsv|xlsx)(:\w+)?")
 
 
@@ -25,6 +26,8 @@ class Prompt:
     messages: list[dict[str, str]]
     params: dict[str, Any]
     source: str
+    where: str = ""                                          # prompts[i] in the config
+    loads: dict[str, str] = field(default_factory=dict)      # var read through `| load` -> its parsed twin
 
 
 def load_prompts(imp: Importer, raw: Any) -> list[Prompt]:
@@ -45,6 +48,8 @@ def load_prompts(imp: Importer, raw: Any) -> list[Prompt]:
             if ref is None and text is None:
                 imp.skip(where, "needs 'raw' (the prompt text) or 'id' (a file://); skipped")
                 continue
+            if isinstance(ref, str) and not _is_file(ref):   # promptfoo reads an id that is no path as text
+                ref, text = None, ref
         elif isinstance(item, str):
             ref, text = (item, None) if _is_file(item) else (None, item)
         else:
@@ -71,7 +76,7 @@ def load_prompts(imp: Importer, raw: Any) -> list[Prompt]:
             if converted is None:
                 continue
             source = f"{where} {file_ref}" if file_ref else f"{where} (inline)"
-            found.append(Prompt(name, converted, dict(params), source))
+            found.append(Prompt(name, converted, dict(params), source, where))
     return found
 
 
@@ -116,12 +121,34 @@ def messages(imp: Importer, where: str, body: Any) -> list[dict[str, str]] | Non
         return None
     found = []
     for n, message in enumerate(body):
-        if not (isinstance(message, dict) and message.get("role") in ROLES and isinstance(message.get("content"), str)):
+        message = message if isinstance(message, dict) else {}
+        content = message.get("content")
+        if isinstance(content, list) and message.get("role") in ROLES:
+            parts = [_part(part) for part in content]
+            other = next((kind for kind, text in parts if kind not in _TEXT_PARTS or text is None), None)
+            if other is not None or not parts:
+                imp.skip(where, f"message {n} has a {other or 'empty'!r} part; llmops prompts are text only: "
+                                "skipped the prompt")
+                return None
+            if len(parts) > 1:
+                imp.note(where, f"message {n}: its {len(parts)} text parts are joined into one text, one per line")
+            content = "\n".join(str(text) for _, text in parts)
+        if not (message.get("role") in ROLES and isinstance(content, str)):
             imp.skip(where, f"message {n} is not {{role: system|user|assistant, content: text}} "
                             "(llmops prompts are text only); skipped the prompt")
             return None
-        found.append({"role": message["role"], "content": message["content"]})
+        found.append({"role": message["role"], "content": content})
     return found
+
+
+def _part(part: Any) -> tuple[str, str | None]:
+    """(kind, text) of one content part, in the shapes providers use: OpenAI and Anthropic
+    `{type, text}`, Bedrock `{text}` / `{image}`, Adaline `{modality, value}`."""
+    if not isinstance(part, dict) or not part:
+        return type(part).__name__, None
+    kind = part.get("type") or part.get("modality") or next(iter(part))
+    text = part.get("text", part.get("value") if part.get("modality") == "text" else None)
+    return str(kind), text if isinstance(text, str) else None
 
 
 def _is_file(text: str) -> bool:

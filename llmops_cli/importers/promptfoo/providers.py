@@ -18,13 +18,25 @@ _PARAMS = {"temperature": "temperature", "max_tokens": "max_tokens", "maxTokens"
            "max_output_tokens": "max_tokens", "maxOutputTokens": "max_tokens",
            "max_completion_tokens": "max_completion_tokens", "top_p": "top_p", "topP": "top_p", "top_k": "top_k",
            "topK": "top_k", "frequency_penalty": "frequency_penalty", "presence_penalty": "presence_penalty",
-           "stop": "stop", "seed": "seed", "response_format": "response_format"}
+           "stop": "stop", "seed": "seed", "response_format": "response_format", "max_new_tokens": "max_tokens",
+           "reasoning_effort": "reasoning_effort", "thinking": "thinking"}
+# provider config keys that say where the model runs: kept on the model, never moved to a prompt
+_CONNECTION = {("bedrock", "region"): "aws_region_name", ("sagemaker", "region"): "aws_region_name",
+               ("vertex_ai", "region"): "vertex_location", ("azure", "apiVersion"): "api_version"}
+_TOOLS = ("tools", "tool_choice", "functions", "function_call", "toolConfig", "functionToolCallbacks", "mcp")
+_ADVICE = {"instructions": "add it to the prompt as a system message",
+           **{k: "tool definitions are not converted yet (llmops tool calling comes with tools/<name>.yaml); "
+                 "the model is tested without them" for k in _TOOLS}}
+_SAGEMAKER_TYPES = ("openai", "llama", "huggingface", "jumpstart", "anthropic", "custom")
 # promptfoo provider family -> litellm prefix ("" = the rest is already a litellm model string)
 _FAMILIES = {"openai": "openai", "anthropic": "anthropic", "vertex": "vertex_ai", "bedrock": "bedrock",
              "ollama": "ollama", "azure": "azure", "azureopenai": "azure", "google": "gemini", "gemini": "gemini",
              "mistral": "mistral", "groq": "groq", "deepseek": "deepseek", "openrouter": "openrouter",
              "togetherai": "together_ai", "perplexity": "perplexity", "cohere": "cohere", "fireworks": "fireworks_ai",
-             "xai": "xai", "cerebras": "cerebras", "huggingface": "huggingface", "replicate": "replicate", "litellm": ""}
+             "xai": "xai", "cerebras": "cerebras", "huggingface": "huggingface", "replicate": "replicate", "litellm": "",
+             "sagemaker": "sagemaker", "hyperbolic": "hyperbolic", "watsonx": "watsonx", "databricks": "databricks",
+             "aimlapi": "aiml", "nscale": "nscale", "docker": "docker_model_runner", "cometapi": "cometapi",
+             "cloudflare-ai": "cloudflare", "sambanova": "sambanova"}
 _KINDS = ("chat", "messages", "responses", "completion", "text-generation", "converse")
 
 
@@ -35,12 +47,17 @@ class Model:
     api_base: str | None = None
     api_key_env: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)   # where it runs (region, API version): model only
 
 
 def litellm_model(provider_id: str, embedding: bool = False) -> str | None:
     """promptfoo provider id -> litellm model string (a chat model, or with embedding=True an
     embedding model), or None when there is none."""
     family, _, rest = provider_id.partition(":")
+    if family == "adaline":        # a gateway in front of the provider named next: the same model
+        return litellm_model(rest, embedding) if rest else None
+    if family == "sagemaker" and rest.partition(":")[0] in _SAGEMAKER_TYPES:
+        rest = rest.partition(":")[2]  # sagemaker:<model type>:<endpoint>: litellm needs the endpoint only
     if family not in _FAMILIES or not rest:
         return None
     kind, _, name = rest.partition(":")
@@ -79,7 +96,10 @@ def load_providers(imp: Importer, raw: Any) -> list[Model]:
         alias = "default" if not models else unique(slug(str(spec.get("label") or "")) or
                                                     slug(model.split("/")[-1]) or "model", taken)
         config = spec.get("config") if isinstance(spec.get("config"), dict) else {}
-        entry = Model(alias, model, params=convert_params(imp, where, config, "config"))
+        family = model.split("/")[0]
+        settings = {_CONNECTION[(family, k)]: v for k, v in config.items() if (family, k) in _CONNECTION}
+        rest = {k: v for k, v in config.items() if (family, k) not in _CONNECTION}
+        entry = Model(alias, model, params=convert_params(imp, where, rest, "config"), settings=settings)
         entry.api_base = config.get("apiBaseUrl") or config.get("baseUrl") or (
             f"https://{config['apiHost']}" if model.startswith("azure/") and config.get("apiHost") else None)
         entry.api_key_env = config.get("apiKeyEnvar") if isinstance(config.get("apiKeyEnvar"), str) else None
@@ -107,8 +127,12 @@ def convert_params(imp: Importer, where: str, config: Mapping[str, Any], key: st
         elif name == "apiKey":
             imp.skip(f"{where}.{key}.apiKey", "a literal API key is never copied into llmops.yaml; export it "
                                               "and name the variable with api_key_env")
+        elif name == "reasoning" and isinstance(value, dict) and "effort" in value:
+            params["reasoning_effort"] = value["effort"]
+            for extra in [k for k in value if k != "effort"]:
+                imp.skip(f"{where}.{key}.reasoning.{extra}", "no llmops equivalent; dropped")
         elif name not in ("apiBaseUrl", "baseUrl", "apiKeyEnvar", "apiHost"):
-            imp.skip(f"{where}.{key}.{name}", "no llmops equivalent; dropped")
+            imp.skip(f"{where}.{key}.{name}", _ADVICE.get(name, "no llmops equivalent; dropped"))
     return params
 
 

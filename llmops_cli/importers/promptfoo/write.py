@@ -50,8 +50,7 @@ def render_files(imp: Importer, suite: str, description: str, prompts: list[Prom
         suite_doc["assert"] = suite_asserts
     suite_doc["thresholds"] = thresholds
     files[f"evals/{suite}/suite.yaml"] = _dump(suite_doc)
-    files[f"evals/{suite}/cases.jsonl"] = "".join(json.dumps(c.spec, ensure_ascii=False, default=str) + "\n"
-                                                  for c in cases)
+    files[f"evals/{suite}/cases.jsonl"] = "".join(_json_line(c.spec) for c in cases)
     imp.mapped[f"tests -> evals/{suite}/cases.jsonl ({len(cases)} cases); defaultTest.assert -> "
                f"evals/{suite}/suite.yaml assert ({len(suite_asserts)})"] = None
     if len(names) > 1:
@@ -59,6 +58,12 @@ def render_files(imp: Importer, suite: str, description: str, prompts: list[Prom
     for pair, count in sorted(imp.type_counts.items()):
         imp.mapped[f"assert {pair} (x{count})"] = None
     return files
+
+
+def _json_line(value: Any) -> str:
+    """One JSON line; the characters `str.splitlines` breaks on (and JSON leaves raw) are escaped."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text.translate({0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}) + "\n"
 
 
 def write_files(files: Mapping[str, str], out: Path, force: bool) -> None:
@@ -87,7 +92,7 @@ def _config_yaml(imp: Importer, models: list[Model], options: Mapping[str, Any])
     entries: dict[str, Any] = {}
     for m in [*models, *imp.graders]:
         extra = {k: v for k, v in (("api_base", m.api_base), ("api_key_env", m.api_key_env),
-                                   ("params", m.params or None)) if v is not None}
+                                   ("params", {**m.settings, **m.params} or None)) if v is not None}
         entries[m.alias] = {"model": m.model, **extra} if extra else m.model
     doc: dict[str, Any] = {"version": 1, "models": entries}
     if imp.judge_model:
