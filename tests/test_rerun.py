@@ -243,3 +243,18 @@ def test_same_json_in_another_layout_agrees(tmp_path: Path, server: StandinServe
     assert run.code == 0, run.stdout
     [row] = json.loads((tmp_path / "out" / "results.json").read_text())["traces"]
     assert row["agreed"] and not row["exact"] and row["same_json"]
+
+
+def test_a_failed_call_never_agrees_and_too_many_make_the_run_incomplete(tmp_path: Path, server: StandinServer) -> None:
+    root = write_project(tmp_path / "p", server.base_url)
+    lines = [{"id": "ok", "messages": [{"role": "user", "content": "What is 2 + 3?"}], "output": "5"},
+             {"id": "down", "messages": [{"role": "user", "content": "What is 2 + 2? [standin: fault=500]"}], "output": "4"}]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    run = rerun(root, tmp_path / "t.jsonl", "--out", str(tmp_path / "out"))
+    assert run.code == 3, run.stdout + run.stderr
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert doc["gate"]["status"] == "incomplete" and "max_error_rate" in doc["gate"]["reasons"][0]
+    assert doc["metrics"]["errors"] == 1 and doc["metrics"]["agreement"] == 0.5
+    down = next(r for r in doc["traces"] if r["id"] == "down")
+    assert down["agreed"] is False and down["error_class"] == "server_error"
+    assert "Errors (1)" in (tmp_path / "out" / "report.md").read_text()

@@ -140,3 +140,11 @@ def test_sampling_is_seeded_per_chat_span(tmp_path: Path) -> None:
     again = [i.id for i in read(path, sample=0.1, seed=7) if isinstance(i, Trace)]
     other = [i.id for i in read(path, sample=0.1, seed=8) if isinstance(i, Trace)]
     assert first == again and first != other and 5 <= len(first) <= 40
+
+
+def test_openllmetry_spans_with_llm_attributes_read_as_genai(tmp_path: Path) -> None:
+    traceloop = span("t1", {"llm.request.type": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o",
+                            "gen_ai.prompt.0.role": "user", "gen_ai.prompt.0.content": "Hi",
+                            "gen_ai.completion.0.role": "assistant", "gen_ai.completion.0.content": "Hello"})
+    [trace] = read(write(tmp_path / "e.json", export([traceloop])))
+    assert isinstance(trace, Trace) and trace.source == "genai" and trace.output == "Hello"

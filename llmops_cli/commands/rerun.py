@@ -173,7 +173,7 @@ def _check_skips(path: Path, ingest: Ingest, options: RerunOptions, redactor: Re
            else f"{skipped} of {selected} selected traces cannot be replayed (more than half): the export is not "
                 f"what llmops reads, or --vars-attribute is wrong")
     lines = [f"{redactor.text(s.position)}: {redactor.text(s.reason)}" for s in ingest.skipped]
-    raise InputError([*lines, why])
+    raise InputError([why, *lines])
 
 
 def _earlier_rows(root: Path, run_id: str) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ from llmops_cli.traces import genai, openinference
 from llmops_cli.traces.model import Reading, Span
 
 CONVENTIONS: dict[str, ModuleType] = {
+    genai.NAME: genai,  # first: OpenLLMetry-style spans carry gen_ai.prompt.N.* beside llm.* attributes
     openinference.NAME: openinference,
-    genai.NAME: genai,
 }
 
 
