@@ -7,7 +7,8 @@ score interval; a call that failed is replayed but never agrees (an error is nev
 Beside it: the mean share of the logged JSON object's top-level fields the new answer keeps, a
 text similarity ratio (difflib, on the first SIMILARITY_CHARS characters of each), refusal
 rate, and schema validity over the traces rendered with a prompt that declares a schema (a
-trace replayed as logged was not written for that schema, so it is not counted).
+trace replayed as logged was not written for that schema, so it is not counted; a failed call
+counts as invalid, as in eval).
 
 Both answers are compared redacted, so a rule that rewrites an email rewrites it on both sides.
 The gate: `min_agreement`, `max_refusal_rate`, `min_schema_validity`; a bound on a metric that
@@ -67,7 +68,8 @@ def compare(records: Sequence[CallRecord], logged: Mapping[str, Logged], has_sch
         row: dict[str, Any] = {"id": trace.id, "position": trace.position, "source": trace.source,
                                "mode": "rendered" if trace.rendered else "as_logged", "agreed": False,
                                "exact": None, "same_json": None, "field_agreement": None, "similarity": None,
-                               "refused": None, "schema_valid": None, "error": r.error, "error_class": r.error_class}
+                               "refused": None, "schema_valid": False if has_schema and trace.rendered else None,
+                               "error": r.error, "error_class": r.error_class}
         if r.ok:
             new = r.output or ""
             exact = trace.output.strip() == new.strip()
@@ -87,7 +89,7 @@ def metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     n = len(rows)
     agreed = sum(1 for r in rows if r["agreed"])
     fields = [r["field_agreement"] for r in answered if r["field_agreement"] is not None]
-    schema = [r["schema_valid"] for r in answered if r["schema_valid"] is not None]
+    schema = [r["schema_valid"] for r in rows if r["schema_valid"] is not None]  # a failed call is not valid
     low, high = wilson(agreed, n, Z95) if n else (None, None)
     return {
         "replayed": n, "answered": len(answered), "errors": n - len(answered),

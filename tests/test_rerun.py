@@ -258,3 +258,18 @@ def test_a_failed_call_never_agrees_and_too_many_make_the_run_incomplete(tmp_pat
     down = next(r for r in doc["traces"] if r["id"] == "down")
     assert down["agreed"] is False and down["error_class"] == "server_error"
     assert "Errors (1)" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_reports_escape_what_production_logged(tmp_path: Path, server: StandinServer) -> None:
+    root = write_project(tmp_path / "p", server.base_url)
+    hostile = "<img src=x onerror=alert(1)> ``` </pre>"
+    (tmp_path / "t.jsonl").write_text(json.dumps({"id": "<b>x</b>", "messages": [{"role": "user", "content": "What is 2 + 3?"}],
+                                                  "output": hostile}) + "\n")
+    run = rerun(root, tmp_path / "t.jsonl", "--format", "md,json,junit,html", "--out", str(tmp_path / "out"))
+    assert run.code == 0, run.stderr
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page and "&lt;b&gt;x&lt;/b&gt;" in page
+    assert "Content-Security-Policy" in page and "script-src" not in page and "<script" not in page
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "````\n" + hostile + "\n````" in report  # a fence longer than the answer's own backticks
+    ET.parse(tmp_path / "out" / "junit.xml")

@@ -6,12 +6,23 @@ plus one line in CONVENTIONS. Order matters only for spans that match several: t
 
 from __future__ import annotations
 
-from types import ModuleType
+from typing import Protocol
 
 from llmops_cli.traces import genai, openinference
 from llmops_cli.traces.model import Reading, Span
 
-CONVENTIONS: dict[str, ModuleType] = {
+
+class Convention(Protocol):
+    """What a convention module provides (a module satisfies it by its functions)."""
+
+    NAME: str
+
+    def is_llm_span(self, span: Span) -> bool: ...
+
+    def read(self, span: Span, vars_attribute: str | None) -> Reading: ...
+
+
+CONVENTIONS: dict[str, Convention] = {
     genai.NAME: genai,  # first: OpenLLMetry-style spans carry gen_ai.prompt.N.* beside llm.* attributes
     openinference.NAME: openinference,
 }
@@ -31,5 +42,4 @@ def convention_of(span: Span) -> str | None:
 
 
 def read_span(span: Span, convention: str, vars_attribute: str | None) -> Reading:
-    reading: Reading = CONVENTIONS[convention].read(span, vars_attribute)
-    return reading
+    return CONVENTIONS[convention].read(span, vars_attribute)
