@@ -85,15 +85,16 @@ class CompiledPrompt:
     prompt: Prompt
     templates: tuple[Any, ...]
 
-    def render(self, variables: Mapping[str, Any]) -> RenderedMessages:
-        """Rendered messages; raises RenderError naming the message index."""
+    def render(self, variables: Mapping[str, Any], missing_hint: str = "add it to the case's vars") -> RenderedMessages:
+        """Rendered messages; raises RenderError naming the message index. `missing_hint` tells where a
+        missing variable should come from (a golden case, or a production trace for rerun)."""
         messages = []
         for index, (message, template) in enumerate(zip(self.prompt.messages, self.templates)):
             try:
                 content = _render(template, variables)
             except UndefinedError as exc:
                 raise RenderError(message.line, f"messages[{index}] uses an undefined variable: {exc.message}; "
-                                  "add it to the case's vars") from None
+                                  f"{missing_hint}") from None
             except SecurityError as exc:
                 raise RenderError(message.line, f"messages[{index}] was refused by the template sandbox: {exc}") from None
             except Exception as exc:  # noqa: BLE001 - any template runtime error is the user's input

@@ -148,3 +148,12 @@ def test_openllmetry_spans_with_llm_attributes_read_as_genai(tmp_path: Path) -> 
                             "gen_ai.completion.0.role": "assistant", "gen_ai.completion.0.content": "Hello"})
     [trace] = read(write(tmp_path / "e.json", export([traceloop])))
     assert isinstance(trace, Trace) and trace.source == "genai" and trace.output == "Hello"
+
+
+def test_a_broken_first_line_of_jsonl_is_a_skip_and_a_list_document_is_read(tmp_path: Path) -> None:
+    (tmp_path / "t.jsonl").write_text('{"id": "a", "vars": {}, \n{"id": "b", "vars": {}, "output": "z"}\n')
+    items = read(tmp_path / "t.jsonl")
+    assert [(type(i).__name__, i.position) for i in items] == [("Skip", "t.jsonl:1"), ("Trace", "t.jsonl:2")]
+    write(tmp_path / "list.json", [{"id": "a", "vars": {}, "output": "x"}, {"id": "b"}])
+    items = read(tmp_path / "list.json")
+    assert [(type(i).__name__, i.position) for i in items] == [("Trace", "list.json[0]"), ("Skip", "list.json[1]")]

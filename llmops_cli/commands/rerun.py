@@ -39,6 +39,7 @@ from llmops_cli.traces import Ignored, Skip, Trace, read_traces
 
 SCHEMA_VERSION = 1
 MAX_LISTED_SKIPS = 1_000  # in the document; the count is always whole
+MISSING_HINT = "the trace carries no such variable (template variables: --vars-attribute, llm.prompt_template.variables)"
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,11 @@ def _plan(project: Project, options: RerunOptions, ingest: Ingest,
     usable = []
     for trace in ingest.traces:
         try:
-            messages = compiled.render(trace.vars) if trace.vars is not None else list(trace.messages or [])
+            messages = (compiled.render(trace.vars, MISSING_HINT) if trace.vars is not None
+                        else list(trace.messages or []))
         except RenderError as exc:
             ingest.skipped.append(Skip(trace.position, trace.id, f"its variables do not render with {prompt.path}"
-                                       f"{':' + str(exc.line) if exc.line else ''}: {_without_case_hint(exc.message)}"))
+                                       f"{':' + str(exc.line) if exc.line else ''}: {exc.message}"))
             continue
         if not messages:
             ingest.skipped.append(Skip(trace.position, trace.id, "no input captured: no variables and no messages"))
@@ -153,11 +155,6 @@ def _plan(project: Project, options: RerunOptions, ingest: Ingest,
                                             trace.vars is not None, redactor.text(trace.output))
     ingest.traces = usable
     return calls, logged
-
-
-def _without_case_hint(message: str) -> str:
-    """The renderer speaks of golden cases; a trace has no case, its variables come from the export."""
-    return message.replace("; add it to the case's vars", "; the trace's variables lack it (see --vars-attribute)")
 
 
 def _check_skips(path: Path, ingest: Ingest, options: RerunOptions, redactor: Redactor) -> None:

@@ -44,7 +44,8 @@ def _items(path: Path, pick: Callable[[], bool], vars_attribute: str | None) -> 
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     with handle:
-        number = parsed = 0
+        number = 0
+        first = True  # only a file whose first record does not parse alone may be one pretty-printed document
         while True:
             raw = handle.readline(MAX_RECORD_BYTES + 1)
             if not raw:
@@ -62,13 +63,15 @@ def _items(path: Path, pick: Callable[[], bool], vars_attribute: str | None) -> 
             try:
                 record = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-                if not parsed:  # the first record does not parse alone: a pretty-printed document
-                    yield from _document(path, pick, vars_attribute)
+                document = _document(path, raw) if first else None
+                first = False
+                if document is not None:
+                    yield from _document_items(document, path, pick, vars_attribute)
                     return
                 if pick():
                     yield Skip(where, None, f"not JSON: {getattr(exc, 'msg', exc)}")
                 continue
-            parsed += 1
+            first = False
             yield from _record(record, where, pick, vars_attribute)
 
 
@@ -85,18 +88,23 @@ def _record(record: Any, where: str, pick: Callable[[], bool], vars_attribute: s
         yield Skip(where, str(trace_id) if trace_id is not None else None, str(exc))
 
 
-def _document(path: Path, pick: Callable[[], bool], vars_attribute: str | None) -> Iterator[Item]:
-    """The file as one JSON document: an OTLP export, or a list of records."""
+def _document(path: Path, first_line: bytes) -> Any | None:
+    """The file as one JSON document, or None when it is not one (then it is JSONL with a bad line)."""
     size = path.stat().st_size
     if size > MAX_DOCUMENT_BYTES:
-        raise InputError(f"{path}: a {size // 2**20} MiB single JSON document is over the "
-                         f"{MAX_DOCUMENT_BYTES // 2**20} MiB limit; export JSONL (one record or export a line)")
+        if first_line.strip() not in (b"{", b"["):
+            return None  # a big JSONL file whose first line is broken: read it line by line
+        raise InputError(f"{path}: a {size // 2**20} MiB file whose first record is not one JSON line: over the "
+                         f"{MAX_DOCUMENT_BYTES // 2**20} MiB limit for a single JSON document; export JSONL "
+                         "(one record or one export a line)")
     try:
-        document = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        where = f"{path}:{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else str(path)
-        raise InputError(f"{where}: neither JSONL (one JSON object a line) nor one JSON document (an OTLP export "
-                         f"with resourceSpans, or a list of traces): {getattr(exc, 'msg', exc)}") from None
+        return json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def _document_items(document: Any, path: Path, pick: Callable[[], bool], vars_attribute: str | None) -> Iterator[Item]:
+    """An OTLP export, or a list of our records."""
     if otlp.is_export(document):
         yield from otlp.read(document, f"{path.name}: ", vars_attribute, pick)
     elif isinstance(document, list):
