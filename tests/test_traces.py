@@ -157,3 +157,16 @@ def test_a_broken_first_line_of_jsonl_is_a_skip_and_a_list_document_is_read(tmp_
     write(tmp_path / "list.json", [{"id": "a", "vars": {}, "output": "x"}, {"id": "b"}])
     items = read(tmp_path / "list.json")
     assert [(type(i).__name__, i.position) for i in items] == [("Trace", "list.json[0]"), ("Skip", "list.json[1]")]
+
+
+def test_messages_that_cannot_be_replayed_do_not_matter_when_variables_are_rendered(tmp_path: Path) -> None:
+    tool_turns = [{"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
+                  {"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "get_weather", "arguments": {}}]},
+                  {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "rainy"}]}]
+    spans = [span("w1", {"gen_ai.operation.name": "chat", "gen_ai.input.messages": tool_turns, "app.vars": {"city": "Paris"},
+                         "gen_ai.output.messages": [{"role": "assistant", "parts": [{"type": "text", "content": "Rainy."}]}]}),
+             span("w2", {"gen_ai.operation.name": "chat", "gen_ai.input.messages": tool_turns,
+                         "gen_ai.output.messages": [{"role": "assistant", "parts": [{"type": "text", "content": "Rainy."}]}]})]
+    rendered, replayed = read(write(tmp_path / "e.json", export(spans)), vars_attribute="app.vars")
+    assert isinstance(rendered, Trace) and rendered.vars == {"city": "Paris"} and rendered.messages is None
+    assert isinstance(replayed, Skip) and "tool_call part (get_weather)" in replayed.reason

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from llmops_cli.traces.model import (MAX_MESSAGES, Reading, Span, Unusable, chat_messages, indexed, json_value,
-                                     variables)
+                                     optional, variables)
 
 NAME = "genai"
 CHAT_OPERATIONS = ("chat", "text_completion", "generate_content")
@@ -49,7 +49,8 @@ def read(span: Span, vars_attribute: str | None) -> Reading:
     a = _with_details(span)
     model = a.get("gen_ai.request.model") or a.get("gen_ai.response.model")
     template_vars = variables(a[vars_attribute], vars_attribute) if vars_attribute and vars_attribute in a else None
-    return Reading(template_vars, _input(a, span), _output(a, span), str(model) if model else None)
+    return Reading(template_vars, optional(lambda: _input(a, span), template_vars is not None), _output(a, span),
+                   str(model) if model else None)
 
 
 def _with_details(span: Span) -> Mapping[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 MAX_MESSAGES = 1_000  # per trace: a longer conversation is not a single logged call
 MAX_DEPTH = 32  # nesting of OTLP values and JSON attributes
@@ -68,6 +68,17 @@ def variables(value: Any, name: str) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise Unusable(f"attribute {name!r} must hold a JSON object of template variables, got {_kind(parsed)}")
     return parsed
+
+
+def optional(read: Callable[[], list[dict[str, str]] | None], spare: bool) -> list[dict[str, str]] | None:
+    """The logged messages; when the trace has template variables they are not replayed, so messages
+    that cannot be (a tool call, an image part) do not make the trace unusable."""
+    try:
+        return read()
+    except Unusable:
+        if spare:
+            return None
+        raise
 
 
 def text_of(content: Any, where: str) -> str:

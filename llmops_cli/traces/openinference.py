@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from llmops_cli.traces.model import Reading, Span, Unusable, chat_messages, indexed, json_value, variables
+from llmops_cli.traces.model import Reading, Span, Unusable, chat_messages, indexed, json_value, optional, variables
 
 NAME = "openinference"
 VARIABLES = "llm.prompt_template.variables"
@@ -32,7 +32,7 @@ def read(span: Span, vars_attribute: str | None) -> Reading:
     a = span.attributes
     name = vars_attribute or VARIABLES
     template_vars = variables(a[name], name) if name in a else None
-    messages = _input(a, required=template_vars is None)
+    messages = optional(lambda: _input(a, required=template_vars is None), template_vars is not None)
     model = a.get("llm.model_name")
     return Reading(template_vars, messages, _output(a), str(model) if model else None)
 
