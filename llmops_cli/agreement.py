@@ -5,7 +5,8 @@ both are JSON and parse to the same value (the same fields with the same values,
 key order or spacing). Agreement is the share of replayed traces that agree, with a 95% Wilson
 score interval; a call that failed is replayed but never agrees (an error is never a pass).
 Beside it: the mean share of the logged JSON object's top-level fields the new answer keeps, a
-text similarity ratio (difflib, on the first SIMILARITY_CHARS characters of each), refusal
+text similarity ratio (difflib: by character up to SIMILARITY_CHARS characters, by word beyond,
+on at most SIMILARITY_WORDS words, so a long answer costs milliseconds, not minutes), refusal
 rate, and schema validity over the traces rendered with a prompt that declares a schema (a
 trace replayed as logged was not written for that schema, so it is not counted; a failed call
 counts as invalid, as in eval).
@@ -26,7 +27,8 @@ from llmops_cli.scoring.base import parse_json_answer
 from llmops_cli.stats import wilson
 from llmops_cli.store import CallRecord
 
-SIMILARITY_CHARS = 20_000
+SIMILARITY_CHARS = 2_000
+SIMILARITY_WORDS = 2_000
 Z95 = 1.959963984540054
 BOUNDS = (("min_agreement", "agreement", "min"), ("max_refusal_rate", "refusal_rate", "max"),
           ("min_schema_validity", "schema_validity", "min"))
@@ -57,7 +59,10 @@ def same_json(old: str, new: str) -> bool:
 
 
 def similarity(old: str, new: str) -> float:
-    return difflib.SequenceMatcher(None, old[:SIMILARITY_CHARS], new[:SIMILARITY_CHARS], autojunk=False).ratio()
+    if len(old) <= SIMILARITY_CHARS and len(new) <= SIMILARITY_CHARS:
+        return difflib.SequenceMatcher(None, old, new, autojunk=False).ratio()
+    words_old, words_new = old.split()[:SIMILARITY_WORDS], new.split()[:SIMILARITY_WORDS]
+    return difflib.SequenceMatcher(None, words_old, words_new, autojunk=False).ratio()
 
 
 def compare(records: Sequence[CallRecord], logged: Mapping[str, Logged], has_schema: bool) -> list[dict[str, Any]]:

@@ -19,6 +19,9 @@ def test_json_answers_agree_whatever_their_layout() -> None:
     assert not same_json('{"a": 1}', '{"a": 2}') and not same_json("yes", "yes ")  # text is compared exactly
     assert field_agreement('{"a": 1, "b": 2}', '{"a": 1, "b": 3}') == 0.5 and field_agreement("x", "{}") is None
     assert 0.99 < similarity("x" * 200, "x" * 199 + "y") < 1.0
+    long_text = " ".join(f"word{i % 97}" for i in range(50_000))  # compared word by word, on the first 2,000 words
+    assert similarity(long_text, long_text) == 1.0
+    assert 0.999 < similarity(long_text, "changed " + long_text) < 1.0
 
 
 def test_agreement_has_a_wilson_interval_and_errors_never_agree() -> None:
