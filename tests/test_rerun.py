@@ -137,7 +137,8 @@ def test_schema_validity_counts_only_rendered_traces_and_similarity_has_3_decima
     lines = [{"id": "rendered", "vars": {"product": "Acme", "ticket": "The app crashes"}, "output": close},
              {"id": "as-logged", "messages": [{"role": "user", "content": "What is 2 + 3?"}], "output": "5"}]
     (tmp_path / "t.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    run = rerun(root, tmp_path / "t.jsonl", "--min-schema-validity", "1.0", "--out", str(tmp_path / "out"))
+    run = rerun(root, tmp_path / "t.jsonl", "--min-schema-validity", "1.0", "--format", "md,json,html",
+                "--out", str(tmp_path / "out"))
     assert run.code == 0, run.stdout + run.stderr  # "5" is not JSON, yet it was never meant to be
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
     m = doc["metrics"]
@@ -149,6 +150,8 @@ def test_schema_validity_counts_only_rendered_traces_and_similarity_has_3_decima
     assert f"similarity {row['similarity']:.3f}" in report and "similarity 1.00" not in report
     assert "Rendered with the prompt (1): `rendered`" in report and "Replayed as logged (no variables) (1): `as-logged`" in report
     assert f"{(row['similarity'] + 1) / 2:.3f}" in report  # the mean, to 3 decimals too
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "Replayed as logged (no variables) (1): <code>as-logged</code>" in page and f"{row['similarity']:.3f}" in page
 
 
 def test_an_email_in_a_logged_message_never_reaches_the_store_or_the_reports(tmp_path: Path,

@@ -66,6 +66,13 @@ def render(doc: Mapping[str, Any]) -> str:
         out.append(f"<h2>Skipped traces ({e(ingest['skipped'])})</h2><ul>" + "".join(
             f"<li><code>{e(s['position'])}</code>{' (' + e(s['id']) + ')' if s['id'] else ''}: {e(s['reason'])}</li>"
             for s in doc["skipped"][:MAX_LISTED]) + "</ul>")
+    if m["rendered"] and m["as_logged"]:
+        out.append("<h2>Rendered or replayed as logged</h2><ul>")
+        for mode, label in (("rendered", "Rendered with the prompt"), ("as_logged", "Replayed as logged (no variables)")):
+            ids = [r["id"] for r in doc["traces"] if r["mode"] == mode]
+            out.append(f"<li>{e(label)} ({len(ids)}): " + ", ".join(f"<code>{e(i)}</code>" for i in ids[:MAX_LISTED])
+                       + (" …" if len(ids) > MAX_LISTED else "") + "</li>")
+        out.append("</ul>")
     out.append("</body></html>\n")
     return "".join(out)
 
