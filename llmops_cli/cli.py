@@ -360,26 +360,50 @@ def _markdown_table(frame: Any) -> str:
 
 
 @app.command("rerun")
-def rerun_(traces: Path = typer.Argument(..., help="JSONL of logged production calls (see README: Traces)."),
-           prompt: str = typer.Option(..., "--prompt", help="Prompt to render the logged vars with."),
+def rerun_(traces: Path = typer.Argument(..., help="Logged production calls: JSONL, or an OTLP JSON export (see README: Traces)."),
+           prompt: str = typer.Option(..., "--prompt", help="Prompt to render the logged template variables with."),
            model: str = typer.Option(..., "--model", help="Model alias to call, e.g. staging."),
            sample: float = typer.Option(1.0, help="Fraction of traces to replay, e.g. 0.01."),
-           seed: int = typer.Option(0, help="Seed of the sampling."),
+           seed: int = typer.Option(0, help="Seed of the sampling (the same seed picks the same traces)."),
+           vars_attribute: Optional[str] = typer.Option(None, "--vars-attribute", help="Span attribute holding the template variables as a JSON object (default: llm.prompt_template.variables)."),
+           strict: bool = typer.Option(False, "--strict", help="Exit 2 when any trace cannot be used (default: skip it and list it)."),
+           min_agreement: Optional[float] = typer.Option(None, "--min-agreement", help="Gate: least share of traces whose new answer agrees with the logged one."),
+           max_refusal_rate: Optional[float] = typer.Option(None, "--max-refusal-rate", help="Gate: most share of new answers that refuse."),
+           min_schema_validity: Optional[float] = typer.Option(None, "--min-schema-validity", help="Gate: least share of schema-valid answers (traces rendered with a prompt that declares a schema)."),
+           baseline_run: Optional[str] = typer.Option(None, "--baseline-run", help="An earlier rerun run to compare with (same traces, same --sample and --seed)."),
+           format: str = typer.Option("md,json,junit", "--format", help="Report formats: md,json,junit,html."),
            project: Optional[Path] = ROOT_OPTION,
            out: Optional[Path] = typer.Option(None, help="Report folder (default .llmops/reports/<run>/).")) -> None:
     """Replay logged production inputs against a prompt/model and compare with the logged outputs."""
-    from llmops_cli.commands.rerun import rerun
+    from llmops_cli.commands.rerun import RerunOptions, rerun
+    from llmops_cli.config import RerunThresholds
+    from llmops_cli.report import parse_formats
+    from llmops_cli.report.rerun_markdown import interval, pct, ratio
 
-    result = guarded(lambda: rerun(_root(project), traces, prompt, model, sample, seed, out))
-    m = result.metrics
-    pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
-    console.print(f"rerun {result.run_id}: {m['traces']} traces, {m['errors']} errors; exact {pct(m['exact_agreement'])}, "
-                  f"JSON fields {pct(m['json_field_agreement'])}, similarity {pct(m['similarity_mean'])}, "
-                  f"schema {pct(m['schema_validity'])}, refusal {pct(m['refusal_rate'])}; {m['changed']} changed",
+    formats = guarded(lambda: parse_formats(format))
+    options = RerunOptions(prompt=prompt, model=model, sample=sample, seed=seed, vars_attribute=vars_attribute,
+                           strict=strict, thresholds=RerunThresholds(min_agreement, max_refusal_rate, min_schema_validity),
+                           baseline_run=baseline_run, formats=formats, out=out)
+    result = guarded(lambda: rerun(_root(project), traces, options))
+    doc = result.document
+    m, ingest = doc["metrics"], doc["ingest"]
+    console.print(f"rerun {doc['run']['id']}: {m['replayed']} traces replayed ({m['rendered']} rendered, "
+                  f"{m['as_logged']} as logged), {ingest['skipped']} skipped, {m['errors']} errors; "
+                  f"agreement {pct(m['agreement'])}{interval(m['agreement_ci'])}, exact {pct(m['exact_agreement'])}, "
+                  f"similarity {ratio(m['similarity_mean'])}, schema {pct(m['schema_validity'])}, "
+                  f"refusal {pct(m['refusal_rate'])}; {m['changed']} changed", markup=False)
+    for item in doc["skipped"][:20]:
+        console.print(f"skipped: {item['position']}: {item['reason']}", markup=False)
+    changed = [row["id"] for row in doc["traces"] if not row["agreed"] and row["error"] is None]
+    for trace_id in changed[:20]:
+        console.print(f"changed: {trace_id}", markup=False)
+    if len(changed) > 20:
+        console.print(f"... and {len(changed) - 20} more changed (see the report)", markup=False)
+    for reason in doc["gate"]["reasons"]:
+        console.print(f"- {reason}", markup=False)
+    console.print(f"gate: {doc['gate']['status']} (exit {result.exit_code}) · reports: {result.files[0].parent}",
                   markup=False)
-    for item in result.changed[:20]:
-        console.print(f"changed: {item['id']}", markup=False)
-    console.print(f"reports: {result.files[0].parent}", markup=False)
+    raise typer.Exit(result.exit_code)
 
 
 import_app = typer.Typer(no_args_is_help=True, help="Convert another tool's eval config into llmops files.")

@@ -100,6 +100,18 @@ class RefusalConfig:
 
 
 @dataclass(frozen=True)
+class RerunThresholds:
+    """`llmops rerun`'s gate (the `rerun:` section, or the command's options): None is no bound."""
+
+    min_agreement: float | None = None
+    max_refusal_rate: float | None = None
+    min_schema_validity: float | None = None
+
+
+RERUN_KEYS = ("min_agreement", "max_refusal_rate", "min_schema_validity")
+
+
+@dataclass(frozen=True)
 class ProjectConfig:
     models: Mapping[str, ModelSpec]
     limits: Limits = Limits()
@@ -109,6 +121,7 @@ class ProjectConfig:
     judge_model: str | None = None  # default alias of `judge` assertions
     allow_python: bool = False
     embedding_model: str | None = None  # default alias of `similarity` assertions
+    rerun: RerunThresholds = RerunThresholds()
 
 
 @dataclass(frozen=True)
@@ -259,7 +272,7 @@ def parse_config(text: str, problems: Problems, file: str = CONFIG_FILE) -> Proj
     find_credentials(data, file, "", problems)
     top = Fields(data, file, problems, file)
     top.only(("version", "models", "limits", "gate", "redact", "refusal", "judge_model", "embedding_model",
-              "allow_python"))
+              "allow_python", "rerun"))
     version = top.get("version", int, 1)
     if version != 1:
         top.bad("version", f"unsupported version {version}; this llmops reads version 1")
@@ -279,6 +292,7 @@ def parse_config(text: str, problems: Problems, file: str = CONFIG_FILE) -> Proj
         judge_model=judge,
         allow_python=bool(top.get("allow_python", bool, False)),
         embedding_model=embedding,
+        rerun=_parse_rerun(top, problems, file),
     )
 
 
@@ -369,6 +383,14 @@ def _parse_gate(top: Fields, problems: Problems, file: str) -> GateConfig:
         alpha=alpha if alpha else d.alpha,
         require_significance=bool(fields.get("require_significance", bool, False)),
     )
+
+
+def _parse_rerun(top: Fields, problems: Problems, file: str) -> RerunThresholds:
+    fields = _sub(top, "rerun", problems, file)
+    if fields is None:
+        return RerunThresholds()
+    fields.only(RERUN_KEYS)
+    return RerunThresholds(**{key: fields.number(key, None, high=1.0) for key in RERUN_KEYS})
 
 
 def _parse_redact(top: Fields, problems: Problems, file: str) -> tuple[RedactRule, ...]:

@@ -124,18 +124,19 @@ class CompiledPrompt:
     templates: tuple[Any, ...]
     _out_of_time: list[RenderError] = field(default_factory=list, compare=False, repr=False)
 
-    def render(self, variables: Mapping[str, Any]) -> RenderedMessages:
-        """Rendered messages; raises RenderError naming the message index."""
+    def render(self, variables: Mapping[str, Any], missing_hint: str = "add it to the case's vars") -> RenderedMessages:
+        """Rendered messages; raises RenderError naming the message index. `missing_hint` tells where a
+        missing variable should come from (a golden case, or a production trace for rerun)."""
         if self._out_of_time:
             raise self._out_of_time[0]
         token = _deadline.set(time.monotonic() + RENDER_SECONDS)
         try:
             with _memory_capped():
-                return self._render_all(variables)
+                return self._render_all(variables, missing_hint)
         finally:
             _deadline.reset(token)
 
-    def _render_all(self, variables: Mapping[str, Any]) -> RenderedMessages:
+    def _render_all(self, variables: Mapping[str, Any], missing_hint: str) -> RenderedMessages:
         messages = []
         for index, (message, template) in enumerate(zip(self.prompt.messages, self.templates)):
             try:
@@ -150,7 +151,7 @@ class CompiledPrompt:
                                   "value too large") from None
             except UndefinedError as exc:
                 raise RenderError(message.line, f"messages[{index}] uses an undefined variable: {exc.message}; "
-                                  "add it to the case's vars") from None
+                                  f"{missing_hint}") from None
             except SecurityError as exc:
                 raise RenderError(message.line, f"messages[{index}] was refused by the template sandbox: {exc}") from None
             except Exception as exc:  # noqa: BLE001 - any template runtime error is the user's input

@@ -150,8 +150,9 @@ Job = tuple[list[PlannedCall], CachedAnswer | None]  # calls sharing one request
 
 class Runner:
     def __init__(self, store: Store, run_id: str, limits: RunLimits, redactor: Redactor,
-                 on_progress: Callable[[Progress], None] = lambda p: None) -> None:
+                 on_progress: Callable[[Progress], None] = lambda p: None, redact_cache: bool = False) -> None:
         self.store, self.run_id, self.limits, self.redactor = store, run_id, limits, redactor
+        self.redact_cache = redact_cache  # rerun: answers to production inputs echo personal data
         self.on_progress = on_progress
         self._graders: dict[str, asyncio.Task[AuxResult]] = {}  # one call per grader request in a run
 
@@ -308,7 +309,10 @@ class Runner:
         return waiting
 
     def _cacheable(self, answer: CachedAnswer) -> CachedAnswer:
-        """Key values in use are scrubbed first: a model that echoes its key must not put the key in the store."""
+        """Key values in use are scrubbed first: a model that echoes its key must not put the key in the store.
+        With `redact_cache` the whole answer is redacted (a rerun compares redacted answers anyway)."""
+        if self.redact_cache:
+            return replace(answer, text=self.redactor.text(answer.text))
         return replace(answer, text=scrub_keys(answer.text, self.redactor.secrets))
 
     def _finish(self, group: list[PlannedCall], result: Outcome, cached: bool, graded: list[list[AuxResult]],

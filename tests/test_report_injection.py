@@ -149,8 +149,8 @@ def test_rerun_md_has_no_live_markup(tmp_path: Path, server: StandinServer) -> N
     run = llmops("rerun", str(tmp_path / "traces.jsonl"), "--prompt", "support", "--model", "default",
                  "--out", str(tmp_path / "out"), cwd=root)
     assert run.code == 0, run.stderr
-    report = (tmp_path / "out" / "rerun.md").read_text()
-    assert json.loads((tmp_path / "out" / "rerun.json").read_text())["metrics"]["changed"] == len(REPLIES)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["metrics"]["changed"] == len(REPLIES)
     shown = code_text(report)
     assert all(payload in shown for payload in REPLIES[:3]) and ECHOES[0] in shown
     assert live_markup(report) == []

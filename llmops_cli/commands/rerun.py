@@ -1,223 +1,280 @@
 """`llmops rerun TRACES --prompt P --model staging`: replay production inputs on a new prompt/model.
 
-Trace lines (JSONL), one logged call each; three shapes are read:
-- flat: {"id", "vars": {...} | "messages": [...], "output": "...", "model", "timestamp"}
-- LiteLLM logging: {"id", "model", "messages": [...], "response": {"choices": [{"message": {"content"}}]}}
-- OpenInference-like span: {"context": {"span_id"}, "attributes": {"input.value": "<json vars>",
-  "output.value": "...", "llm.model_name": "..."}}
-With `vars` the new prompt renders them; with only `messages` they are replayed as logged.
-Agreement with the logged output is reported as exact match, JSON-field agreement and a text
-similarity ratio (difflib), plus schema validity and refusal rate of the new answers.
+Traces are read by llmops_cli.traces (our JSONL, OTLP JSON exports, GenAI and OpenInference
+spans). A trace with template variables is rendered with the prompt (a prompt change); one
+without is replayed with its messages as logged (a model or params change); the report says
+which was which. A trace that cannot be used is skipped with its position and reason: any skip
+is an input error with `--strict`, and so is skipping more than half of the selected traces
+(the export is then not what it looks like). Both checks happen before any call is sent.
+
+The replay runs through the same runner, cache and store as eval; redaction (llmops.yaml's
+rules, or every built-in rule when it sets none: production traces carry personal data) applies
+to everything stored (answers in the cache included) and reported. The results document is
+stored with the run and rendered by the report formats' rerun writers.
 """
 
 from __future__ import annotations
 
-import difflib
-import json
-import random
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from llmops_cli import agreement
 from llmops_cli.cases import Case, canonical_json, sha256_text
-from llmops_cli.errors import InputError, Problems
+from llmops_cli.config import ALWAYS_REDACTED, BUILTIN_REDACTIONS, ProjectConfig, RedactRule, RerunThresholds
+from llmops_cli.errors import InputError
 from llmops_cli.plan import PlannedCall, request_key
-from llmops_cli.project import load_project
+from llmops_cli.project import Project, load_project
 from llmops_cli.providers import api_key, secrets_in_use
 from llmops_cli.redact import Redactor
 from llmops_cli.render import RenderError
-from llmops_cli.report import refuse_project_folder, write_atomic
-from llmops_cli.report.mdsafe import code, inline
-from llmops_cli.scoring.base import parse_json_answer
+from llmops_cli.report import refuse_project_folder, write_reports
 from llmops_cli.scoring.refusal import refusal_phrases
 from llmops_cli.scoring.score import ScoreContext
 from llmops_cli.source import WorkTree
-from llmops_cli.store import CallRecord, Store
+from llmops_cli.store import Store
+from llmops_cli.traces import Ignored, Skip, Trace, read_traces
+
+SCHEMA_VERSION = 1
+MAX_LISTED_SKIPS = 1_000  # in the document; the count is always whole
+MISSING_HINT = "the trace carries no such variable (template variables: --vars-attribute, llm.prompt_template.variables)"
 
 
 @dataclass(frozen=True)
-class Trace:
-    id: str
-    line: int
-    vars: dict[str, Any] | None
-    messages: list[dict[str, str]] | None
-    output: str
-    model: str | None
+class RerunOptions:
+    prompt: str
+    model: str
+    sample: float = 1.0
+    seed: int = 0
+    vars_attribute: str | None = None
+    strict: bool = False
+    thresholds: RerunThresholds = RerunThresholds()  # from the command line; each overrides llmops.yaml's
+    baseline_run: str | None = None
+    formats: tuple[str, ...] = ("md", "json", "junit")
+    out: Path | None = None
 
 
 @dataclass
 class RerunResult:
-    run_id: str
-    total: int
-    metrics: dict[str, Any]
-    changed: list[dict[str, Any]] = field(default_factory=list)
+    document: dict[str, Any]
     files: list[Path] = field(default_factory=list)
 
-
-def read_traces(path: Path, sample: float, seed: int, problems: Problems) -> Iterator[Trace]:
-    """Stream the file; sampling is seeded so the same command picks the same lines."""
-    picker = random.Random(seed)
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip() or picker.random() >= sample:
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                problems.add(str(path), number, f"invalid JSON: {exc.msg}")
-                continue
-            trace = _trace(obj, number)
-            if isinstance(trace, str):
-                problems.add(str(path), number, trace)
-            else:
-                yield trace
+    @property
+    def exit_code(self) -> int:
+        return int(self.document["gate"]["exit_code"])
 
 
-def _trace(obj: Any, line: int) -> Trace | str:
-    if not isinstance(obj, dict):
-        return "each line must be a JSON object"
-    attributes = obj.get("attributes")
-    if isinstance(attributes, dict):  # OpenInference-like span
-        raw_vars = attributes.get("input.value")
-        try:
-            variables = json.loads(raw_vars) if isinstance(raw_vars, str) else raw_vars
-        except json.JSONDecodeError:
-            return "attributes.input.value must be a JSON object of template variables"
-        span = (obj.get("context") or {}).get("span_id")
-        output = attributes.get("output.value")
-        return _make(span or obj.get("id"), line, variables, None, output, attributes.get("llm.model_name"))
-    output = obj.get("output")
-    response = obj.get("response")
-    if output is None and isinstance(response, dict):  # LiteLLM logging payload
-        choices = response.get("choices") or [{}]
-        output = ((choices[0] or {}).get("message") or {}).get("content")
-    return _make(obj.get("id"), line, obj.get("vars"), obj.get("messages"), output, obj.get("model"))
+@dataclass
+class Ingest:
+    traces: list[Trace] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    ignored: int = 0
 
 
-def _make(trace_id: Any, line: int, variables: Any, messages: Any, output: Any, model: Any) -> Trace | str:
-    if variables is not None and not isinstance(variables, dict):
-        return "'vars' must be an object"
-    if variables is None and not (isinstance(messages, list) and all(isinstance(m, dict) for m in messages)):
-        return "a trace needs 'vars' (rendered with the new prompt) or 'messages' (replayed)"
-    if not isinstance(output, str):
-        return "a trace needs the logged output as a string ('output', response.choices[0].message.content or output.value)"
-    return Trace(str(trace_id) if trace_id is not None else f"line-{line}", line, variables, messages, output,
-                 str(model) if model else None)
-
-
-def rerun(root: Path, traces_path: Path, prompt_name: str, model_alias: str, sample: float, seed: int,
-          out: Path | None) -> RerunResult:
-    refuse_project_folder(root, out)
+def rerun(root: Path, traces_path: Path, options: RerunOptions) -> RerunResult:
+    refuse_project_folder(root, options.out)
     project = load_project(WorkTree(root))
-    if prompt_name not in project.prompts:
-        raise InputError(f"--prompt {prompt_name!r}: no prompts/{prompt_name}.yaml; known: {', '.join(project.prompts)}")
-    if model_alias not in project.config.models:
-        raise InputError(f"--model {model_alias!r}: not a model alias in llmops.yaml; known: {', '.join(project.config.models)}")
-    if not 0 < sample <= 1:
-        raise InputError(f"--sample {sample}: use a fraction in (0, 1], e.g. 0.01 for 1%")
-    spec = project.config.models[model_alias]
+    _check_options(project, options)
+    spec = project.config.models[options.model]
     api_key(spec)
-    prompt = project.prompts[prompt_name]
-    compiled = project.compiled[prompt_name]
-    ctx = ScoreContext((), prompt.schema, refusal_phrases(project.config.refusal), False)
-    problems = Problems()
-    calls, logged = [], {}
-    for trace in read_traces(traces_path, sample, seed, problems):
+    redactor = rerun_redactor(project.config)
+    ingest = _ingest(traces_path, options)
+    calls, logged = _plan(project, options, ingest, redactor)
+    _check_skips(traces_path, ingest, options, redactor)
+    earlier = _earlier_rows(root, options.baseline_run) if options.baseline_run else None
+    return _run(root, project, options, traces_path, calls, logged, ingest, redactor, earlier)
+
+
+def rerun_rules(config: ProjectConfig) -> tuple[RedactRule, ...]:
+    """llmops.yaml's rules, or every built-in one when it sets none (the always-on `secret` rule alone)."""
+    chosen = [r for r in config.redact if not (r.name == ALWAYS_REDACTED and r.pattern is None)]
+    return config.redact if chosen else tuple(RedactRule(name) for name in BUILTIN_REDACTIONS)
+
+
+def rerun_redactor(config: ProjectConfig) -> Redactor:
+    return Redactor(rerun_rules(config), secrets_in_use(config.models))
+
+
+def _check_options(project: Project, options: RerunOptions) -> None:
+    if options.prompt not in project.prompts:
+        raise InputError(f"--prompt {options.prompt!r}: no prompts/{options.prompt}.yaml; known: {', '.join(project.prompts)}")
+    if options.model not in project.config.models:
+        raise InputError(f"--model {options.model!r}: not a model alias in llmops.yaml; "
+                         f"known: {', '.join(project.config.models)}")
+    if not 0 < options.sample <= 1:
+        raise InputError(f"--sample {options.sample}: use a fraction in (0, 1], e.g. 0.01 for 1%")
+    for key in agreement.BOUNDS:
+        value = getattr(options.thresholds, key[0])
+        if value is not None and not 0 <= value <= 1:
+            raise InputError(f"--{key[0].replace('_', '-')} {value}: use a fraction between 0 and 1, e.g. 0.9")
+
+
+def _ingest(path: Path, options: RerunOptions) -> Ingest:
+    ingest = Ingest()
+    for item in read_traces(path, options.sample, options.seed, options.vars_attribute):
+        if isinstance(item, Trace):
+            ingest.traces.append(item)
+        elif isinstance(item, Skip):
+            ingest.skipped.append(item)
+        elif isinstance(item, Ignored):
+            ingest.ignored += 1
+    return ingest
+
+
+def _plan(project: Project, options: RerunOptions, ingest: Ingest,
+          redactor: Redactor) -> tuple[list[PlannedCall], dict[str, agreement.Logged]]:
+    """A call per usable trace; a trace whose variables do not render with the prompt is a skip too."""
+    prompt = project.prompts[options.prompt]
+    compiled = project.compiled[options.prompt]
+    spec = project.config.models[options.model]
+    phrases = refusal_phrases(project.config.refusal)
+    rendered_ctx = ScoreContext((), prompt.schema, phrases, False)
+    as_logged_ctx = ScoreContext((), None, phrases, False)  # not written for the prompt's schema
+    calls: list[PlannedCall] = []
+    logged: dict[str, agreement.Logged] = {}
+    usable = []
+    for trace in ingest.traces:
         try:
-            messages = compiled.render(trace.vars) if trace.vars is not None else trace.messages or []
+            messages = (compiled.render(trace.vars, MISSING_HINT) if trace.vars is not None
+                        else list(trace.messages or []))
         except RenderError as exc:
-            problems.add(str(traces_path), trace.line, f"trace {trace.id!r}: {prompt.path}:{exc.line}: {exc.message}")
+            ingest.skipped.append(Skip(trace.position, trace.id, f"its variables do not render with {prompt.path}"
+                                       f"{':' + str(exc.line) if exc.line else ''}: {exc.message}"))
             continue
-        case = Case(trace.id, trace.vars or {}, (), False, (), trace.line, sha256_text(canonical_json(messages))[:16])
-        calls.append(PlannedCall("head", "rerun", prompt_name, spec, case, 0, messages, dict(prompt.params),
+        if not messages:
+            ingest.skipped.append(Skip(trace.position, trace.id, "no input captured: no variables and no messages"))
+            continue
+        case_id = redactor.text(trace.id)  # the stored id: ids can carry personal data too
+        if case_id in logged:
+            ingest.skipped.append(Skip(trace.position, trace.id, f"id {case_id!r} repeats another trace's id once "
+                                       "redacted; each is replayed once"))
+            continue
+        usable.append(trace)
+        case = Case(case_id, {}, (), False, (), 0, sha256_text(canonical_json(messages))[:16])
+        ctx = rendered_ctx if trace.vars is not None else as_logged_ctx
+        calls.append(PlannedCall("head", "rerun", options.prompt, spec, case, 0, messages, dict(prompt.params),
                                  request_key(spec, prompt.params, messages, 0), ctx))
-        logged[trace.id] = trace
-    problems.raise_if_any()
-    if not calls:
-        raise InputError(f"{traces_path}: no traces selected (sample {sample}); raise --sample")
-    return _run(root, project, calls, logged, out)
+        logged[case_id] = agreement.Logged(case_id, redactor.text(trace.position), trace.source,
+                                            trace.vars is not None, redactor.text(trace.output))
+    ingest.traces = usable
+    return calls, logged
 
 
-def _run(root: Path, project: Any, calls: list[PlannedCall], logged: dict[str, Trace], out: Path | None) -> RerunResult:
-    from llmops_cli.runner import Runner, RunLimits
+def _check_skips(path: Path, ingest: Ingest, options: RerunOptions, redactor: Redactor) -> None:
+    """Exit 2 before anything is sent: any skip under --strict, or more than half of the selection."""
+    skipped, selected = len(ingest.skipped), len(ingest.skipped) + len(ingest.traces)
+    if not selected:
+        raise InputError(f"{path}: no chat traces selected ({ingest.ignored} other spans ignored, sample "
+                         f"{options.sample:g}); check the file, or raise --sample")
+    too_many = 2 * skipped > selected
+    if not skipped or not (options.strict or too_many):
+        return
+    why = (f"--strict: {skipped} of {selected} selected traces cannot be replayed" if options.strict and not too_many
+           else f"{skipped} of {selected} selected traces cannot be replayed (more than half): the export is not "
+                f"what llmops reads, or --vars-attribute is wrong")
+    lines = [f"{redactor.text(s.position)}: {redactor.text(s.reason)}" for s in ingest.skipped]
+    raise InputError([why, *lines])
 
-    limits = project.config.limits
+
+def _earlier_rows(root: Path, run_id: str) -> list[dict[str, Any]]:
     store = Store(root)
-    run_id = time.strftime("%Y%m%d-%H%M%S") + "-rerun-" + uuid.uuid4().hex[:4]
     try:
-        store.start_run(run_id, "", {"kind": "rerun", "suites": {}}, None, False)
-        redactor = Redactor(project.config.redact, secrets_in_use(project.config.models))
-        Runner(store, run_id, RunLimits.from_config(limits), redactor).run(calls, set())
-        records = list(store.results(run_id))
-        result = _compare(run_id, records, logged, redactor)
-        store.finish_run(run_id, "complete", {"rerun": result.metrics})
+        run = store.get_run(run_id)
     finally:
         store.close()
-    folder = out or root / ".llmops" / "reports" / run_id
-    folder.mkdir(parents=True, exist_ok=True)
-    document = {"schema_version": 1, "kind": "rerun", "run_id": run_id, "metrics": result.metrics, "changed": result.changed}
-    write_atomic(folder / "rerun.json", lambda handle: handle.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n"))
-    write_atomic(folder / "rerun.md", lambda handle: handle.write(render_markdown(document)))
-    result.files = [folder / "rerun.json", folder / "rerun.md"]
-    return result
+    document = (run.summary or {}).get("rerun") if run else None
+    if not isinstance(document, dict) or not isinstance(document.get("traces"), list):
+        raise InputError(f"--baseline-run {run_id!r}: no finished `llmops rerun` run with that id in "
+                         ".llmops/llmops.db; `llmops runs` lists them")
+    return list(document["traces"])
 
 
-def field_agreement(old: str, new: str) -> float | None:
-    """Share of the logged JSON's top-level fields the new answer reproduces (None: not JSON)."""
-    before, after = parse_json_answer(old), parse_json_answer(new)
-    if not isinstance(before, dict) or not isinstance(after, dict) or not before:
-        return None
-    return sum(1 for k, v in before.items() if after.get(k) == v) / len(before)
+def _run(root: Path, project: Project, options: RerunOptions, path: Path, calls: list[PlannedCall],
+         logged: dict[str, agreement.Logged], ingest: Ingest, redactor: Redactor,
+         earlier: list[dict[str, Any]] | None) -> RerunResult:
+    from llmops_cli import gitref
+    from llmops_cli.runner import Runner, RunLimits
+
+    config = project.config
+    thresholds = _thresholds(config.rerun, options.thresholds)
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-rerun-" + uuid.uuid4().hex[:4]
+    run_config = {"kind": "rerun", "suites": {}, "prompt": options.prompt, "model": options.model,
+                  "traces": redactor.text(str(path)), "sample": options.sample, "seed": options.seed,
+                  "vars_attribute": options.vars_attribute, "thresholds": thresholds.__dict__,
+                  "redaction": [r.name for r in rerun_rules(config)]}
+    store = Store(root)
+    stopped: str | None = "interrupted"
+    try:
+        store.start_run(run_id, "", run_config, gitref.head_commit(root), False)
+        try:
+            outcome = Runner(store, run_id, RunLimits.from_config(config.limits), redactor,
+                             redact_cache=True).run(calls, set())
+            stopped = outcome.stopped
+        finally:
+            records = [r for r in store.results(run_id) if r.side == "head"]
+            document = _document(run_id, store, run_config, options, thresholds, project, path, records, logged,
+                                 ingest, redactor, earlier, stopped)
+            store.finish_run(run_id, "incomplete" if document["gate"]["status"] == "incomplete" else "complete",
+                             {"kind": "rerun", "gate": document["gate"], "rerun": document})
+    finally:
+        store.close()
+    folder = options.out or root / ".llmops" / "reports" / run_id
+    return RerunResult(document, write_reports(document, folder, options.formats))
 
 
-def _compare(run_id: str, records: list[CallRecord], logged: dict[str, Trace], redactor: Redactor) -> RerunResult:
-    answered = [r for r in records if r.ok]
-    exact = fields = 0
-    field_scores: list[float] = []
-    similarities: list[float] = []
-    changed = []
-    for r in answered:
-        old = logged[r.case_id].output
-        new_output = r.output or ""
-        same = old.strip() == new_output.strip()
-        exact += same
-        agreement = field_agreement(old, new_output)
-        if agreement is not None:
-            fields += 1
-            field_scores.append(agreement)
-        similarities.append(difflib.SequenceMatcher(None, old, new_output).ratio())
-        if not same:
-            changed.append({"id": r.case_id, "logged_output": redactor.text(old), "new_output": new_output,
-                            "field_agreement": agreement, "similarity": similarities[-1]})
-    schema = [r.schema_valid for r in answered if r.schema_valid is not None]
-    n = len(answered)
-    metrics = {
-        "traces": len(records), "answered": n, "errors": len(records) - n,
-        "exact_agreement": exact / n if n else None,
-        "json_field_agreement": sum(field_scores) / fields if fields else None,
-        "similarity_mean": sum(similarities) / n if n else None,
-        "schema_validity": sum(schema) / len(schema) if schema else None,
-        "refusal_rate": sum(r.refused for r in answered) / n if n else None,
-        "changed": len(changed),
+def _thresholds(configured: RerunThresholds, given: RerunThresholds) -> RerunThresholds:
+    chosen = {k: v for k, v in given.__dict__.items() if v is not None}
+    return replace(configured, **chosen)
+
+
+def _document(run_id: str, store: Store, run_config: dict[str, Any], options: RerunOptions,
+              thresholds: RerunThresholds, project: Project, path: Path, records: list[Any],
+              logged: dict[str, agreement.Logged], ingest: Ingest, redactor: Redactor,
+              earlier: list[dict[str, Any]] | None, stopped: str | None) -> dict[str, Any]:
+    has_schema = project.prompts[options.prompt].schema is not None
+    by_id = {r.case_id: r for r in records}
+    rows = agreement.compare([by_id[t_id] for t_id in logged if t_id in by_id], logged, has_schema)
+    metrics = agreement.metrics(rows)
+    bounds = agreement.check(metrics, thresholds, has_schema)
+    missing = len(logged) - len(rows)
+    error_rate = metrics["errors"] / metrics["replayed"] if metrics["replayed"] else 0.0
+    reasons = [agreement.reason(b) for b in bounds if not b["passed"]]
+    incomplete = []
+    if stopped or missing:
+        incomplete.append(f"the replay stopped early ({stopped or 'interrupted'}): {missing} of {len(logged)} traces "
+                          "not replayed; run the same command again to finish (answers so far are cached)")
+    if error_rate > project.config.limits.max_error_rate:
+        incomplete.append(f"{metrics['errors']} of {metrics['replayed']} calls failed ({error_rate:.1%}), over "
+                          f"limits.max_error_rate {project.config.limits.max_error_rate:.1%}")
+    status = "incomplete" if incomplete else "failed" if reasons else "passed"
+    run = store.get_run(run_id)
+    skipped = ingest.skipped
+    return {
+        "schema_version": SCHEMA_VERSION, "kind": "rerun",
+        "run": {"id": run_id, "created_at": run.created_at if run else None, "git_commit": run.git_commit if run else None,
+                "prompt": options.prompt, "prompt_path": project.prompts[options.prompt].path, "has_schema": has_schema,
+                "model": options.model, "model_id": project.config.models[options.model].model,
+                "traces_file": run_config["traces"], "sample": options.sample, "seed": options.seed,
+                "vars_attribute": options.vars_attribute, "redaction": run_config["redaction"]},
+        "gate": {"status": status, "exit_code": {"passed": 0, "failed": 1, "incomplete": 3}[status],
+                 "reasons": incomplete + reasons, "thresholds": bounds},
+        "ingest": {"selected": len(ingest.traces) + len(skipped), "usable": len(ingest.traces),
+                   "skipped": len(skipped), "ignored_spans": ingest.ignored,
+                   "sources": _count(t.source for t in ingest.traces)},
+        "metrics": metrics,
+        "skipped": [{"position": redactor.text(s.position), "id": redactor.text(s.id) if s.id else None,
+                     "reason": redactor.text(s.reason)} for s in skipped[:MAX_LISTED_SKIPS]],
+        "traces": rows,
+        "baseline": ({"run": options.baseline_run, **agreement.paired_with(rows, earlier)}
+                     if earlier is not None else None),
     }
-    return RerunResult(run_id, len(records), metrics, changed)
 
 
-def render_markdown(document: dict[str, Any]) -> str:
-    m = document["metrics"]
-    pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
-    lines = [f"## llmops rerun {code(document['run_id'])}", "",
-             f"{m['traces']} traces replayed, {m['errors']} errors, {m['changed']} answers changed.", "",
-             "| exact | JSON fields | similarity | schema valid | refusal |", "|---:|---:|---:|---:|---:|",
-             f"| {pct(m['exact_agreement'])} | {pct(m['json_field_agreement'])} | {pct(m['similarity_mean'])} | "
-             f"{pct(m['schema_validity'])} | {pct(m['refusal_rate'])} |", ""]
-    for item in document["changed"][:50]:
-        lines += [f"- **{inline(item['id'])}** (similarity {item['similarity']:.2f})",
-                  "  - logged: " + code(item["logged_output"][:300]), "  - new: " + code(item["new_output"][:300])]
-    return "\n".join(lines) + "\n"
+def _count(values: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+

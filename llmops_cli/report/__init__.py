@@ -1,6 +1,7 @@
 """Report formats: each a pure function of the results document, registered by name.
 
-A new format is one module plus one line in FORMATS.
+A new format is one module plus one line in FORMATS. `llmops rerun` writes a document of its own
+kind ("kind": "rerun"), rendered by the writers in RERUN_FORMATS under the same names and files.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, TextIO
 
 from llmops_cli.errors import IncompleteError, InputError
-from llmops_cli.report import html, junit, markdown
+from llmops_cli.report import html, junit, markdown, rerun_html, rerun_junit, rerun_markdown
 
 
 def write_json(document: Mapping[str, Any], handle: TextIO, depth: int = 0) -> None:
@@ -50,6 +51,17 @@ FORMATS: dict[str, tuple[str, Callable[[Mapping[str, Any], TextIO], None]]] = {
     "junit": ("junit.xml", _text(junit.render)),
     "html": ("report.html", _text(html.render)),
 }
+
+RERUN_FORMATS: dict[str, tuple[str, Callable[[Mapping[str, Any], TextIO], None]]] = {
+    "md": ("report.md", _text(rerun_markdown.render)),
+    "json": ("results.json", write_json),
+    "junit": ("junit.xml", _text(rerun_junit.render)),
+    "html": ("report.html", _text(rerun_html.render)),
+}
+
+
+def _registry(document: Mapping[str, Any]) -> dict[str, tuple[str, Callable[[Mapping[str, Any], TextIO], None]]]:
+    return RERUN_FORMATS if document.get("kind") == "rerun" else FORMATS
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -97,13 +109,14 @@ def write_reports(document: Mapping[str, Any], out: Path, formats: tuple[str, ..
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for name in formats:
-            file_name, write = FORMATS[name]
+            file_name, write = _registry(document)[name]
             write_atomic(out / file_name, lambda handle: write(document, handle))
             written.append(out / file_name)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(markdown.render(document, step_summary=True))
+                render = rerun_markdown.render if document.get("kind") == "rerun" else markdown.render
+                handle.write(render(document, step_summary=True))
     except OSError as exc:
         raise IncompleteError(f"{exc.filename or out}: cannot write the report ({exc.strerror}); results are stored, "
                               f"re-render with `llmops report {document['run']['id']} --out DIR`") from None
