@@ -235,6 +235,14 @@ class Store:
                 found[key] = CachedAnswer(**json.loads(response))
         return found
 
+    def _cached_keys(self, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            found.update(key for (key,) in self.db.execute(f"SELECT key FROM cache WHERE key IN ({marks})", chunk))
+        return found
+
     def cache_put(self, key: str, model_id: str, answer: CachedAnswer, owner: str) -> None:
         """Keep a paid answer before it can be scored (a graded answer waits for its grader), and
         drop the request's in-flight claim so a waiting process takes it from here."""
@@ -304,9 +312,13 @@ class Store:
     # in-flight claims ------------------------------------------------------
     def claim(self, keys: Sequence[str], owner: str, stale_after_s: float) -> set[str]:
         """Claim requests to call; returns the keys this owner holds. A claim by a process that
-        died, or older than `stale_after_s`, is taken over."""
+        died, or older than `stale_after_s`, is taken over. A request answered since the caller
+        last looked at the cache is never claimed: another process may have called it, stored
+        the answer and dropped its claim in between, and the caller takes it from the cache."""
         host, pid, now = socket.gethostname(), os.getpid(), time.time()
         with self._transaction():
+            answered = self._cached_keys(keys)
+            keys = [key for key in keys if key not in answered]
             self.db.executemany("INSERT OR IGNORE INTO inflight VALUES (?, ?, ?, ?, ?)",
                                 [(key, owner, pid, host, now) for key in keys])
             held: set[str] = set()

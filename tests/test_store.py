@@ -155,3 +155,20 @@ def assert_consistent(root: Path, rows_per_run: dict[str, int], cache_rows: int)
             assert sorted(r.case_id for r in store.results(run_id)) == sorted(f"c{i}" for i in range(rows))
     finally:
         store.close()
+
+
+def test_a_request_answered_meanwhile_is_not_claimed_again(tmp_path: Path) -> None:
+    """The race of two processes: B sees a cache miss, A calls, stores the answer and drops its
+    claim, then B claims. B must find the answer under the claim's lock, not call again."""
+    a, b = Store(tmp_path), Store(tmp_path)
+    try:
+        a.start_run("ra", "plan", {"suites": {}}, None, False)
+        b.start_run("rb", "plan", {"suites": {}}, None, False)
+        assert b.cache_get_many(["key-x-0"]) == {}  # B's first look: a miss
+        assert a.claim(["key-x-0"], "ra", 600) == {"key-x-0"}
+        a.record("ra", make_record("x"), ANSWER)  # answered, cached, claim dropped
+        assert b.claim(["key-x-0", "key-y-0"], "rb", 600) == {"key-y-0"}
+        assert b.db.execute("SELECT key FROM inflight").fetchall() == [("key-y-0",)]
+    finally:
+        a.close()
+        b.close()
