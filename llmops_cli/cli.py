@@ -263,26 +263,25 @@ def prompts_log(name: str = typer.Argument(..., help="Prompt name."), project: O
 
 @app.command()
 def runs(project: Optional[Path] = ROOT_OPTION, limit: int = typer.Option(20, help="How many runs.")) -> None:
-    """List past runs, newest first."""
-    import datetime
-
-    from llmops_cli.commands.runs import list_runs
+    """List past eval and rerun runs, newest first."""
+    from llmops_cli.commands.runs import list_line, list_runs
 
     for run in guarded(lambda: list_runs(_root(project), limit)):
-        when = datetime.datetime.fromtimestamp(run.created_at).strftime("%Y-%m-%d %H:%M")
-        gate = (run.summary or {}).get("gate", {}).get("status", run.status)
-        groups = len((run.summary or {}).get("groups", []))
-        console.print(f"{run.id}  {when}  {gate:<10}  {(run.git_commit or 'no-commit')[:10]}  {groups} suite x model",
-                      markup=False)
+        console.print(list_line(run), markup=False)
 
 
 @app.command()
 def show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough), or `latest`."), project: Optional[Path] = ROOT_OPTION) -> None:
-    """Show one stored run: the gate, the summary per suite x model, the reasons."""
+    """Show one stored run: the gate, the summary per suite x model, the reasons (a rerun run: its figures)."""
     from llmops_cli.commands.eval import EvalResult, print_result
-    from llmops_cli.commands.runs import load_document
+    from llmops_cli.commands.runs import load_document, load_run, rerun_lines
 
-    document = guarded(lambda: load_document(_root(project), run_id))
+    run = guarded(lambda: load_run(_root(project), run_id))
+    if run.kind == "rerun":
+        for line in rerun_lines(run):
+            console.print(line, markup=False)
+        return
+    document = guarded(lambda: load_document(_root(project), run.id))
     print_result(console, EvalResult(document, None))
 
 

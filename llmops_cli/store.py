@@ -83,8 +83,18 @@ def _m004_run_owner(db: sqlite3.Connection) -> None:
     """)
 
 
+def _m005_run_kind(db: sqlite3.Connection) -> None:
+    """What made a run (eval, rerun, diff), so each is listed and shown as what it is; older
+    runs take the kind their config named."""
+    _script(db, """
+        ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'eval';
+        UPDATE runs SET kind = json_extract(config, '$.kind') WHERE json_extract(config, '$.kind') IN ('rerun', 'diff')
+    """)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_result_columns, _m003_inflight,
-                                                          _m004_run_owner]
+                                                          _m004_run_owner, _m005_run_kind]
+RUN_KINDS = ("eval", "rerun", "diff")
 
 
 @dataclass(frozen=True)
@@ -149,6 +159,7 @@ class RunRow:
     baseline_commit: str | None
     config: dict[str, Any]
     summary: dict[str, Any] | None
+    kind: str = "eval"
 
 
 class StoreError(IncompleteError):
@@ -253,12 +264,15 @@ class Store:
 
     # runs ------------------------------------------------------------------
     def start_run(self, run_id: str, plan_hash: str, config: dict[str, Any], git_commit: str | None,
-                  git_dirty: bool, baseline_ref: str | None = None, baseline_commit: str | None = None) -> None:
+                  git_dirty: bool, baseline_ref: str | None = None, baseline_commit: str | None = None,
+                  kind: str = "eval") -> None:
+        if kind not in RUN_KINDS:
+            raise ValueError(f"run kind {kind!r} is not one of {RUN_KINDS}")
         self.db.execute(
             "INSERT INTO runs (id, created_at, status, plan_hash, git_commit, git_dirty, baseline_ref, baseline_commit,"
-            " config, pid, host) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+            " config, pid, host, kind) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, time.time(), plan_hash, git_commit, int(git_dirty), baseline_ref, baseline_commit,
-             json.dumps(config), os.getpid(), socket.gethostname()))
+             json.dumps(config), os.getpid(), socket.gethostname(), kind))
 
     def resume_run(self, plan_hash: str) -> str | None:
         """Take over the newest unfinished run of exactly this plan, to continue it instead of
@@ -290,8 +304,10 @@ class Store:
             raise InputError(f"run id prefix {run_id!r} matches several runs: {', '.join(ids)}; give more of the id")
         return _run_row(rows[0]) if rows else None
 
-    def list_runs(self, limit: int = 20) -> list[RunRow]:
-        rows = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
+    def list_runs(self, limit: int = 20, kinds: Sequence[str] = RUN_KINDS) -> list[RunRow]:
+        marks = ",".join("?" * len(kinds))
+        rows = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE kind IN ({marks}) ORDER BY created_at DESC"
+                               " LIMIT ?", (*kinds, limit))
         return [_run_row(row) for row in rows]
 
     # results ---------------------------------------------------------------
@@ -405,10 +421,10 @@ def _alive(pid: int) -> bool:
 
 MAX_LISTED_MATCHES = 10
 _RUN_COLUMNS = ("id, created_at, finished_at, status, git_commit, git_dirty, baseline_ref, baseline_commit, config,"
-                " summary")
+                " summary, kind")
 
 
 def _run_row(row: tuple[Any, ...]) -> RunRow:
     return RunRow(id=row[0], created_at=row[1], finished_at=row[2], status=row[3], git_commit=row[4],
                   git_dirty=bool(row[5]), baseline_ref=row[6], baseline_commit=row[7], config=json.loads(row[8]),
-                  summary=json.loads(row[9]) if row[9] else None)
+                  summary=json.loads(row[9]) if row[9] else None, kind=row[10])

@@ -70,3 +70,55 @@ def test_unknown_and_scratch_runs_are_clear_errors(tmp_path: Path, server: Stand
     lines = scratch.stderr.strip().splitlines()
     assert len(lines) == 1 and "llmops diff --run" in lines[0]
     assert cli(root, "report", "diff-", "--out", str(tmp_path / "r")).code == 2
+
+
+def test_rerun_runs_are_listed_and_shown_as_reruns(tmp_path: Path, server: StandinServer) -> None:
+    from test_rerun import write_traces
+
+    root = make_repo(tmp_path / "repo", server)
+    assert cli(root, "eval", "--no-baseline").code == 0
+    write_traces(tmp_path / "traces.jsonl", n=6)
+    rerun = cli(root, "rerun", str(tmp_path / "traces.jsonl"), "--prompt", "support", "--model", "default")
+    assert rerun.code == 0, rerun.stdout + rerun.stderr
+    rerun_id = next(p.name for p in (root / ".llmops" / "reports").iterdir() if "-rerun-" in p.name)
+
+    listed = cli(root, "runs")
+    assert listed.code == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    assert rows[0][0] == rerun_id and rows[1][3] == "passed"
+    assert rows[0][3:5] == ["rerun", "complete"]  # a kind, its status: never "gate passed, 0 suites"
+    assert "6 traces replayed" in listed.stdout.splitlines()[0] and "suite x model" not in listed.stdout.splitlines()[0]
+    assert rows[1][3] == "passed" and "suite x model" in listed.stdout.splitlines()[1]
+
+    shown = cli(root, "show", rerun_id)
+    assert shown.code == 0, shown.stdout + shown.stderr
+    assert f"rerun run {rerun_id}" in shown.stdout and "6 traces replayed" in shown.stdout
+
+    report = cli(root, "report", rerun_id, "--out", str(tmp_path / "again"))
+    assert report.code == 0, report.stdout + report.stderr
+    assert (tmp_path / "again").is_dir() and any((tmp_path / "again").iterdir())
+
+
+def test_runs_of_an_old_store_get_their_kind(tmp_path: Path) -> None:
+    """Runs written before runs had a kind column are read by the kind their config names."""
+    import sqlite3
+
+    from llmops_cli.store import MIGRATIONS, Store
+
+    db = sqlite3.connect(tmp_path / "old.db")
+    db.execute("CREATE TABLE _llmops_migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+    for migration in MIGRATIONS[:4]:
+        migration(db)
+        db.execute("INSERT INTO _llmops_migrations VALUES (?, 0)", (migration.__name__,))
+    for run_id, config in (("e", {"suites": {}}), ("r", {"kind": "rerun", "suites": {}}), ("d", {"kind": "diff"})):
+        db.execute("INSERT INTO runs (id, created_at, status, config) VALUES (?, 0, 'complete', ?)",
+                   (run_id, json.dumps(config)))
+    db.commit()
+    db.close()
+    (tmp_path / ".llmops").mkdir()
+    (tmp_path / "old.db").rename(tmp_path / ".llmops" / "llmops.db")
+    store = Store(tmp_path)
+    try:
+        assert {r.id: r.kind for r in store.list_runs(10)} == {"e": "eval", "r": "rerun", "d": "diff"}
+    finally:
+        store.close()

@@ -119,7 +119,7 @@ def run_both(root: Path, result: PromptDiff, base: Project, head: Project) -> No
     store = Store(root)
     try:
         run_id = "diff-" + uuid.uuid4().hex[:8]
-        store.start_run(run_id, "", {"kind": "diff", "suites": {}}, None, False)
+        store.start_run(run_id, "", {"kind": "diff", "suites": {}}, None, False, kind="diff")
         Runner(store, run_id, RunLimits.from_config(head.config.limits), Redactor(head.config.redact, secrets_in_use(head.config.models))).run(calls, set())
         records = {(r.side, r.suite, r.case_id, r.model): r for r in store.results(run_id)}
         store.finish_run(run_id, "complete", {})

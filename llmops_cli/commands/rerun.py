@@ -207,7 +207,7 @@ def _run(root: Path, project: Project, options: RerunOptions, path: Path, calls:
     store = Store(root)
     stopped: str | None = "interrupted"
     try:
-        store.start_run(run_id, "", run_config, gitref.head_commit(root), False)
+        store.start_run(run_id, "", run_config, gitref.head_commit(root), False, kind="rerun")
         try:
             outcome = Runner(store, run_id, RunLimits.from_config(config.limits), redactor,
                              redact_cache=True).run(calls, set())

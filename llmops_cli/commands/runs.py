@@ -11,30 +11,22 @@ from llmops_cli.results import build_document
 from llmops_cli.store import RunRow, Store
 
 
-def is_scratch(run: RunRow) -> bool:
-    """A `llmops diff --run` run: its calls are stored (and cached) but it has no suites, gate or report."""
-    return run.config.get("kind") == "diff"
+LISTED_KINDS = ("eval", "rerun")  # scratch runs of `llmops diff --run` have no result to list
 
 
 def list_runs(root: Path, limit: int) -> list[RunRow]:
-    """The newest `limit` eval runs (scratch runs of `diff --run` are not listed)."""
+    """The newest `limit` eval and rerun runs."""
     if limit <= 0:
         return []
     store = Store(root)
     try:
-        fetch = limit
-        while True:
-            rows = store.list_runs(fetch)
-            runs = [run for run in rows if not is_scratch(run)]
-            if len(runs) >= limit or len(rows) < fetch:
-                return runs[:limit]
-            fetch *= 2
+        return store.list_runs(limit, LISTED_KINDS)
     finally:
         store.close()
 
 
-def load_document(root: Path, run_id: str) -> dict[str, Any]:
-    """Rebuild a run's results document from its stored calls (reports are views of the store)."""
+def load_run(root: Path, run_id: str) -> RunRow:
+    """A stored run by id, unique prefix or `latest`; a scratch run of `diff --run` has nothing to show."""
     if run_id == "latest":
         newest = list_runs(root, 1)
         if not newest:
@@ -43,16 +35,61 @@ def load_document(root: Path, run_id: str) -> dict[str, Any]:
     store = Store(root)
     try:
         run = store.get_run(run_id)
-        if run is None:
-            raise InputError(f"run {run_id!r} not found in .llmops/llmops.db; `llmops runs` lists them")
-        if is_scratch(run):
-            raise InputError(f"run {run.id!r} is a scratch run of `llmops diff --run`: it has no gate or report; "
-                             "`llmops runs` lists eval runs")
-        outcome = (run.summary or {}).get("outcome", {})
-        document = build_document(run, store.results(run.id), outcome)
-        return document
     finally:
         store.close()
+    if run is None:
+        raise InputError(f"run {run_id!r} not found in .llmops/llmops.db; `llmops runs` lists them")
+    if run.kind == "diff":
+        raise InputError(f"run {run.id!r} is a scratch run of `llmops diff --run`: it has no gate or report; "
+                         "`llmops runs` lists eval runs")
+    return run
+
+
+def load_document(root: Path, run_id: str) -> dict[str, Any]:
+    """A run's document: an eval run's is rebuilt from its stored calls (reports are views of the
+    store); a rerun run's is the one it stored when it finished."""
+    run = load_run(root, run_id)
+    if run.kind == "rerun":
+        document = (run.summary or {}).get("rerun")
+        if not isinstance(document, dict) or "metrics" not in document:
+            raise InputError(f"run {run.id!r} is a `llmops rerun` run that did not finish ({run.status}): "
+                             "it has no report; rerun the traces")
+        return document
+    store = Store(root)
+    try:
+        outcome = (run.summary or {}).get("outcome", {})
+        return build_document(run, store.results(run.id), outcome)
+    finally:
+        store.close()
+
+
+def rerun_lines(run: RunRow) -> list[str]:
+    """What a rerun run measured, from its stored document (the trace file may be gone)."""
+    document = (run.summary or {}).get("rerun")
+    if not isinstance(document, dict) or not isinstance(document.get("metrics"), dict):
+        return [f"rerun run {run.id}: {run.status}, no figures recorded (it did not finish)"]
+    m = document["metrics"]
+    figures = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in m.items()
+                        if isinstance(v, (int, float, str)) and not isinstance(v, bool) and k not in ("replayed", "errors"))
+    gate = (document.get("gate") or {}).get("status", "n/a")
+    return [f"rerun run {run.id}: {run.status}, agreement gate {gate}",
+            f"{m.get('replayed')} traces replayed, {m.get('errors')} errors",
+            figures, f"reports: .llmops/reports/{run.id}/ (`llmops report {run.id}` re-renders them)"]
+
+
+def list_line(run: RunRow) -> str:
+    """One `llmops runs` line: an eval run's gate and size, a rerun run's kind, status and size."""
+    import datetime
+
+    when = datetime.datetime.fromtimestamp(run.created_at).strftime("%Y-%m-%d %H:%M")
+    if run.kind == "rerun":
+        document = (run.summary or {}).get("rerun")
+        m = document.get("metrics") if isinstance(document, dict) else None
+        size = f"{m.get('replayed')} traces replayed, {m.get('errors')} errors" if isinstance(m, dict) else "no figures"
+        return f"{run.id}  {when}  rerun       {run.status:<10}  {size}"
+    gate = (run.summary or {}).get("gate", {}).get("status", run.status)
+    groups = len((run.summary or {}).get("groups", []))
+    return f"{run.id}  {when}  {gate:<10}  {(run.git_commit or 'no-commit')[:10]}  {groups} suite x model"
 
 
 def report(root: Path, run_id: str, formats: tuple[str, ...], out: Path | None) -> list[Path]:
