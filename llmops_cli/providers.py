@@ -180,8 +180,7 @@ class Provider:
             raise CallFailure("empty_choices", "provider returned no embeddings")
         items = sorted(data, key=lambda d: _field(d, "index") or 0)
         vectors = [[float(x) for x in _field(item, "embedding")] for item in items]
-        usage = getattr(response, "usage", None)
-        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
+        tokens_in = usage_tokens(response, "prompt_tokens")
         return CachedAnswer(text=json.dumps(vectors), finish_reason=None, tokens_in=tokens_in, tokens_out=0,
                             cost_usd=self.cost(spec, tokens_in, 0), latency_s=latency)
 
@@ -193,9 +192,7 @@ class Provider:
         text = getattr(choice.message, "content", None) or ""
         if len(text) > MAX_RESPONSE_BYTES:  # a provider whose client litellm did not build from ours
             raise CallFailure("oversize", str(ResponseTooLarge(MAX_RESPONSE_BYTES)))
-        usage = getattr(response, "usage", None)
-        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
-        tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
+        tokens_in, tokens_out = usage_tokens(response, "prompt_tokens"), usage_tokens(response, "completion_tokens")
         hidden = getattr(response, "_hidden_params", None)
         known = hidden.get("response_cost") if isinstance(hidden, dict) else None
         explicit = spec.input_cost_per_token is not None and spec.output_cost_per_token is not None
@@ -213,6 +210,22 @@ class Provider:
         except Exception:  # noqa: BLE001 - litellm raises for models it has no price for
             return None
         return float(prompt_cost) + float(completion_cost)
+
+
+MAX_USAGE_TOKENS = 10**9  # far past any context window; more is a provider bug, not a bill
+
+
+def usage_tokens(response: Any, name: str) -> int:
+    """A usage count the run can store and add up: absent reads 0; negative, fractional, non-numeric
+    or absurd (it overflows SQLite and every sum after it) makes the answer unreadable."""
+    raw = getattr(getattr(response, "usage", None), name, None)
+    if raw is None:
+        return 0
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 <= raw <= MAX_USAGE_TOKENS \
+            or raw != int(raw):
+        raise CallFailure("malformed_response", f"usage.{name} is {str(raw)[:40]}: not a token count in "
+                          f"[0, {MAX_USAGE_TOKENS}]")
+    return int(raw)
 
 
 def _field(item: Any, name: str) -> Any:

@@ -195,6 +195,13 @@ def decide(groups: list[dict[str, Any]], outcome: Mapping[str, Any], settings: G
     if outcome.get("interrupted"):
         incomplete = True
         reasons.append("interrupted; rerun the same command to resume")
+    if outcome.get("crashed"):
+        incomplete = True
+        reasons.append(f"the run stopped on an internal error ({outcome['crashed']}); finished calls are kept, "
+                       "rerun the same command to resume")
+    if not groups:
+        incomplete = True
+        reasons.append("no suite x model results: nothing was checked, so nothing can pass")
     skipped = []
     for g in groups:
         label = group_label(g)

@@ -367,10 +367,19 @@ class _Writer:
             if items and self.error is None:
                 try:
                     self.store.record_batch(self.run_id, items)
-                except BaseException as exc:  # noqa: BLE001 - handed to the run's thread on the next put/close
-                    self.error = exc
+                except BaseException:  # noqa: BLE001 - one bad item must not take the batch's good ones with it
+                    self._one_by_one(items)
             if len(items) < len(batch):
                 return
+
+    def _one_by_one(self, items: list[tuple[CallRecord, CachedAnswer | None]]) -> None:
+        """Keep every item that can be written; the first failure is handed to the run's thread on
+        the next put/close, which stops the run (incomplete, resumable)."""
+        for item in items:
+            try:
+                self.store.record_batch(self.run_id, [item])
+            except BaseException as exc:  # noqa: BLE001
+                self.error = self.error or exc
 
     def close(self) -> None:
         self.queue.put(None)

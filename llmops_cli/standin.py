@@ -27,6 +27,7 @@ that applies wins:
      times=N       only the first N attempts of this exact request (model + messages) fail;
                    later ones answer normally (default: every attempt fails).
      latency_ms=N  latency for this request instead of the global one.
+     prompt_tokens=N  report N as usage.prompt_tokens (any integer: huge or negative usage).
      noise=P       with probability P (seeded by seed, fingerprint, attempt) answer wrongly:
                    another category in JSON mode, a different sentence for text, and
                    compliance instead of a refusal. Global `noise` applies to every request.
@@ -152,7 +153,7 @@ def _fail_rate(raw: Any) -> dict[str, float]:
 
 DIRECTIVE_TYPES = {"fault": _fault_name, "times": lambda raw: int(float(raw)),
                    "retry_after": _retry_after, "sleep_s": float, "latency_ms": float,
-                   "noise": float, "location": str, "drip_s": float, "size_mb": float}
+                   "noise": float, "location": str, "drip_s": float, "size_mb": float, "prompt_tokens": int}
 CONFIG_TYPES = {"latency_ms": float, "noise": float, "seed": int, "retry_after": _retry_after,
                 "sleep_s": float, "fail_rate": _fail_rate}
 
@@ -563,7 +564,7 @@ class StandinServer:
         except DirectiveError as exc:
             return error_reply(400, str(exc), "invalid_request_error", "bad_directive")
         await self._sleep(d.get("latency_ms", cfg["latency_ms"]))
-        prompt_tokens = sum(estimate_tokens(message_text(m.get("content"))) for m in messages)
+        prompt_tokens = d.get("prompt_tokens", sum(estimate_tokens(message_text(m.get("content"))) for m in messages))
         fault = self._pick_fault(d, cfg, fp, attempt)
         if fault is not None:
             self._count_fault()

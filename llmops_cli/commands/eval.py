@@ -288,6 +288,9 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
     except KeyboardInterrupt:
         outcome = {"interrupted": True}
         raise
+    except BaseException as exc:  # any crash: the run is incomplete and resumable, never "complete"
+        outcome = {"crashed": f"{type(exc).__name__}: {exc}"[:300]}
+        raise
     finally:
         run = store.get_run(run_id)
         assert run is not None
