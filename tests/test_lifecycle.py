@@ -88,3 +88,47 @@ def test_a_document_with_no_groups_never_passes() -> None:
     document = build_document(run, [], {})
     assert document["gate"]["status"] == "incomplete" and document["gate"]["exit_code"] == 3
     assert any("nothing was checked" in reason for reason in document["gate"]["reasons"])
+
+
+# --- 8. a malformed --baseline-results file is an input error; the baseline is part of a run's identity ----
+
+
+def test_a_malformed_baseline_results_file_is_an_input_error_and_jams_nothing(tmp_path: Path,
+                                                                             server: StandinServer) -> None:
+    root = write_project(tmp_path / "p", server.base_url)
+    assert eval_cli(root).code == 0
+    good = results_json(root)
+    bad = json.loads(json.dumps(good))
+    bad["groups"][0]["cases"][1]["runs"][0]["passed"] = "yes"
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    (tmp_path / "good.json").write_text(json.dumps(good))
+    before = runs_table(root)
+
+    run = llmops("eval", "--baseline-results", str(tmp_path / "bad.json"), cwd=root, env=ENV)
+    assert run.code == 2, run.stdout + run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "groups[0].cases[1].runs[0].passed" in lines[0] and "bad.json" in lines[0], lines
+    assert runs_table(root) == before, "nothing was started"
+
+    again = llmops("eval", "--baseline-results", str(tmp_path / "good.json"), cwd=root, env=ENV)
+    assert again.code == 0, again.stdout + again.stderr
+    assert "resumed" not in again.stdout
+    assert all(status == "complete" for _, status in runs_table(root))
+
+
+def test_the_baseline_source_is_part_of_a_runs_identity(tmp_path: Path, server: StandinServer) -> None:
+    extra = [{"id": "down", "vars": {"product": "Acme", "ticket": "refund [standin: fault=500]"}}]
+    root = write_project(tmp_path / "p", server.base_url, cases=case_lines(extra))
+    assert eval_cli(root).code == 3  # the outage makes it incomplete: a resumable run
+    first = results_json(root)
+    (tmp_path / "a.json").write_text(json.dumps(first))
+    other = json.loads(json.dumps(first))
+    other["groups"][0]["cases"][0]["runs"][0]["output"] = '{"category": "other", "reply": "changed"}'
+    (tmp_path / "b.json").write_text(json.dumps(other))
+
+    with_a = llmops("eval", "--baseline-results", str(tmp_path / "a.json"), cwd=root, env=ENV)
+    assert with_a.code == 3 and "resumed" not in with_a.stdout, with_a.stdout + with_a.stderr
+    with_b = llmops("eval", "--baseline-results", str(tmp_path / "b.json"), cwd=root, env=ENV)
+    assert with_b.code == 3 and "resumed" not in with_b.stdout, "another baseline is another run"
+    with_a_again = llmops("eval", "--baseline-results", str(tmp_path / "a.json"), cwd=root, env=ENV)
+    assert "resumed run" in with_a_again.stdout, with_a_again.stdout + with_a_again.stderr

@@ -79,6 +79,7 @@ class Baseline:
     hashes: dict[str, dict[str, str]] = field(default_factory=dict)
     prompt_texts: dict[str, str] = field(default_factory=dict)
     prompt_paths: dict[str, str] = field(default_factory=dict)  # under the head's names, for template diffs
+    source: str = ""  # what the comparison is with (a commit, a results file's content hash): part of the run's identity
 
 
 def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress], None] = lambda p: None) -> EvalResult | DryRun:
@@ -152,7 +153,7 @@ def _baseline(root: Path, head: Project, options: EvalOptions, notes: list[str])
         base = load_project(source)  # reads every file it needs now; the repository handle can go
     except InputError as exc:
         notes.append(f"baseline {ref}: no valid llmops project there ({exc.problems[0]}); nothing to compare")
-        return Baseline(ref, source.commit)
+        return Baseline(ref, source.commit, source=f"git:{source.commit}")
     finally:
         source.close()
     for problem in lock_problems(base).items:
@@ -162,20 +163,25 @@ def _baseline(root: Path, head: Project, options: EvalOptions, notes: list[str])
     base = relabel_project(base, renames)
     return Baseline(ref, source.commit, base, hashes={n: case_hashes(c) for n, c in base.cases.items()},
                     prompt_texts={n: p.text for n, p in base.prompts.items()},
-                    prompt_paths={n: p.path for n, p in base.prompts.items()})
+                    prompt_paths={n: p.path for n, p in base.prompts.items()}, source=f"git:{source.commit}")
 
 
 def _baseline_from_results(path: Path, head: Project, notes: list[str]) -> Baseline:
-    """A results.json saved on the base branch (a CI artifact) instead of rerunning it.
+    """A results.json saved on the base branch (a CI artifact) instead of rerunning it. It is checked
+    whole before anything is stored: a bad file is an input error, never a run that crashes later.
 
     Suites renamed since are followed by their identical golden sets."""
+    from llmops_cli.results_schema import document_problems
+
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        run = document["run"]
-        records = list(records_from_document(document, side="base"))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable llmops results.json ({type(exc).__name__}: {exc}); "
                          "pass the results.json written by `llmops eval`") from None
+    problems = document_problems(document)
+    if problems:
+        raise InputError([f"{path}: {p}; pass the results.json written by `llmops eval`" for p in problems])
+    records = list(records_from_document(document, side="base"))
     hashes: dict[str, dict[str, str]] = {}
     for record in records:
         hashes.setdefault(record.suite, {})[record.case_id] = record.case_hash
@@ -183,7 +189,8 @@ def _baseline_from_results(path: Path, head: Project, notes: list[str]) -> Basel
     notes += renames.notes()
     records = relabel_records(records, renames)
     hashes = {renames.suites.get(n, n): h for n, h in hashes.items()}
-    return Baseline(f"results:{path.name}", run.get("git_commit"), None, records, hashes)
+    return Baseline(f"results:{path.name}", document["run"].get("git_commit"), None, records, hashes,
+                    source="results:" + sha256_text(canonical_json(document)))
 
 
 def _plan_baseline(head: Project, base: Project, selection: Selection, notes: list[str]) -> list[PlannedCall]:
@@ -263,7 +270,8 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
         "prompt_hashes": {name: sha256_text(p.text) for name, p in head.prompts.items()},
         "options": _options_dict(options, limits),
     }
-    plan_hash = sha256_text(canonical_json([run_config["options"], sorted(c.key + repr(identity(c)) for c in calls)]))
+    plan_hash = sha256_text(canonical_json([run_config["options"], baseline.source if baseline else None,
+                                            sorted(c.key + repr(identity(c)) for c in calls)]))
     run_id = store.resume_run(plan_hash)
     done: set[Any] = set()
     if run_id:
@@ -292,17 +300,29 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
         outcome = {"crashed": f"{type(exc).__name__}: {exc}"[:300]}
         raise
     finally:
-        run = store.get_run(run_id)
-        assert run is not None
-        document = build_document(run, store.results(run_id), outcome)
-        status = "complete" if document["gate"]["status"] != "incomplete" else "incomplete"
-        store.finish_run(run_id, status, {**summary_of(document), "outcome": outcome})
-        finished = store.get_run(run_id)
-        document["run"]["status"] = status
-        document["run"]["finished_at"] = finished.finished_at if finished else None
+        document = _close_run(store, run_id, outcome)
     report_dir = options.out or root / ".llmops" / "reports" / run_id
     files = write_reports(document, report_dir, options.formats)
     return EvalResult(document, report_dir, files, notes)
+
+
+def _close_run(store: Store, run_id: str, outcome: dict[str, Any]) -> dict[str, Any]:
+    """Judge the stored calls and mark the run complete or incomplete. If judging itself fails, the run is
+    still marked incomplete (never left `running`, which a later run would resume into the same crash)."""
+    run = store.get_run(run_id)
+    assert run is not None
+    try:
+        document = build_document(run, store.results(run_id), outcome)
+    except BaseException as exc:
+        crashed = {**outcome, "crashed": f"{type(exc).__name__}: {exc}"[:300]}
+        store.finish_run(run_id, "incomplete", {"outcome": crashed})
+        raise
+    status = "complete" if document["gate"]["status"] != "incomplete" else "incomplete"
+    store.finish_run(run_id, status, {**summary_of(document), "outcome": outcome})
+    finished = store.get_run(run_id)
+    document["run"]["status"] = status
+    document["run"]["finished_at"] = finished.finished_at if finished else None
+    return document
 
 
 def _options_dict(options: EvalOptions, limits: RunLimits) -> dict[str, Any]:
