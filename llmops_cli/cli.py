@@ -6,6 +6,7 @@ so `llmops --help` and `llmops check` stay fast.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -461,8 +462,20 @@ def import_promptfoo(
     console.print(f"llmops check: ok. next: review evals/{result.suite}/, then `llmops lock` and commit", markup=False)
 
 
+def _terminate_as_interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM (a CI runner cancelling the job, `kill`) does what Ctrl-C does at this moment: inside a
+    run, asyncio's handler cancels the calls cleanly; elsewhere a KeyboardInterrupt. Either way the run
+    is stored as incomplete and resumable, and the exit code is 3."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console entry point: click's usage errors become one `error:` line and exit 2 too."""
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         from typer._click import exceptions as click  # typer vendors click since 0.2x
     except ImportError:  # pragma: no cover - older typer on real click

@@ -46,6 +46,15 @@ def case_scores(records: Iterable[CallRecord]) -> dict[str, float]:
     return {case: sum(passed) / len(passed) for case, passed in runs.items()}
 
 
+def spent_usd(sent: Sequence[CallRecord]) -> float | None:
+    """What the calls sent in this run cost. Unknown (None), never 0, when an answer has no price, or
+    when calls were sent and none was answered (a provider may bill a failure we cannot see)."""
+    paid = [r.cost_usd for r in sent if r.ok]
+    if any(c is None for c in paid) or (sent and not paid):
+        return None
+    return math.fsum(c for c in paid if c is not None)
+
+
 def compute(records: Sequence[CallRecord], has_schema: bool) -> dict[str, Any]:
     answered = [r for r in records if r.ok]
     normal = [r for r in records if not r.expect_refusal]
@@ -53,6 +62,7 @@ def compute(records: Sequence[CallRecord], has_schema: bool) -> dict[str, Any]:
     refusal_answered = [r for r in answered if r.expect_refusal]
     latencies = [r.latency_s for r in answered if r.latency_s is not None]
     costs = [r.cost_usd for r in answered]
+    sent = [r for r in records if not r.cached and not r.shared]
     scores = case_scores(records)
     return {
         "cases": len(scores),
@@ -73,10 +83,12 @@ def compute(records: Sequence[CallRecord], has_schema: bool) -> dict[str, Any]:
         "latency_max_s": max(latencies) if latencies else None,
         "tokens_in": sum(r.tokens_in for r in answered),
         "tokens_out": sum(r.tokens_out for r in answered),
-        "cost_usd": None if any(c is None for c in costs) else math.fsum(c for c in costs if c is not None),
+        "cost_usd": None if not costs or any(c is None for c in costs) else math.fsum(c for c in costs if c is not None),
         "cost_unknown_calls": sum(1 for c in costs if c is None),
         "cached_calls": sum(1 for r in records if r.cached),
-        "spent_usd": math.fsum(r.cost_usd or 0.0 for r in answered if not r.cached),
+        "shared_calls": sum(1 for r in records if r.shared),
+        "sent_calls": len(sent),
+        "spent_usd": spent_usd(sent),
         **grader_metrics(records),
     }
 

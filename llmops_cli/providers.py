@@ -9,6 +9,8 @@ exponential backoff that honours Retry-After, so every attempt is counted and cl
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import os
 import random
@@ -87,6 +89,45 @@ def api_key(spec: ModelSpec) -> str | None:
 def is_loopback(url: str | None) -> bool:
     host = (urlsplit(url).hostname or "") if url else ""
     return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def check_credentials(specs: Iterable[ModelSpec]) -> None:
+    """Every model about to be called has its key in the environment, checked before the first call:
+    `api_key_env` when the model names one, else litellm's own list of variables for its provider
+    (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...); a loopback endpoint needs none. A missing key is an
+    input error naming the variable, not a run of retried failures (a fork PR gets no secrets: it
+    stops here, exit 2)."""
+    problems: list[str] = []
+    litellm: Any = None
+    for spec in {s.alias: s for s in specs}.values():
+        try:
+            api_key(spec)
+        except InputError as exc:
+            problems += [str(p) for p in exc.problems]
+            continue
+        if spec.api_key_env is not None or is_loopback(spec.api_base):
+            continue
+        litellm = litellm or load_litellm()
+        missing = _missing_keys(litellm, spec)
+        if missing:
+            problems.append(f"llmops.yaml: model {spec.alias!r} ({spec.model}) needs the environment variable "
+                            f"{' and '.join(missing)}; export it, or name another with api_key_env "
+                            "(keys are never read from files)")
+    if problems:
+        raise InputError(problems)
+
+
+def _missing_keys(litellm: Any, spec: ModelSpec) -> list[str]:
+    """litellm's validate_environment, quiet; a provider it does not know is left to the call itself."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            found = litellm.validate_environment(model=spec.model, api_base=spec.api_base)
+    except Exception:  # noqa: BLE001 - an unknown provider: the call classifies what goes wrong
+        return []
+    missing = [str(k) for k in found.get("missing_keys") or []]
+    if spec.api_base:  # the endpoint is given: only keys are still needed
+        missing = [k for k in missing if not k.endswith(("_API_BASE", "_BASE_URL", "_ENDPOINT"))]
+    return missing
 
 
 KEY_MIN = 4  # a shorter "key" would mask ordinary text everywhere
@@ -287,7 +328,7 @@ def classify(exc: Exception) -> CallFailure:
         return CallFailure("timeout", message)
     if name == "ContentPolicyViolationError":
         return CallFailure("content_policy", message)
-    if name in ("AuthenticationError", "PermissionDeniedError"):
+    if name in ("AuthenticationError", "PermissionDeniedError") or status in (401, 403):
         return CallFailure("auth", message)
     if name in ("BadRequestError", "NotFoundError", "UnprocessableEntityError", "ContextWindowExceededError",
                 "InvalidRequestError", "UnsupportedParamsError"):

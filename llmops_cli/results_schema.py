@@ -26,7 +26,7 @@ _RUN = {
         "tokens_out": _COUNT, "cost_usd": _SECONDS, "passed": _FLAG, "refused": _FLAG, "empty": _FLAG,
         "schema_valid": {"type": ["boolean", "null"]},
         "assertions": {"type": "array", "items": {"type": "object"}},
-        "graders": {"type": "array", "items": {"type": "object"}},
+        "graders": {"type": "array", "items": {"type": "object"}}, "shared": _FLAG,
     },
 }
 _CASE = {

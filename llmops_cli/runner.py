@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 from llmops_cli.config import Limits, ModelSpec
 from llmops_cli.plan import PlannedCall
-from llmops_cli.providers import CallFailure, Outcome, Provider, api_key
+from llmops_cli.providers import CallFailure, Outcome, Provider, check_credentials
 from llmops_cli.redact import Redactor, scrub_keys
 from llmops_cli.scoring.graders import AuxRequest, AuxResult, aux_requests, grader_kinds, resolve_model, settle
 from llmops_cli.scoring.score import applicable, score_answer, worth_grading
@@ -61,7 +61,8 @@ class Progress:
     done: int = 0
     cached: int = 0
     errors: int = 0
-    spent_usd: float = 0.0
+    shared: int = 0  # calls answered by an identical request of this run (sent once)
+    spent_usd: float | None = 0.0  # None (unknown) once an answer paid for has no price
 
 
 @dataclass
@@ -210,8 +211,9 @@ class Runner:
 
     async def _call_all(self, todo: list[PlannedCall], grading: list[Job], progress: Progress) -> RunOutcome:
         self._graders = {}  # tasks belong to this event loop
-        for spec in {s.alias: s for c in [*todo, *(c for g, _ in grading for c in g)] for s in grader_specs(c)}.values():
-            api_key(spec)  # a grader model without its key is an input error before anything is sent
+        # A model or grader without its key is an input error before anything is sent.
+        check_credentials([*(c.model for c in todo), *(s for c in [*todo, *(c for g, _ in grading for c in g)]
+                                                       for s in grader_specs(c))])
         provider = Provider(self.limits.timeout_s, self.limits.retries, self.redactor.secrets)
         groups: dict[str, list[PlannedCall]] = {}
         for call in todo:
@@ -319,8 +321,10 @@ class Runner:
                 progress: Progress, state: "_Budget") -> None:
         answer = result.answer
         attempts = 0 if cached else result.attempts
-        records = [build_record(call, answer, result.failure, attempts, cached, self.redactor, verdicts)
-                   for call, verdicts in zip(group, graded)]
+        records = [build_record(call, answer, result.failure, attempts if index == 0 else 0, cached, self.redactor,
+                                verdicts) for index, (call, verdicts) in enumerate(zip(group, graded))]
+        for record in records[1:]:  # one request was sent (or read) for the whole group
+            record.shared = True
         # The raw answer is cached once per request (an error never is, so a rerun retries it); so is each grader
         # answer that could be read (an unreadable verdict is an error, asked again on a rerun).
         cacheable = self._cacheable(answer) if answer and not cached else None
@@ -332,10 +336,14 @@ class Runner:
         state.settle_streak(any(not r.ok for r in records))
         failed = sum(1 for r in records if not r.ok)
         progress.done += len(records)
-        progress.cached += len(records) if cached else 0
+        progress.cached += 1 if cached else 0
+        progress.shared += len(records) - 1
         progress.errors += failed
-        progress.spent_usd += (answer.cost_usd or 0.0) if answer and not cached else 0.0
-        progress.spent_usd += sum(g.answer.cost_usd or 0.0 for v in graded for g in v if g.answer and not g.cached)
+        paid = ([answer] if answer and not cached else []) + [g.answer for v in graded for g in v
+                                                               if g.answer and not g.cached]
+        known = [a.cost_usd for a in paid]
+        if progress.spent_usd is not None:
+            progress.spent_usd = None if None in known else progress.spent_usd + sum(c for c in known if c is not None)
         self.on_progress(progress)
 
 

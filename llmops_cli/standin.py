@@ -14,7 +14,8 @@ request's own `seed` change nothing: determinism is worth more than realism. Rul
 that applies wins:
 
 1. Directives, anywhere in any message: ``[standin: key=value, key=value]``
-     fault=429|500|502|503|timeout|reset|malformed|empty_choices|content_filter|redirect|drip|huge
+     fault=401|403|429|500|502|503|timeout|reset|malformed|empty_choices|content_filter|redirect|drip|huge
+         401/403: a bad or unauthorised key, as OpenAI answers it.
          429: `Retry-After` header from retry_after=S (default 1; retry_after=none omits it).
          timeout: sleep sleep_s seconds (default 30), then answer normally.
          reset: send the headers and half the body, then close the socket abruptly (RST).
@@ -83,7 +84,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-FAULTS = frozenset({"429", "500", "502", "503", "timeout", "reset", "malformed",
+FAULTS = frozenset({"401", "403", "429", "500", "502", "503", "timeout", "reset", "malformed",
                     "empty_choices", "content_filter", "redirect", "drip", "huge"})
 REFUSAL = "I'm sorry, but I can't help with that request."
 NOISE_TEXT = "Stand-in noise: I am not sure, but it is probably something else entirely."
@@ -606,6 +607,9 @@ class StandinServer:
             headers = {} if after is None else {"Retry-After": f"{after:g}"}
             return error_reply(429, "Rate limit reached (stand-in fault)", "rate_limit_error",
                                "rate_limit_exceeded", headers)
+        if fault in ("401", "403"):
+            return error_reply(int(fault), f"Incorrect API key provided (stand-in fault {fault})",
+                               "invalid_request_error", "invalid_api_key")
         if fault in ("500", "502", "503"):
             return error_reply(int(fault), f"Upstream error {fault} (stand-in fault)",
                                "server_error", "server_error")

@@ -141,6 +141,7 @@ class CallRecord:
     assertions: list[dict[str, Any]] = field(default_factory=list)
     case_hash: str = ""
     aux: list[dict[str, Any]] = field(default_factory=list)  # grader calls (judge, similarity) behind the verdict
+    shared: bool = False  # answered by an identical request sent once in this run: neither sent nor cached
 
     @property
     def ok(self) -> bool:

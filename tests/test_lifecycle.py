@@ -132,3 +132,120 @@ def test_the_baseline_source_is_part_of_a_runs_identity(tmp_path: Path, server: 
     assert with_b.code == 3 and "resumed" not in with_b.stdout, "another baseline is another run"
     with_a_again = llmops("eval", "--baseline-results", str(tmp_path / "a.json"), cwd=root, env=ENV)
     assert "resumed run" in with_a_again.stdout, with_a_again.stdout + with_a_again.stderr
+
+
+# --- 11. identical requests inside a run are sent once and counted once -------------------------
+
+
+def test_identical_requests_in_a_run_are_counted_as_sent_once(tmp_path: Path, server: StandinServer) -> None:
+    from test_gate import make_repo
+
+    root = make_repo(tmp_path / "repo", server, cases=case_lines())  # 6 cases; base and head prompts identical
+    run = llmops("eval", "--baseline", "main", "--no-cache", "--repeat", "3", cwd=root, env=ENV)
+    assert run.code == 0, run.stdout + run.stderr
+    assert server.stats()["chat"] == 18  # 6 cases x 3 repeats; the baseline asks the very same requests
+    doc = results_json(root)
+    (group,) = doc["groups"]
+    rows = [r for key in ("cases", "base_cases") for c in group[key] for r in c["runs"]]
+    assert len(rows) == 36
+    assert sum(1 for r in rows if r["shared"]) == 18 and sum(1 for r in rows if not r["shared"]) == 18
+    assert all(r["attempts"] == 0 and not r["cached"] for r in rows if r["shared"])
+    sent = group["metrics"]["sent_calls"] + group["base_metrics"]["sent_calls"]
+    shared = group["metrics"]["shared_calls"] + group["base_metrics"]["shared_calls"]
+    assert (sent, shared) == (18, 18)
+    spent = group["metrics"]["spent_usd"] + group["base_metrics"]["spent_usd"]
+    assert spent == pytest.approx(sum(r["cost_usd"] for r in rows if not r["shared"]))
+    assert "36 scored, 18 sent, 0 from the cache, 18 shared" in run.stdout
+
+
+# --- 12. unknown is never zero ------------------------------------------------------------------
+
+
+def test_an_unknown_price_reads_unknown_everywhere(tmp_path: Path, server: StandinServer) -> None:
+    root = write_project(tmp_path / "p", server.base_url)
+    config = (root / "llmops.yaml").read_text().replace("openai/gpt-4o-mini", "openai/standin-unpriced-model")
+    (root / "llmops.yaml").write_text(config)
+    run = eval_cli(root)
+    assert run.code == 0, run.stdout + run.stderr
+    metrics = results_json(root)["groups"][0]["metrics"]
+    assert metrics["cost_usd"] is None and metrics["spent_usd"] is None and metrics["sent_calls"] == 6
+    assert "spent unknown" in run.stdout and "$0.0000" not in run.stdout
+    report = next((root / ".llmops" / "reports").glob("*/report.md")).read_text()
+    summary_row = next(line for line in report.splitlines() if line.startswith("| support |"))
+    assert summary_row.split("|")[-3].strip() == "unknown", summary_row
+
+
+def test_the_cost_of_a_run_where_every_call_failed_is_unknown(tmp_path: Path, server: StandinServer) -> None:
+    cases = "".join(json.dumps({"id": f"down-{i}", "vars": {"product": "Acme", "ticket": f"refund {i} [standin: fault=500]"}})
+                    + "\n" for i in range(3))
+    root = write_project(tmp_path / "p", server.base_url, cases=cases)
+    run = eval_cli(root, "--format", "md,json,html")
+    assert run.code == 3, run.stdout + run.stderr
+    metrics = results_json(root)["groups"][0]["metrics"]
+    assert metrics["cost_usd"] is None and metrics["spent_usd"] is None
+    assert "0.0000" not in run.stdout and "spent unknown" in run.stdout
+    folder = next((root / ".llmops" / "reports").iterdir())
+    summary_row = next(line for line in (folder / "report.md").read_text().splitlines() if line.startswith("| support |"))
+    assert summary_row.split("|")[-3].strip() == "unknown", summary_row
+    assert '<td class="n">unknown</td>' in (folder / "report.html").read_text()
+
+
+# --- 13. missing credentials stop the run before the first call --------------------------------
+
+
+def test_a_missing_provider_key_stops_before_any_call(tmp_path: Path, server: StandinServer,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    root = write_project(tmp_path / "p", server.base_url)
+    config = (root / "llmops.yaml").read_text().replace(", api_key_env: STANDIN_KEY", "")
+    (root / "llmops.yaml").write_text(config)
+    run = eval_cli(root)
+    assert run.code == 2, run.stdout + run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "OPENAI_API_KEY" in lines[0] and "'default'" in lines[0], lines
+    assert server.stats()["chat"] == 0, "nothing was sent"
+
+    exported = eval_cli(root, env={"OPENAI_API_KEY": "sk-standin-accepts-any-key-000"})
+    assert exported.code == 0, exported.stdout + exported.stderr
+    assert server.stats()["chat"] == 6
+
+
+# --- 14. SIGTERM is an interrupt like Ctrl-C: exit 3, incomplete, resumable, cancelled cleanly -------
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_run_cleanly_and_it_resumes(tmp_path: Path, server: StandinServer, sig: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cases = "".join(json.dumps({"id": f"c{i:02d}", "vars": {"product": "Acme", "ticket": f"refund order {i}"}}) + "\n"
+                    for i in range(30))
+    root = write_project(tmp_path / "p", server.base_url, cases=cases)
+    server.configure(latency_ms=300)
+    command = [sys.executable, "-m", "llmops_cli", "eval", "--no-baseline", "--concurrency", "2"]
+    proc = subprocess.Popen(command, cwd=root, env={**os.environ, **ENV}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while server.stats()["chat"] < 4:
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before the signal"
+            time.sleep(0.05)
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, out + err
+    assert "never awaited" not in err and "Traceback" not in err, err
+    assert "rerun the same command to resume" in err
+    ((run_id, status),) = runs_table(root)
+    assert status == "incomplete"
+    kept = len(stored_cases(root, run_id))
+    assert 0 < kept < 30
+    server.configure(latency_ms=0)
+    again = eval_cli(root, "--concurrency", "2")
+    assert again.code == 0 and f"resumed run {run_id}" in again.stdout, again.stdout + again.stderr

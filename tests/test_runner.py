@@ -65,6 +65,8 @@ def complete(provider: Provider, server: StandinServer, text: str) -> Outcome:
     ("fault=reset", 3, "connection"),
     ("fault=empty_choices", 3, "empty_choices"),
     ("bogus_key=1", 1, "bad_request"),  # a 400 is not retried
+    ("fault=401", 1, "auth"),  # a bad key is not retried either
+    ("fault=403", 1, "auth"),
 ])
 def test_faults_are_retried_classified_and_counted(provider: Provider, server: StandinServer, directive: str,
                                                    attempts: int, error_class: str | None) -> None:

@@ -296,6 +296,9 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
     except KeyboardInterrupt:
         outcome = {"interrupted": True}
         raise
+    except InputError as exc:  # a missing key, found before the first call: nothing was sent
+        outcome = {"stopped": f"{exc.problems[0]}"}
+        raise
     except BaseException as exc:  # any crash: the run is incomplete and resumable, never "complete"
         outcome = {"crashed": f"{type(exc).__name__}: {exc}"[:300]}
         raise
@@ -333,6 +336,17 @@ def _options_dict(options: EvalOptions, limits: RunLimits) -> dict[str, Any]:
             "require_significance": options.require_significance}
 
 
+def calls_line(doc: Mapping[str, Any]) -> str:
+    """What reached a provider, as opposed to what was scored: cache hits and calls sharing an identical
+    request of this run are not sent again, and unknown prices read unknown, never $0."""
+    metrics = [m for g in doc["groups"] for m in (g["metrics"], g.get("base_metrics")) if m]
+    count = lambda key: sum(int(m.get(key) or 0) for m in metrics)  # noqa: E731
+    spent = [m.get("spent_usd") for m in metrics]
+    money = "unknown" if any(v is None for v in spent) else f"${sum(v for v in spent if v is not None):.4f}"
+    return (f"calls: {count('calls')} scored, {count('sent_calls')} sent, {count('cached_calls')} from the cache, "
+            f"{count('shared_calls')} shared with an identical request; spent {money}")
+
+
 def print_result(console: Any, result: EvalResult) -> None:
     """The terminal summary: one line per suite x model, the reasons, where the reports are."""
     from rich.table import Table
@@ -353,6 +367,8 @@ def print_result(console: Any, result: EvalResult) -> None:
                       "n/a" if m["latency_p95_s"] is None else f"{m['latency_p95_s']:.3f}",
                       "unknown" if m["cost_usd"] is None else f"{m['cost_usd']:.4f}", verdict)
     console.print(table)
+    if doc["groups"]:
+        console.print(calls_line(doc), markup=False)
     for g in doc["groups"]:
         truncated = truncated_line(g)
         if truncated:

@@ -82,6 +82,8 @@ def e(value: Any) -> str:
 
 
 def _fe(value: Any, metric: str = "") -> str:
+    if value is None and metric.endswith("cost_usd"):
+        return "unknown"  # unknown is never zero, nor "n/a"
     return e(_f(value, metric in PCT_METRICS))
 
 

@@ -136,7 +136,7 @@ def _summary_table(groups: list[Mapping[str, Any]]) -> list[str]:
         verdict = _verdict(g)
         rows.append(f"| {cell(g['suite'])} | {cell(g['prompt'])} | {cell(g['model'])} | {m['cases']} | {_f(m['correctness'], True)} | "
                     f"{_f(m['schema_validity'], True)} | {_f(m['refusal_rate'], True)} | {_f(m['unsafe_compliance'], True)} | "
-                    f"{m['errors']} | {_f(m['latency_p95_s'])} | {_f(m['cost_usd'])} | {verdict} |")
+                    f"{m['errors']} | {_f(m['latency_p95_s'])} | {'unknown' if m['cost_usd'] is None else _f(m['cost_usd'])} | {verdict} |")
     return rows + [""]
 
 
