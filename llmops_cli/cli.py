@@ -25,6 +25,7 @@ app.add_typer(prompts_app, name="prompts")
 
 T = TypeVar("T")
 MAX_PROBLEM_LINES = 50
+INTERRUPTED = "interrupted: completed calls are stored; rerun the same command to resume"
 
 
 def find_root(start: Path) -> Path:
@@ -55,7 +56,7 @@ def guarded(call: Callable[[], T]) -> T:
 
         fail(store_error(error))
     except KeyboardInterrupt:
-        err_console.print("interrupted: completed calls are stored; rerun the same command to resume", markup=False)
+        err_console.print(INTERRUPTED, markup=False)
         raise typer.Exit(3) from None
 
 
@@ -462,6 +463,9 @@ def import_promptfoo(
     console.print(f"llmops check: ok. next: review evals/{result.suite}/, then `llmops lock` and commit", markup=False)
 
 
+INTERRUPTED_BY_TYPER = 130  # typer turns a KeyboardInterrupt that reaches it into this exit code
+
+
 def _terminate_as_interrupt(signum: int, frame: Any) -> None:
     """SIGTERM (a CI runner cancelling the job, `kill`) does what Ctrl-C does at this moment: inside a
     run, asyncio's handler cancels the calls cleanly; elsewhere a KeyboardInterrupt. Either way the run
@@ -495,9 +499,12 @@ def main() -> None:
         err_console.print(f"error: {exc.format_message()}", markup=False, highlight=False)
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        err_console.print("interrupted: completed calls are stored; rerun the same command to resume", markup=False)
+        err_console.print(INTERRUPTED, markup=False)
         sys.exit(3)
     except Exception as exc:  # noqa: BLE001 - last resort: one line, not a traceback
         sys.stderr.write(f"error: internal error: {type(exc).__name__}: {exc}\n")
+        sys.exit(3)
+    if code == INTERRUPTED_BY_TYPER:  # an interrupt outside a command's own boundary (while importing, printing)
+        err_console.print(INTERRUPTED, markup=False)
         sys.exit(3)
     sys.exit(code if isinstance(code, int) else 0)

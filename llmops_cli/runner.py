@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -34,6 +35,7 @@ from llmops_cli.store import CachedAnswer, CallRecord, Store
 
 
 WAIT_POLL_S = 0.2
+_UNSENT_CALL = r"coroutine '[^']*(completion|embedding)[^']*' was never awaited"
 _GRADED = frozenset(grader_kinds())  # assertion types that need a grader call
 
 
@@ -169,7 +171,12 @@ class Runner:
             return RunOutcome(progress)
         self._writer = _Writer(self.store.path, self.run_id)
         try:
-            return asyncio.run(self._call_all(todo, grading, progress))
+            with warnings.catch_warnings():
+                # litellm runs the start of each call in a worker thread that hands back the request's coroutine;
+                # a call cancelled by Ctrl-C or SIGTERM at that moment drops it unsent. That is a clean cancel,
+                # not a bug worth a warning on the way out.
+                warnings.filterwarnings("ignore", message=_UNSENT_CALL, category=RuntimeWarning)
+                return asyncio.run(self._call_all(todo, grading, progress))
         finally:
             self._writer.close()
             self.store.release(self.run_id)
