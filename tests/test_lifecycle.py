@@ -195,9 +195,15 @@ def test_the_cost_of_a_run_where_every_call_failed_is_unknown(tmp_path: Path, se
 
 def test_a_missing_provider_key_stops_before_any_call(tmp_path: Path, server: StandinServer,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    """A model with neither api_key_env nor a loopback endpoint needs its provider's usual variable
+    (litellm's validate_environment); here the endpoint too comes from litellm's variable."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
     root = write_project(tmp_path / "p", server.base_url)
-    config = (root / "llmops.yaml").read_text().replace(", api_key_env: STANDIN_KEY", "")
+    config = (root / "llmops.yaml").read_text()
+    config = config.replace(f"{{model: openai/gpt-4o-mini, api_base: '{server.base_url}', api_key_env: STANDIN_KEY}}",
+                            "openai/gpt-4o-mini")
+    assert "STANDIN_KEY" not in config
     (root / "llmops.yaml").write_text(config)
     run = eval_cli(root)
     assert run.code == 2, run.stdout + run.stderr
@@ -205,7 +211,7 @@ def test_a_missing_provider_key_stops_before_any_call(tmp_path: Path, server: St
     assert len(lines) == 1 and "OPENAI_API_KEY" in lines[0] and "'default'" in lines[0], lines
     assert server.stats()["chat"] == 0, "nothing was sent"
 
-    exported = eval_cli(root, env={"OPENAI_API_KEY": "sk-standin-accepts-any-key-000"})
+    exported = eval_cli(root, env={"OPENAI_API_KEY": "sk-standin-accepts-any-key-000", "OPENAI_BASE_URL": server.base_url})
     assert exported.code == 0, exported.stdout + exported.stderr
     assert server.stats()["chat"] == 6
 
