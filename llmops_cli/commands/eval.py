@@ -178,6 +178,9 @@ def _baseline_from_results(path: Path, head: Project, notes: list[str]) -> Basel
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable llmops results.json ({type(exc).__name__}: {exc}); "
                          "pass the results.json written by `llmops eval`") from None
+    if not isinstance(document, dict) or not {"schema_version", "run", "groups"} <= set(document):
+        raise InputError(f"{path}: not an llmops results.json (it needs schema_version, run and groups); "
+                         "pass the results.json written by `llmops eval`")
     problems = document_problems(document)
     if problems:
         raise InputError([f"{path}: {p}; pass the results.json written by `llmops eval`" for p in problems])
