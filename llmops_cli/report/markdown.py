@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from llmops_cli.config import SHARE_METRICS
 from llmops_cli.report.mdsafe import cell, code, inline
 from llmops_cli.report.mdsafe import fence as _fence
 from llmops_cli.report.diffview import trim_diff
@@ -33,7 +34,7 @@ def _f(value: Any, pct: bool = False) -> str:
     return str(value)
 
 
-PCT_METRICS = {"correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "error_rate"}
+PCT_METRICS = frozenset(SHARE_METRICS)  # shares of cases or calls read as percent (config defines which)
 
 
 def points(value: float | None) -> str:
