@@ -58,6 +58,19 @@ def _check_paired(base: Sequence[object], head: Sequence[object]) -> None:
         raise ValueError(f"paired comparison needs equal lengths, got base={len(base)} head={len(head)}")
 
 
+def _finite_pairs(base: Sequence[float], head: Sequence[float], who: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both sides as float arrays (None when there are no pairs); a NaN or inf score is a bug upstream."""
+    import numpy as np
+
+    _check_paired(base, head)
+    if len(base) == 0:
+        return None
+    b, h = np.asarray(base, dtype=float), np.asarray(head, dtype=float)
+    if not (np.isfinite(b).all() and np.isfinite(h).all()):
+        raise ValueError(f"{who} needs finite scores")
+    return b, h
+
+
 def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value: min(1, 2 * P[X <= min(b, c)]), X ~ Binomial(b + c, 1/2).
 
@@ -162,14 +175,11 @@ def paired_bootstrap(
     """
     import numpy as np
 
-    _check_paired(base, head)
-    n = len(base)
-    if n == 0:
+    arrays = _finite_pairs(base, head, "paired_bootstrap")
+    if arrays is None:
         return EMPTY
-    b = np.asarray(base, dtype=float)
-    h = np.asarray(head, dtype=float)
-    if not (np.isfinite(b).all() and np.isfinite(h).all()):
-        raise ValueError("paired_bootstrap needs finite scores")
+    b, h = arrays
+    n = len(b)
     d = h - b
     observed = float(d.mean())
     low: float | None = None
@@ -275,14 +285,11 @@ def paired_sign_flip(
     """Mean of per-case scores: sign-flip p-value; CI by inversion (n <= 16) or paired bootstrap."""
     import numpy as np
 
-    _check_paired(base, head)
-    n = len(base)
-    if n == 0:
+    arrays = _finite_pairs(base, head, "paired_sign_flip")
+    if arrays is None:
         return EMPTY
-    b = np.asarray(base, dtype=float)
-    h = np.asarray(head, dtype=float)
-    if not (np.isfinite(b).all() and np.isfinite(h).all()):
-        raise ValueError("paired_sign_flip needs finite scores")
+    b, h = arrays
+    n = len(b)
     d = h - b
     p = sign_flip_p_value(d.tolist(), seed=seed)
     if n <= EXACT_MAX_CASES:

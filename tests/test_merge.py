@@ -42,14 +42,19 @@ def many_cases(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_four_shards_merge_to_the_unsharded_result(tmp_path: Path, server: StandinServer) -> None:
-    root = write_project(tmp_path / "p", server.base_url, cases=many_cases(24))
+def _worse_prompt_on_a_branch(root: Path) -> None:
+    """main holds the project; branch `pr` drops the label list, so some cases regress."""
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "base")
     git(root, "checkout", "-qb", "pr")
     (root / "prompts" / "support.yaml").write_text(SUPPORT_PROMPT.replace("as refund, bug or other", ""))
     git(root, "commit", "-qam", "worse prompt")
+
+
+def test_four_shards_merge_to_the_unsharded_result(tmp_path: Path, server: StandinServer) -> None:
+    root = write_project(tmp_path / "p", server.base_url, cases=many_cases(24))
+    _worse_prompt_on_a_branch(root)
 
     full = llmops("eval", "--baseline", "main", "--out", str(tmp_path / "full"), cwd=root)
     assert full.code == 1, full.stderr
@@ -91,12 +96,7 @@ def test_shard_spec_is_validated(tmp_path: Path, server: StandinServer) -> None:
 def test_an_incomplete_shard_set_never_gates(tmp_path: Path, server: StandinServer) -> None:
     """Shard 2/2 alone once passed while the whole run failed in shard 1: a partial set stops (exit 3)."""
     root = write_project(tmp_path / "p", server.base_url, cases=many_cases(12))
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "base")
-    git(root, "checkout", "-qb", "pr")
-    (root / "prompts" / "support.yaml").write_text(SUPPORT_PROMPT.replace("as refund, bug or other", ""))
-    git(root, "commit", "-qam", "worse prompt")
+    _worse_prompt_on_a_branch(root)
     shards = {}
     for i in (1, 2, 3):
         shards[i] = str(tmp_path / f"shard{i}")
