@@ -12,12 +12,22 @@ follows it: httpx would drop `Authorization` on its own, but not the body (the p
 key headers. The client is built from litellm's own pieces (its transport, TLS and proxy
 settings) and used for `openai/`, `azure/` and any `api_base` served through the OpenAI SDK;
 litellm's handlers for other providers keep their clients (providers.py bounds those calls).
+
+The transport is also where a call's latency is measured: from just before the request is handed to
+the connection (connect and send included) to the last byte of the body. Timed around the litellm
+call instead, the figure would include litellm's CPU work and every other task the event loop ran in
+between (at high concurrency, most of it). The attempt that makes the request puts a `WireTime` in
+`WIRE_TIME`; the request runs in that attempt's task, a copy of its context, so the same object is
+filled in here and read back there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 import httpx
@@ -57,9 +67,27 @@ def _origin(url: httpx.URL) -> str:
     return (f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else ""))[:120]
 
 
+@dataclass
+class WireTime:
+    """When one attempt's request was sent and when its answer's last byte came (perf_counter)."""
+
+    sent: float | None = None
+    done: float | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        """None when the exchange did not go through our transport or its body was never read to the end."""
+        return self.done - self.sent if self.sent is not None and self.done is not None else None
+
+
+WIRE_TIME: ContextVar[WireTime | None] = ContextVar("llmops_wire_time", default=None)
+
+
 class _CappedStream(httpx.AsyncByteStream):
-    def __init__(self, inner: Any, limit: int, deadline: float | None, request: httpx.Request, seconds: float) -> None:
+    def __init__(self, inner: Any, limit: int, deadline: float | None, request: httpx.Request, seconds: float,
+                 wire: WireTime | None = None) -> None:
         self.inner, self.limit, self.deadline, self.request, self.seconds = inner, limit, deadline, request, seconds
+        self.wire = wire
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         seen = 0
@@ -69,6 +97,8 @@ class _CappedStream(httpx.AsyncByteStream):
                 async with asyncio.timeout_at(self.deadline):
                     chunk = await chunks.__anext__()
             except StopAsyncIteration:
+                if self.wire is not None:
+                    self.wire.done = time.perf_counter()
                 return
             except TimeoutError:
                 raise _too_slow(self.request, self.seconds) from None
@@ -88,6 +118,9 @@ class _CappedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         seconds = _whole_call_seconds(request)
         deadline = asyncio.get_running_loop().time() + seconds if seconds else None
+        wire = WIRE_TIME.get()
+        if wire is not None and wire.sent is None:  # a followed same-origin redirect: timed from the first send
+            wire.sent = time.perf_counter()
         try:
             async with asyncio.timeout_at(deadline):
                 response = await self.inner.handle_async_request(request)
@@ -97,7 +130,7 @@ class _CappedTransport(httpx.AsyncBaseTransport):
         if length.isdigit() and int(length) > self.limit:
             await response.aclose()
             raise ResponseTooLarge(self.limit)
-        stream = _CappedStream(response.stream, self.limit, deadline, request, seconds or 0)
+        stream = _CappedStream(response.stream, self.limit, deadline, request, seconds or 0, wire)
         return httpx.Response(status_code=response.status_code, headers=response.headers, stream=stream,
                               extensions=response.extensions)
 

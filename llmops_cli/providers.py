@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 
 from llmops_cli.config import ModelSpec
 from llmops_cli.errors import InputError
-from llmops_cli.httpclient import MAX_RESPONSE_BYTES, RedirectRefused, ResponseTooLarge, model_client
+from llmops_cli.httpclient import (MAX_RESPONSE_BYTES, WIRE_TIME, RedirectRefused, ResponseTooLarge, WireTime,
+                                   model_client)
 from llmops_cli.redact import scrub
 from llmops_cli.store import CachedAnswer
 
@@ -196,6 +197,8 @@ class Provider:
             if key not in self.secrets and len(key) >= KEY_MIN:
                 self.secrets = sorted([*self.secrets, key], key=len, reverse=True)
         self._use_model_client()
+        wire = WireTime()
+        token = WIRE_TIME.set(wire)  # our transport fills it in: request sent to last byte (httpclient.py)
         started = time.perf_counter()
         try:
             # httpx's timeout bounds each read; our client ends the whole exchange at timeout_s. This outer
@@ -207,7 +210,10 @@ class Provider:
             raise CallFailure("timeout", f"no complete answer within timeout_s={self.timeout_s:g}s") from None
         except Exception as exc:  # noqa: BLE001 - every provider failure is classified, never raised raw
             raise classify(exc) from None
-        latency = time.perf_counter() - started
+        finally:
+            WIRE_TIME.reset(token)
+        # A provider litellm reaches through its own client is timed around the whole call instead.
+        latency = wire.seconds if wire.seconds is not None else time.perf_counter() - started
         try:
             return read(spec, response, latency)
         except CallFailure:
