@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -149,6 +150,7 @@ def aux_record(call: PlannedCall, graded: AuxResult, redactor: Redactor) -> Call
 
 
 Job = tuple[list[PlannedCall], CachedAnswer | None]  # calls sharing one request; the answer when only grading is left
+Queued = tuple[Job, float]  # and when it was ready to send (perf_counter): its wait for a slot is stored as queue_s
 
 
 class Runner:
@@ -225,13 +227,13 @@ class Runner:
         groups: dict[str, list[PlannedCall]] = {}
         for call in todo:
             groups.setdefault(call.key, []).append(call)
-        queue: asyncio.Queue[Job] = asyncio.Queue()
+        queue: asyncio.Queue[Queued] = asyncio.Queue()
         for job in grading:
-            queue.put_nowait(job)
+            queue.put_nowait((job, time.perf_counter()))
         waiting = set(groups) - self._claim(list(groups))
         for key, group in groups.items():
             if key not in waiting:
-                queue.put_nowait((group, None))
+                queue.put_nowait(((group, None), time.perf_counter()))
         state = _Budget(self.limits)
         # A resumed run keeps its budget: what it already paid for (answers, grader calls) counts against max_cost_usd.
         for record in self.store.results(self.run_id):
@@ -245,7 +247,8 @@ class Runner:
                     outcome.stopped = state.stop_reason()
                 if outcome.stopped is not None:
                     return
-                group, cached = queue.get_nowait()
+                (group, cached), ready_at = queue.get_nowait()
+                waited = time.perf_counter() - ready_at
                 state.in_flight += 1
                 try:
                     if cached is None:
@@ -256,7 +259,8 @@ class Runner:
                     graded = await self._grade(group, result.answer, cached is None, provider, state)
                 finally:
                     state.in_flight -= 1
-                self._finish(group, result, cached is not None, graded, progress, state)
+                self._finish(group, result, cached is not None, graded, progress, state,
+                             None if cached is not None else waited)
 
         while True:
             workers = [asyncio.create_task(worker()) for _ in range(min(self.limits.concurrency, queue.qsize()))]
@@ -299,7 +303,7 @@ class Runner:
                       failure.message if failure else None, outcome.attempts, False)
 
     async def _collect_others(self, waiting: set[str], groups: dict[str, list[PlannedCall]],
-                              queue: asyncio.Queue[Job], progress: Progress) -> set[str]:
+                              queue: asyncio.Queue[Queued], progress: Progress) -> set[str]:
         """Wait for requests another process is calling: take its cached answers, and take over
         the claims it drops (it died or gave up), queueing those for our own workers."""
         while waiting:
@@ -307,11 +311,11 @@ class Runner:
             pending = [c for key in sorted(waiting) for c in groups[key]]
             left, grading = self._serve_cached(pending, progress)
             for job in grading:
-                queue.put_nowait(job)
+                queue.put_nowait((job, time.perf_counter()))
             still = {c.key for c in left}
             taken = self._claim(sorted(still)) if still else set()
             for key in taken:
-                queue.put_nowait((groups[key], None))
+                queue.put_nowait(((groups[key], None), time.perf_counter()))
             waiting = still - taken
             if taken or grading:
                 break
@@ -325,13 +329,16 @@ class Runner:
         return replace(answer, text=scrub_keys(answer.text, self.redactor.secrets))
 
     def _finish(self, group: list[PlannedCall], result: Outcome, cached: bool, graded: list[list[AuxResult]],
-                progress: Progress, state: "_Budget") -> None:
+                progress: Progress, state: "_Budget", queue_s: float | None) -> None:
+        """Record one finished job; `queue_s` is how long a sent request waited for a slot (None: nothing sent)."""
         answer = result.answer
         attempts = 0 if cached else result.attempts
         records = [build_record(call, answer, result.failure, attempts if index == 0 else 0, cached, self.redactor,
                                 verdicts) for index, (call, verdicts) in enumerate(zip(group, graded))]
         for record in records[1:]:  # one request was sent (or read) for the whole group
             record.shared = True
+        for record in records:
+            record.queue_s = queue_s
         # The raw answer is cached once per request (an error never is, so a rerun retries it); so is each grader
         # answer that could be read (an unreadable verdict is an error, asked again on a rerun).
         cacheable = self._cacheable(answer) if answer and not cached else None

@@ -92,8 +92,15 @@ def _m005_run_kind(db: sqlite3.Connection) -> None:
     """)
 
 
+def _m006_queue_time(db: sqlite3.Connection) -> None:
+    """How long a call waited for a concurrency slot, kept apart from its latency; older rows have none."""
+    _script(db, """
+        ALTER TABLE results ADD COLUMN queue_s REAL;
+    """)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_result_columns, _m003_inflight,
-                                                          _m004_run_owner, _m005_run_kind]
+                                                          _m004_run_owner, _m005_run_kind, _m006_queue_time]
 RUN_KINDS = ("eval", "rerun", "diff")
 
 
@@ -142,6 +149,7 @@ class CallRecord:
     case_hash: str = ""
     aux: list[dict[str, Any]] = field(default_factory=list)  # grader calls (judge, similarity) behind the verdict
     shared: bool = False  # answered by an identical request sent once in this run: neither sent nor cached
+    queue_s: float | None = None  # waited for a concurrency slot before sending; None when nothing was sent
 
     @property
     def ok(self) -> bool:
@@ -367,10 +375,10 @@ class Store:
         now = time.time()
         self.db.executemany(
             "INSERT OR REPLACE INTO results (run_id, side, suite, prompt, model, case_id, repeat, key, created_at,"
-            " record, model_id, error_class, cached, latency_s, cost_usd, tokens_in, tokens_out)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " record, model_id, error_class, cached, latency_s, cost_usd, tokens_in, tokens_out, queue_s)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(run_id, r.side, r.suite, r.prompt, r.model, r.case_id, r.repeat, r.key, now, json.dumps(record_dict(r)),
-              r.model_id, r.error_class, int(r.cached), r.latency_s, r.cost_usd, r.tokens_in, r.tokens_out)
+              r.model_id, r.error_class, int(r.cached), r.latency_s, r.cost_usd, r.tokens_in, r.tokens_out, r.queue_s)
              for r in records])
 
     @contextmanager
