@@ -13,6 +13,9 @@ row and summarised in the case's record. A grader that fails or answers unreadab
 the case an error (`judge_server_error`, `judge_malformed`, ...): never a pass. Grader answers
 that parse are cached; failures are not, so a rerun asks again. A run whose answers and verdicts
 are all cached still never imports litellm; `--offline` treats a missing verdict as a miss.
+
+A sent call's wait for a slot (from when it was ready to send until a worker took it) is stored as
+`queue_s`, apart from its latency, which the HTTP client measures on the wire (httpclient.py).
 """
 
 from __future__ import annotations
