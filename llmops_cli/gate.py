@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from llmops_cli.config import METRICS
+from llmops_cli.power import binary_sensitivity, mean_sensitivity
 from llmops_cli.stats import Comparison, compare, fisher_exact, is_significant_drop
 from llmops_cli.store import CallRecord
 
@@ -44,14 +45,40 @@ def per_case(records: Sequence[CallRecord], metric: str) -> dict[str, float]:
     return {case: sum(v) / len(v) for case, v in values.items()}
 
 
-def paired(head: Sequence[CallRecord], base: Sequence[CallRecord], metric: str, same_cases: set[str],
-           alpha: float) -> Comparison:
+def paired_values(head: Sequence[CallRecord], base: Sequence[CallRecord], metric: str,
+                  same_cases: set[str]) -> tuple[list[float], list[float]]:
+    """(base, head) per-case values of `metric` on the paired cases, in case-id order."""
     h, b = per_case(head, metric), per_case(base, metric)
     ids = sorted(same_cases & h.keys() & b.keys())
-    hv, bv = [h[i] for i in ids], [b[i] for i in ids]
+    return [b[i] for i in ids], [h[i] for i in ids]
+
+
+def paired(head: Sequence[CallRecord], base: Sequence[CallRecord], metric: str, same_cases: set[str],
+           alpha: float) -> Comparison:
+    return compare_values(*paired_values(head, base, metric, same_cases), alpha)
+
+
+def compare_values(bv: list[float], hv: list[float], alpha: float) -> Comparison:
+    """McNemar when every value is pass/fail, else the paired test of means."""
     binary = all(v in (0.0, 1.0) for v in hv + bv)
     return compare([bool(v) for v in bv] if binary else bv, [bool(v) for v in hv] if binary else hv,
                    "binary" if binary else "mean", alpha=alpha, seed=0)
+
+
+def drop_sensitivity(comparison: Comparison, bv: list[float], hv: list[float], alpha: float,
+                     max_drop: float) -> dict[str, Any] | None:
+    """What this comparison can detect, and how often noise alone breaks `max_drop` (None: nothing paired).
+
+    Pass/fail pairs use the discordant counts McNemar already found; means use the per-case
+    head - base differences the sign-flip test used, so both figures describe the test that gates."""
+    if not comparison.n:
+        return None
+    if comparison.discordant is not None:
+        b, c = comparison.discordant
+        s = binary_sensitivity(comparison.n, b + c, alpha, max_drop)
+    else:
+        s = mean_sensitivity([h - b for b, h in zip(bv, hv)], alpha, max_drop)
+    return {"n": s.n, "min_detectable_drop": s.min_detectable_drop, "noise_fail_rate": s.noise_fail_rate}
 
 
 def comparison_dict(c: Comparison) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from statistics import NormalDist
 from typing import Sequence
 
 POWER = 0.8
+NOISE_WARNING = 0.05  # a gate failing more than 1 no-op change in 20 on noise gets switched off
 _Z = NormalDist()
 
 
@@ -102,6 +103,11 @@ def _binary_noise_fail_rate(n: int, discordant: int, max_drop: float) -> float:
     return tail / 2 ** k
 
 
+def warns(s: Sensitivity) -> bool:
+    """A reviewer must act: no drop can be significant, or noise alone often breaks `max_drop`."""
+    return s.min_detectable_drop is None or (s.noise_fail_rate is not None and s.noise_fail_rate >= NOISE_WARNING)
+
+
 def describe(s: Sensitivity, percent: bool) -> str:
     """One sentence for a report; `percent` shows shares as points."""
     def amount(x: float) -> str:
@@ -111,7 +117,7 @@ def describe(s: Sensitivity, percent: bool) -> str:
         text = f"with {s.n} paired cases no drop can be significant"
     else:
         text = f"this comparison can see drops of {amount(s.min_detectable_drop)} or more (80% power)"
-    if s.noise_fail_rate is not None and s.noise_fail_rate >= 0.05:
+    if s.noise_fail_rate is not None and s.noise_fail_rate >= NOISE_WARNING:
         text += (f"; about {s.noise_fail_rate:.0%} of no-op changes would fail this max_drop on noise alone: use "
                  "--require-significance or more repeats")
     return text

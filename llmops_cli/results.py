@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from llmops_cli.gate import GateSettings, case_changes, check_thresholds, comparison_dict, paired, PAIRED_METRICS
+from llmops_cli.gate import (GateSettings, PAIRED_METRICS, case_changes, check_thresholds, compare_values,
+                            comparison_dict, drop_sensitivity, paired_values)
 from llmops_cli.metrics import case_scores, compute
 from llmops_cli.store import CallRecord, RunRow
 
@@ -80,9 +81,16 @@ def _group(suite_config: Mapping[str, Any], suite: str, prompt: str, model: str,
     metrics = compute(head, has_schema)
     base_metrics = compute(base, has_schema) if base else None
     same = set(suite_config.get("same_cases") or [])
-    comparisons = {m: comparison_dict(paired(head, base, m, same, settings.alpha)) for m in PAIRED_METRICS} if base else {}
+    values = {m: paired_values(head, base, m, same) for m in PAIRED_METRICS} if base else {}
+    compared = {m: compare_values(bv, hv, settings.alpha) for m, (bv, hv) in values.items()}
+    comparisons = {m: comparison_dict(c) for m, c in compared.items()}
     thresholds = check_thresholds(metrics, suite_config.get("thresholds", {}), base_metrics, comparisons, settings,
                                   missing_base=_missing_base(suite_config, suite, prompt, model, has_baseline))
+    for t in thresholds:
+        if t["bound"] == "max_drop" and t["metric"] in compared:
+            sensitivity = drop_sensitivity(compared[t["metric"]], *values[t["metric"]], settings.alpha, t["limit"])
+            if sensitivity is not None:
+                t["sensitivity"] = sensitivity
     changes = case_changes(head, base, same, settings.alpha) if base else {"regressions": [], "fixes": []}
     incomplete = metrics["error_rate"] is not None and metrics["error_rate"] > settings.max_error_rate
     return {

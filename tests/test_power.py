@@ -4,7 +4,17 @@ and the stated share of no-op changes fails a plain max_drop."""
 from __future__ import annotations
 
 import random
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
+import pytest
+
+from conftest import git, results_json
+from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
+from llmops_cli.standin import StandinServer
+from test_gate import SIM_SUITE, _numbered_cases, cli, commit_all, latest_report_dir, make_repo
 from llmops_cli.power import binary_sensitivity, describe, exact_floor, mean_sensitivity
 from llmops_cli.stats import mcnemar_exact
 
@@ -66,3 +76,99 @@ def test_means_use_the_spread_of_per_case_differences() -> None:
     text = describe(s, percent=True)
     assert "points or more" in text and "--require-significance" in text
     assert mean_sensitivity([0.1, -0.1, 0.0], alpha=0.05).min_detectable_drop is None
+
+
+# Through the CLI: every max_drop on a paired metric says what the comparison can see ----------
+
+NOISY_CASES = 40
+
+
+def _noisy_no_op(tmp_path: Path, server: StandinServer, cases: int, suite: str = SIM_SUITE) -> tuple[Path, Path]:
+    """A project whose baseline is a saved run, on a stand-in that answers 20% of calls wrongly.
+
+    Identical requests of one run are sent once, so a no-op change compared with `--baseline`
+    shows no noise; the head is compared with a saved run of the same prompt instead (as CI
+    compares with the main branch's artifact), each side drawing its own noise."""
+    root = make_repo(tmp_path / "repo", server, suite=suite, cases=_numbered_cases(cases))
+    server.configure(noise=0.2, seed=1)
+    saved = tmp_path / "base"
+    base = evaluate(root, EvalOptions(no_baseline=True, no_cache=True, out=saved, formats=("json",)))
+    assert isinstance(base, EvalResult)
+    return root, saved / "results.json"
+
+
+def _drop_row(group: dict[str, Any], metric: str = "correctness") -> dict[str, Any]:
+    return next(t for t in group["thresholds"] if t["metric"] == metric and t["bound"] == "max_drop")
+
+
+def test_a_max_drop_below_the_noise_warns_in_every_report(tmp_path: Path, server: StandinServer) -> None:
+    root, saved = _noisy_no_op(tmp_path, server, NOISY_CASES)
+    run = cli(root, "eval", "--baseline-results", str(saved), "--no-cache", "--format", "md,json,html")
+    assert run.code in (0, 1), run.stdout + run.stderr
+    (group,) = results_json(root)["groups"]
+    comparison = group["comparisons"]["correctness"]
+    b, c = comparison["discordant"]
+    assert comparison["n"] == NOISY_CASES and b + c >= 5  # the noise is real and independent at both sides
+    sensitivity = _drop_row(group)["sensitivity"]
+    assert sensitivity == {"n": NOISY_CASES, **{k: v for k, v in asdict(
+        binary_sensitivity(NOISY_CASES, b + c, 0.05, 0.0)).items() if k != "n"}}
+    assert sensitivity["noise_fail_rate"] > 0.2
+    assert 0 < sensitivity["min_detectable_drop"] < 1
+
+    share = f"about {sensitivity['noise_fail_rate']:.0%} of no-op changes would fail this max_drop"
+    warning = [line for line in run.stdout.splitlines() if line.startswith("warning: support x default:")]
+    assert len(warning) == 1 and share in warning[0] and "correctness max_drop" in warning[0], run.stdout
+    report = latest_report_dir(root)
+    md = (report / "report.md").read_text()
+    (line,) = [line for line in md.splitlines() if "max_drop: this comparison can see drops of" in line]
+    assert share in line and line.startswith("- ⚠️ correctness max_drop:")
+    assert f"{sensitivity['min_detectable_drop'] * 100:.1f} points or more" in line  # a share, in points
+    html = (report / "report.html").read_text()
+    assert re.search(r'<p class="warn sensitivity">correctness max_drop: this comparison can see drops of [^<]*'
+                     + re.escape(share), html)
+
+
+def test_a_five_case_suite_says_no_drop_can_be_significant(tmp_path: Path, server: StandinServer) -> None:
+    root = make_repo(tmp_path / "repo", server, suite=SIM_SUITE, cases=_numbered_cases(5))
+    git(root, "checkout", "-q", "-b", "no-op")
+    (root / "README.md").write_text("unrelated\n")
+    commit_all(root, "Unrelated change")
+    run = cli(root, "eval", "--baseline", "main")
+    assert run.code == 0, run.stdout + run.stderr
+    (group,) = results_json(root)["groups"]
+    assert _drop_row(group)["sensitivity"] == {"n": 5, "min_detectable_drop": None, "noise_fail_rate": 0.0}
+    sentence = "with 5 paired cases no drop can be significant"
+    assert f"warning: support x default: correctness max_drop: {sentence}" in run.stdout.splitlines()
+    assert f"- ⚠️ correctness max_drop: {sentence}" in (latest_report_dir(root) / "report.md").read_text()
+
+
+def test_a_quiet_large_suite_states_its_sensitivity_without_warning(tmp_path: Path, server: StandinServer) -> None:
+    """No noise and a max_drop above what noise makes: the line is information, not a warning."""
+    suite = SIM_SUITE.replace("max_drop: 0.0", "max_drop: 0.05")
+    root = make_repo(tmp_path / "repo", server, suite=suite, cases=_numbered_cases(12))
+    run = cli(root, "eval", "--baseline", "main")
+    assert run.code == 0, run.stdout + run.stderr
+    (group,) = results_json(root)["groups"]
+    sensitivity = _drop_row(group)["sensitivity"]
+    assert sensitivity["n"] == 12 and sensitivity["noise_fail_rate"] == 0.0
+    assert sensitivity["min_detectable_drop"] == pytest.approx(exact_floor(0.05) / 12)
+    assert "max_drop" not in "".join(line for line in run.stdout.splitlines() if line.startswith("warning:"))
+    md = (latest_report_dir(root) / "report.md").read_text()
+    assert "- correctness max_drop: this comparison can see drops of 50.0 points or more (80% power)" in md
+
+
+def test_repeated_cases_use_the_per_case_differences(tmp_path: Path, server: StandinServer) -> None:
+    """repeat > 1 gives per-case pass rates: the mean test's figures, from head - base per case."""
+    suite = SIM_SUITE + "repeat: 2\n"
+    root, saved = _noisy_no_op(tmp_path, server, 12, suite=suite)
+    run = cli(root, "eval", "--baseline-results", str(saved), "--no-cache")
+    assert run.code in (0, 1), run.stdout + run.stderr
+    (group,) = results_json(root)["groups"]
+    head = {c["case_id"]: c["score"] for c in group["cases"]}
+    base = {c["case_id"]: c["score"] for c in group["base_cases"]}
+    diffs = [head[i] - base[i] for i in sorted(head)]
+    assert any(d not in (-1.0, 0.0, 1.0) for d in diffs)  # fractional: the mean test, not McNemar
+    assert group["comparisons"]["correctness"]["discordant"] is None
+    expected = mean_sensitivity(diffs, 0.05, 0.0)
+    assert _drop_row(group)["sensitivity"] == {"n": 12, "min_detectable_drop": expected.min_detectable_drop,
+                                               "noise_fail_rate": expected.noise_fail_rate}

@@ -21,8 +21,8 @@ from llmops_cli.providers import api_key, secrets_in_use
 from llmops_cli.redact import Redactor
 from llmops_cli.renames import SEARCHED, find_renames, relabel_project, relabel_records, suite_renames_by_golden_set
 from llmops_cli.report import refuse_project_folder, write_reports
-from llmops_cli.report.markdown import truncated_line
-from llmops_cli.results import build_document, records_from_document, skipped_lines, summary_of
+from llmops_cli.report.markdown import sensitivity_lines, truncated_line
+from llmops_cli.results import build_document, group_label, records_from_document, skipped_lines, summary_of
 from llmops_cli.runner import Progress, Runner, RunLimits, identity
 from llmops_cli.source import WorkTree
 from llmops_cli.trust import on_pull_request, refuse_new_endpoints
@@ -381,6 +381,9 @@ def print_result(console: Any, result: EvalResult) -> None:
         console.print(line, markup=False)
     if len(lines) > MAX_REGRESSION_LINES:
         console.print(f"… {len(lines) - MAX_REGRESSION_LINES} more regressions in report.md", markup=False)
+    for g in doc["groups"]:
+        for metric, sentence, _ in sensitivity_lines(g, warnings_only=True):
+            console.print(f"warning: {group_label(g)}: {metric} max_drop: {sentence}", markup=False)
     for g in doc["groups"]:
         if g["regressions"] or g["fixes"]:
             console.print(change_summary(g), markup=False)

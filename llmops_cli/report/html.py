@@ -23,7 +23,8 @@ from typing import Any, Mapping
 
 from llmops_cli.report.diffview import trim_diff
 from llmops_cli.report.markdown import (CUT, PCT_METRICS, _f, change_label, change_reason, ci_text, graders_line,
-                                       limit_text, points, redteam_counts, split_noise, truncated_line)
+                                        limit_text, points, redteam_counts, sensitivity_lines, split_noise,
+                                        truncated_line)
 
 TRIM = 4000
 MATRIX_TRIM = 1000
@@ -311,6 +312,8 @@ def _group(g: Mapping[str, Any], index: int) -> list[str]:
                        f'<td class="n">{_delta(c["diff"], k) if c else ""}</td><td class="n">{_ci(c, k)}</td>'
                        f'<td class="n">{_p(c)}</td><td>{result}{note}</td></tr>')
         out.append("</table>")
+        out += [f'<p class="{"warn" if warning else "mute"} sensitivity">{e(metric)} max_drop: {e(sentence)}</p>'
+                for metric, sentence, warning in sensitivity_lines(g)]
     for key, titles, cls in (("regressions", ("passed at base, fail now", "pass less often than at base"), "regression"),
                              ("fixes", ("failed at base, pass now", "pass more often than at base"), "fix")):
         if g[key]:

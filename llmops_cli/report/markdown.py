@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from llmops_cli.config import SHARE_METRICS
+from llmops_cli.power import Sensitivity, describe, warns
 from llmops_cli.report.mdsafe import cell, code, inline
 from llmops_cli.report.mdsafe import fence as _fence
 from llmops_cli.report.diffview import trim_diff
@@ -173,6 +174,20 @@ def truncated_line(g: Mapping[str, Any]) -> str | None:
             f"{', '.join(map(inline, ids[:MAX_CASES]))}{more}")
 
 
+def sensitivity_lines(g: Mapping[str, Any], warnings_only: bool = False) -> list[tuple[str, str, bool]]:
+    """(metric, sentence, warns) for each `max_drop` with a paired comparison: the drop it can see and
+    how often noise alone breaks it; `warnings_only` keeps those a reviewer must act on."""
+    out = []
+    for t in g["thresholds"]:
+        s = t.get("sensitivity") if t["bound"] == "max_drop" else None
+        if not s:
+            continue
+        sensitivity = Sensitivity(s["n"], s["min_detectable_drop"], s["noise_fail_rate"])
+        if warns(sensitivity) or not warnings_only:
+            out.append((t["metric"], describe(sensitivity, t["metric"] in PCT_METRICS), warns(sensitivity)))
+    return out
+
+
 def _group_section(g: Mapping[str, Any], prefix: str = "") -> list[str]:
     out = [f"### {prefix}{inline(g['suite'])} · {inline(g['prompt'])} · {inline(g['model'])} ({code(g['model_id'])})", ""]
     graders = graders_line(g)
@@ -194,6 +209,10 @@ def _group_section(g: Mapping[str, Any], prefix: str = "") -> list[str]:
             out.append(f"| {cell(t['metric'])} | {cell(t['bound'])} | {limit_text(t)} | {_f(t['base'], pct)} | "
                        f"{_f(t['value'], pct)} | {diff} | {ci} | {p} | {result}{note} |")
         out.append("")
+        sensitivity = sensitivity_lines(g)
+        for metric, sentence, warning in sensitivity:
+            out.append(f"- {'⚠️ ' if warning else ''}{inline(metric)} max_drop: {sentence}")
+        out += [""] if sensitivity else []
     if g["regressions"]:
         out += _changes(g["regressions"], "Regressions", ("passed at base, fail now", "pass less often than at base"))
     if g["fixes"]:
