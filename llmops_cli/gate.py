@@ -3,7 +3,8 @@
 A metric fails when it breaks `min`/`max`, or worsens by more than `max_drop` against the
 baseline on the cases present and unchanged at both refs. Each paired difference carries a
 95% CI and a p-value (exact McNemar for pass/fail, paired sign-flip test for means, see stats.py);
-with `require_significance` only significant drops fail `max_drop`.
+with `require_significance` only significant drops fail `max_drop`. Each paired `max_drop` also
+says what its comparison can detect and how often noise alone would break it (power.py).
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ def compare_values(bv: list[float], hv: list[float], alpha: float) -> Comparison
 
 
 def drop_sensitivity(comparison: Comparison, bv: list[float], hv: list[float], alpha: float,
-                     max_drop: float) -> dict[str, Any] | None:
-    """What this comparison can detect, and how often noise alone breaks `max_drop` (None: nothing paired).
+                     max_drop: float | None) -> dict[str, Any] | None:
+    """What this comparison can detect, and how often noise alone breaks `max_drop` (None: nothing paired;
+    a None `max_drop` leaves the noise rate out).
 
     Pass/fail pairs use the discordant counts McNemar already found; means use the per-case
     head - base differences the sign-flip test used, so both figures describe the test that gates."""
@@ -77,7 +79,7 @@ def drop_sensitivity(comparison: Comparison, bv: list[float], hv: list[float], a
         b, c = comparison.discordant
         s = binary_sensitivity(comparison.n, b + c, alpha, max_drop)
     else:
-        s = mean_sensitivity([h - b for b, h in zip(bv, hv)], alpha, max_drop)
+        s = mean_sensitivity([head - base for base, head in zip(bv, hv)], alpha, max_drop)
     return {"n": s.n, "min_detectable_drop": s.min_detectable_drop, "noise_fail_rate": s.noise_fail_rate}
 
 

@@ -88,7 +88,9 @@ def _group(suite_config: Mapping[str, Any], suite: str, prompt: str, model: str,
                                   missing_base=_missing_base(suite_config, suite, prompt, model, has_baseline))
     for t in thresholds:
         if t["bound"] == "max_drop" and t["metric"] in compared:
-            sensitivity = drop_sensitivity(compared[t["metric"]], *values[t["metric"]], settings.alpha, t["limit"])
+            # With require_significance the test, not max_drop alone, decides: noise fails at most alpha.
+            alone = None if settings.require_significance else t["limit"]
+            sensitivity = drop_sensitivity(compared[t["metric"]], *values[t["metric"]], settings.alpha, alone)
             if sensitivity is not None:
                 t["sensitivity"] = sensitivity
     changes = case_changes(head, base, same, settings.alpha) if base else {"regressions": [], "fixes": []}

@@ -127,6 +127,13 @@ def test_a_max_drop_below_the_noise_warns_in_every_report(tmp_path: Path, server
     assert re.search(r'<p class="warn sensitivity">correctness max_drop: this comparison can see drops of [^<]*'
                      + re.escape(share), html)
 
+    # With --require-significance the test decides, so a max_drop below the noise is no longer a warning.
+    significant = cli(root, "eval", "--baseline-results", str(saved), "--require-significance")
+    assert significant.code in (0, 1), significant.stdout + significant.stderr
+    (group,) = results_json(root)["groups"]
+    assert _drop_row(group)["sensitivity"] == {**sensitivity, "noise_fail_rate": None}
+    assert not [line for line in significant.stdout.splitlines() if "max_drop" in line and "warning" in line]
+
 
 def test_a_five_case_suite_says_no_drop_can_be_significant(tmp_path: Path, server: StandinServer) -> None:
     root = make_repo(tmp_path / "repo", server, suite=SIM_SUITE, cases=_numbered_cases(5))

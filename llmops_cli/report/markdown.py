@@ -177,7 +177,7 @@ def truncated_line(g: Mapping[str, Any]) -> str | None:
 def sensitivity_lines(g: Mapping[str, Any], warnings_only: bool = False) -> list[tuple[str, str, bool]]:
     """(metric, sentence, warns) for each `max_drop` with a paired comparison: the drop it can see and
     how often noise alone breaks it; `warnings_only` keeps those a reviewer must act on."""
-    out = []
+    out: list[tuple[str, str, bool]] = []
     for t in g["thresholds"]:
         s = t.get("sensitivity") if t["bound"] == "max_drop" else None
         if not s:
