@@ -71,13 +71,16 @@ def drop_sensitivity(comparison: Comparison, bv: list[float], hv: list[float], a
     """What this comparison can detect, and how often noise alone breaks `max_drop` (None: nothing paired;
     a None `max_drop` leaves the noise rate out).
 
-    Pass/fail pairs use the discordant counts McNemar already found; means use the per-case
-    head - base differences the sign-flip test used, so both figures describe the test that gates."""
+    Pass/fail pairs use the discordant counts McNemar already found, taking the symmetric part
+    2 * min(b, c) as the noise: flips that went both ways; the excess |b - c| is the change itself, so
+    a deterministic model's real regression is not read as noise. Means use the per-case head - base
+    differences the sign-flip test used (their spread around the mean), so both figures describe
+    the test that gates."""
     if not comparison.n:
         return None
     if comparison.discordant is not None:
         b, c = comparison.discordant
-        s = binary_sensitivity(comparison.n, b + c, alpha, max_drop)
+        s = binary_sensitivity(comparison.n, 2 * min(b, c), alpha, max_drop)
     else:
         s = mean_sensitivity([head - base for base, head in zip(bv, hv)], alpha, max_drop)
     return {"n": s.n, "min_detectable_drop": s.min_detectable_drop, "noise_fail_rate": s.noise_fail_rate}

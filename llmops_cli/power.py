@@ -8,7 +8,8 @@ can carry two figures a reviewer can act on:
 - the minimum detectable drop at 80% power and the gate's alpha ("this suite can see drops of
   9 points or more"), and
 - the share of no-op changes that a plain `max_drop` (no significance) would fail, when the
-  observed disagreement is taken as noise ("about 40% of no-op changes would fail this gate").
+  disagreement that went both ways is taken as noise ("about 40% of no-op changes would fail this
+  gate"; gate.py passes twice the smaller discordant count, so a one-sided change is not noise).
 
 Pass/fail metrics use the discordant pairs (Connor 1987's sample size for McNemar's test, solved
 for the difference, with the exact test's own floor: with c = 0 the exact p-value is 2 * 0.5**b,

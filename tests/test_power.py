@@ -111,7 +111,7 @@ def test_a_max_drop_below_the_noise_warns_in_every_report(tmp_path: Path, server
     assert comparison["n"] == NOISY_CASES and b + c >= 5  # the noise is real and independent at both sides
     sensitivity = _drop_row(group)["sensitivity"]
     assert sensitivity == {"n": NOISY_CASES, **{k: v for k, v in asdict(
-        binary_sensitivity(NOISY_CASES, b + c, 0.05, 0.0)).items() if k != "n"}}
+        binary_sensitivity(NOISY_CASES, 2 * min(b, c), 0.05, 0.0)).items() if k != "n"}}
     assert sensitivity["noise_fail_rate"] > 0.2
     assert 0 < sensitivity["min_detectable_drop"] < 1
 
@@ -179,3 +179,16 @@ def test_repeated_cases_use_the_per_case_differences(tmp_path: Path, server: Sta
     expected = mean_sensitivity(diffs, 0.05, 0.0)
     assert _drop_row(group)["sensitivity"] == {"n": 12, "min_detectable_drop": expected.min_detectable_drop,
                                                "noise_fail_rate": expected.noise_fail_rate}
+
+
+def test_a_one_sided_change_is_not_read_as_noise() -> None:
+    """Eight cases all regressed and none improved (a deterministic model): that is the change, not noise."""
+    from llmops_cli.gate import drop_sensitivity
+    from llmops_cli.stats import paired_binary
+
+    base, head = [True] * 10, [False] * 8 + [True] * 2
+    one_sided = drop_sensitivity(paired_binary(base, head), [1.0] * 10, [0.0] * 8 + [1.0] * 2, 0.05, 0.0)
+    assert one_sided is not None and one_sided["noise_fail_rate"] == 0.0
+    both = [True] * 5 + [False] * 5, [False] * 5 + [True] * 5  # five flips each way: pure noise
+    noisy = drop_sensitivity(paired_binary(*both), [], [], 0.05, 0.0)
+    assert noisy is not None and noisy["noise_fail_rate"] > 0.3
