@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from llmops_cli.casefiles import json_kind
+
 MAX_MESSAGES = 1_000  # per trace: a longer conversation is not a single logged call
 MAX_DEPTH = 32  # nesting of OTLP values and JSON attributes
 
@@ -66,7 +68,7 @@ def variables(value: Any, name: str) -> dict[str, Any]:
     """Template variables from an attribute: a JSON object (string or structured)."""
     parsed = json_value(value, name)
     if not isinstance(parsed, dict):
-        raise Unusable(f"attribute {name!r} must hold a JSON object of template variables, got {_kind(parsed)}")
+        raise Unusable(f"attribute {name!r} must hold a JSON object of template variables, got {json_kind(parsed)}")
     return parsed
 
 
@@ -91,10 +93,10 @@ def text_of(content: Any, where: str) -> str:
             if isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text"):
                 texts.append(str(part.get("text", part.get("content", ""))))
             else:
-                kind = part.get("type") if isinstance(part, dict) else _kind(part)
+                kind = part.get("type") if isinstance(part, dict) else json_kind(part)
                 raise Unusable(f"{where} has a {kind!r} part; only text is replayed")
         return "".join(texts)
-    raise Unusable(f"{where} content must be text, got {_kind(content)}")
+    raise Unusable(f"{where} content must be text, got {json_kind(content)}")
 
 
 def chat_messages(value: Any, where: str) -> list[dict[str, str]]:
@@ -111,14 +113,6 @@ def chat_messages(value: Any, where: str) -> list[dict[str, str]]:
             raise Unusable(f"{where}[{index}] is a tool call or result; conversations with tools are not replayed yet")
         messages.append({"role": item["role"], "content": text_of(item.get("content"), f"{where}[{index}]")})
     return messages
-
-
-def _kind(value: Any) -> str:
-    for kind, name in ((bool, "true/false"), (dict, "an object"), (list, "a list"), (str, "a string"),
-                       (int, "a number"), (float, "a number")):
-        if isinstance(value, kind):
-            return name
-    return "null" if value is None else type(value).__name__
 
 
 @dataclass(frozen=True)
