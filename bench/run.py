@@ -4,7 +4,7 @@
     .venv/bin/python bench/run.py --quick       # ~5 min (plus a one-off promptfoo install)
     .venv/bin/python bench/run.py --sizes 100,1000 --no-promptfoo --no-readme
 
-Starts the stand-in OpenAI server (`python -m llmops_cli.standin`) as a subprocess at a fixed
+Starts the stand-in OpenAI server (`python -m llmops_cli._standin`) as a subprocess at a fixed
 latency, generates projects in a temp dir, and measures whole processes (wall, CPU, peak RSS,
 see measure.py): `llmops eval` cold and warm, a raw litellm loop, promptfoo, start-up commands,
 100k-case memory. Writes the results between the bench markers of bench/README.md (and all
@@ -50,7 +50,7 @@ def log(message: str) -> None:
 # ---- the stand-in server -------------------------------------------------------------------
 
 class Standin:
-    """`python -m llmops_cli.standin --port 0 --latency-ms X` as a subprocess; the base URL it prints."""
+    """`python -m llmops_cli._standin --port 0 --latency-ms X` as a subprocess; the base URL it prints."""
 
     def __init__(self, latency_ms: float) -> None:
         self.latency_ms = latency_ms
@@ -58,7 +58,7 @@ class Standin:
         self.url = ""
 
     def __enter__(self) -> "Standin":
-        self.proc = subprocess.Popen([sys.executable, "-m", "llmops_cli.standin", "--port", "0",
+        self.proc = subprocess.Popen([sys.executable, "-m", "llmops_cli._standin", "--port", "0",
                                       "--latency-ms", str(self.latency_ms)],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
         assert self.proc.stdout is not None

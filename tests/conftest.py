@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 
 REPO = Path(__file__).resolve().parent.parent
 GIT_ENV = {"GIT_AUTHOR_NAME": "Ada Tester", "GIT_AUTHOR_EMAIL": "ada@example.test",

@@ -26,7 +26,7 @@ import yaml
 
 from conftest import FAKE_KEY, GIT_ENV, REPO, SUPPORT_PROMPT, git, write_project
 
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 
 SCRIPTS = REPO / ".github" / "scripts"
 BASH = shutil.which("bash")
@@ -166,7 +166,7 @@ def test_ci_workflow_runs_the_tests_and_the_example_through_the_action() -> None
     assert any("chromium" in s.get("run", "") for s in jobs["test"]["steps"])
     example = jobs["llmops-example"]["steps"]
     assert any(s.get("uses") == "./" for s in example)
-    start = next(s["run"] for s in example if "llmops_cli.standin" in s.get("run", ""))
+    start = next(s["run"] for s in example if "llmops_cli._standin" in s.get("run", ""))
     assert "--port 0" in start and "LLMOPS_STANDIN_URL=" in start  # never a fixed port: another process may hold it
 
 

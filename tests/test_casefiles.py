@@ -10,7 +10,7 @@ from conftest import TICKETS, case_lines, git, llmops, results_json, write_proje
 
 from llmops_cli.errors import Problems
 from llmops_cli.casefiles import read_csv, read_jsonl
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 
 YAML_SUITE = "prompt: support\nmodels: [default]\ncases: cases.yaml\nassert: [{type: schema}]\n"
 

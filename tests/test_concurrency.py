@@ -11,7 +11,7 @@ from pathlib import Path
 
 from conftest import write_project
 
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 
 
 def many_cases(n: int) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from conftest import ENV, FAKE_KEY, Run, SUPPORT_PROMPT, TICKETS, case_lines, git, llmops, results_json, write_project
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 from test_reports import check_results_schema
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import REPO, llmops
 
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 
 
 def test_example_project_checks() -> None:

@@ -22,7 +22,7 @@ from conftest import SUPPORT_PROMPT, Run, case_lines, git, llmops, results_json,
 from llmops_cli.cli import app
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
 from llmops_cli.gate import GateSettings, case_changes, check_thresholds, comparison_dict, paired
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 from llmops_cli.store import CallRecord
 
 LABEL_SENTENCE = " Classify the ticket as refund, bug or other."

@@ -15,7 +15,7 @@ from llmops_cli.project import load_project
 from llmops_cli.scoring.base import Output
 from llmops_cli.scoring.registry import REGISTRY
 from llmops_cli.source import WorkTree
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 from tests.conftest import ENV, llmops, results_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "promptfoo"

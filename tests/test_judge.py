@@ -30,7 +30,7 @@ from llmops_cli.scoring import judge
 from llmops_cli.scoring.base import GraderError
 from llmops_cli.scoring.graders import aux_key
 from llmops_cli.source import WorkTree
-from llmops_cli.standin import GRADER_MARKER, StandinServer, judge_answer
+from llmops_cli._standin import GRADER_MARKER, StandinServer, judge_answer
 from llmops_cli.store import Store
 from test_reports import check_results_schema
 

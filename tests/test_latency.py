@@ -15,7 +15,7 @@ from pathlib import Path
 
 from conftest import FAKE_KEY, write_project
 from llmops_cli.providers import Outcome, Provider
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 from test_runner import plan, run, spec_for
 
 BLOCKED_S = 0.3

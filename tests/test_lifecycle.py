@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import ENV, Run, case_lines, llmops, results_json, write_project
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 
 
 def eval_cli(root: Path, *args: str, env: dict[str, str] | None = None) -> Run:

@@ -8,7 +8,7 @@ from typing import Any
 
 from conftest import SUPPORT_PROMPT, git, llmops, write_project
 
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 
 TIMING_KEYS = {"latency_s", "cached", "attempts", "shared"}  # how an answer was obtained, not what it was
 TIMING_METRICS = {"latency_p50_s", "latency_p95_s", "latency_max_s", "cached_calls", "spent_usd", "sent_calls",

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from conftest import SUPPORT_PROMPT, git, results_json
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 from test_gate import WORSE_PROMPT, cli, make_repo
 
 

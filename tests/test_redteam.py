@@ -14,7 +14,7 @@ from typing import Any
 
 from conftest import llmops, results_json, write_project
 from llmops_cli.commands.init import init
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 
 REDTEAM_SUITE = """kind: redteam
 prompt: support

@@ -19,7 +19,7 @@ from conftest import FAKE_KEY, llmops, results_json, write_project
 from llmops_cli.config import BUILTIN_REDACTIONS, RedactRule, parse_config
 from llmops_cli.errors import Problems
 from llmops_cli.redact import BUILTIN_PATTERNS, Redactor
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 
 N = 40
 

@@ -26,7 +26,7 @@ import pytest
 
 from conftest import FAKE_KEY, GIT_ENV, git, llmops
 from llmops_cli.report import html as html_report
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 
 SCRIPT = "<script>document.body.setAttribute('data-pwned','2')</script>"
 IMG = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"

@@ -22,7 +22,7 @@ from markdown_check import code_text, github_markdown, live_markup
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
 from llmops_cli.report import junit
 from llmops_cli.report.mdsafe import cell, inline
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 
 # Payloads the stand-in can answer literally (a `reply=` runs to the first `]`).
 REPLIES = [

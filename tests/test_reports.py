@@ -16,7 +16,7 @@ import pytest
 from conftest import FAKE_KEY, case_lines, write_project
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
 from llmops_cli.report import junit, markdown
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 
 NUM = {"type": ["number", "null"]}
 STR = {"type": ["string", "null"]}

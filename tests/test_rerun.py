@@ -12,7 +12,7 @@ import pytest
 from conftest import SUPPORT_PROMPT, llmops, write_project
 from otlp_samples import export, genai_chat
 
-from llmops_cli.standin import REPLIES, StandinServer, classify
+from llmops_cli._standin import REPLIES, StandinServer, classify
 
 BUG_REPLY = '{"category": "bug", "reply": "Thanks for the report; our engineers are looking into the problem."}'
 SYSTEM = ("You are the support desk of Acme. Classify the ticket as refund, bug or other. "

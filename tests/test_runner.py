@@ -23,7 +23,7 @@ from llmops_cli.providers import Outcome, Provider, backoff_delay, secrets_in_us
 from llmops_cli.redact import Redactor
 from llmops_cli.runner import RunLimits, RunOutcome, Runner
 from llmops_cli.source import WorkTree
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 from llmops_cli.store import Store
 
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from conftest import git
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 from test_gate import REGRESSED, WORSE_PROMPT, cli, commit_all, latest_report_dir, make_repo, stdout_regressions
 
 

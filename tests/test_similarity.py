@@ -18,7 +18,7 @@ from conftest import FAKE_KEY
 from llmops_cli import providers
 from llmops_cli.errors import InputError
 from llmops_cli.scoring import similarity
-from llmops_cli.standin import StandinServer, embed
+from llmops_cli._standin import StandinServer, embed
 from test_judge import cases_of, run
 
 EXPECTED = "Your refund is on its way."

@@ -1,4 +1,4 @@
-"""Tests for llmops_cli.standin over real HTTP: urllib/http.client and real litellm."""
+"""Tests for llmops_cli._standin over real HTTP: urllib/http.client and real litellm."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from llmops_cli.standin import REFUSAL, StandinServer
+from llmops_cli._standin import REFUSAL, StandinServer
 
 SUPPORT_SYSTEM = ('You are the support desk of Acme. Answer in JSON with keys category and reply; '
                   'category is one of refund, bug, other.')
@@ -372,11 +372,11 @@ def test_litellm_times_recovers(server: StandinServer) -> None:
 # ---- packaging: stdlib only, foreground entry point ----------------------------------------
 
 def test_stdlib_only_and_foreground_cli() -> None:
-    check = ("import sys, llmops_cli.standin; "
+    check = ("import sys, llmops_cli._standin; "
              "bad = {'litellm', 'aiohttp', 'pandas', 'httpx', 'openai'} & set(sys.modules); "
              "assert not bad, bad")
     subprocess.run([sys.executable, "-c", check], check=True, timeout=30)
-    proc = subprocess.Popen([sys.executable, "-m", "llmops_cli.standin", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "llmops_cli._standin", "--port", "0",
                              "--latency-ms", "1"], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

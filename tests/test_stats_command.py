@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import llmops
 
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 
 
 def test_stats_counts_calls_cache_hits_and_errors(project: Path, server: StandinServer) -> None:

@@ -94,7 +94,7 @@ def _prepare(workdir: Path | None) -> Path:
 
 
 def _story(console: Any, root: Path, latency_ms: float) -> None:
-    from llmops_cli.standin import StandinServer
+    from llmops_cli._standin import StandinServer
 
     server = StandinServer(latency_ms=latency_ms).start()
     try:

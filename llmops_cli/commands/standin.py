@@ -10,7 +10,7 @@ import signal
 import threading
 from typing import Callable
 
-from llmops_cli.standin import StandinServer
+from llmops_cli._standin import StandinServer
 
 URL_ENV = "LLMOPS_STANDIN_URL"
 

@@ -1,0 +1,3 @@
+from llmops_cli._standin.server import main
+
+raise SystemExit(main())
