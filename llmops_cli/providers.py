@@ -24,7 +24,7 @@ from llmops_cli.errors import InputError
 from llmops_cli.httpclient import (MAX_RESPONSE_BYTES, WIRE_TIME, RedirectRefused, ResponseTooLarge, WireTime,
                                    model_client)
 from llmops_cli.redact import scrub
-from llmops_cli.store import CachedAnswer
+from llmops_cli.store import CachedAnswer, ToolCall
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
@@ -245,7 +245,8 @@ class Provider:
         explicit = spec.input_cost_per_token is not None and spec.output_cost_per_token is not None
         cost = float(known) if known is not None and not explicit else self.cost(spec, tokens_in, tokens_out)
         return CachedAnswer(text=text, finish_reason=getattr(choice, "finish_reason", None), tokens_in=tokens_in,
-                            tokens_out=tokens_out, cost_usd=cost, latency_s=latency)
+                            tokens_out=tokens_out, cost_usd=cost, latency_s=latency,
+                            tool_calls=tool_calls(choice.message))
 
     def cost(self, spec: ModelSpec, tokens_in: int, tokens_out: int) -> float | None:
         """Price from llmops.yaml when given, else litellm's table; None (unknown) rather than 0."""
@@ -273,6 +274,27 @@ def usage_tokens(response: Any, name: str) -> int:
         raise CallFailure("malformed_response", f"usage.{name} is {str(raw)[:40]}: not a token count in "
                           f"[0, {MAX_USAGE_TOKENS}]")
     return int(raw)
+
+
+MAX_TOOL_CALLS = 64  # per answer; more is a runaway model, and each one is a step of the agent loop
+
+
+def tool_calls(message: Any) -> tuple[ToolCall, ...]:
+    """The tool calls of an answer in the OpenAI format litellm normalises every provider to; a call
+    without a function name is unreadable, like any other malformed answer."""
+    raw = getattr(message, "tool_calls", None) or []
+    if len(raw) > MAX_TOOL_CALLS:
+        raise CallFailure("malformed_response", f"{len(raw)} tool calls in one answer (at most {MAX_TOOL_CALLS})")
+    calls = []
+    for item in raw:
+        function = _field(item, "function")
+        name = _field(function, "name") if function is not None else None
+        if not isinstance(name, str) or not name:
+            raise CallFailure("malformed_response", "a tool call without a function name")
+        arguments = _field(function, "arguments")
+        calls.append(ToolCall(id=str(_field(item, "id") or ""), name=name,
+                              arguments=arguments if isinstance(arguments, str) else json.dumps(arguments)))
+    return tuple(calls)
 
 
 def _field(item: Any, name: str) -> Any:

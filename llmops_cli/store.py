@@ -105,6 +105,16 @@ RUN_KINDS = ("eval", "rerun", "diff")
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One tool call a model asked for, as the OpenAI format carries it: `arguments` is the model's raw
+    text (it may not even be JSON, which is what `tool_args_schema` checks)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
 class CachedAnswer:
     """What a provider answered; enough to score again and to report cost and latency."""
 
@@ -114,6 +124,14 @@ class CachedAnswer:
     tokens_out: int
     cost_usd: float | None
     latency_s: float
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    @classmethod
+    def from_json(cls, raw: str) -> CachedAnswer:
+        """Read a cached answer; entries written before tool calls existed have none."""
+        data = json.loads(raw)
+        calls = tuple(ToolCall(**c) for c in data.pop("tool_calls", None) or ())
+        return cls(**data, tool_calls=calls)
 
 
 @dataclass
@@ -252,7 +270,7 @@ class Store:
             chunk = keys[start:start + 500]
             marks = ",".join("?" * len(chunk))
             for key, response in self.db.execute(f"SELECT key, response FROM cache WHERE key IN ({marks})", chunk):
-                found[key] = CachedAnswer(**json.loads(response))
+                found[key] = CachedAnswer.from_json(response)
         return found
 
     def _cached_keys(self, keys: Sequence[str]) -> set[str]:
