@@ -27,11 +27,11 @@ PROMPT = """description: Classify a support ticket (benchmark)
 model: default
 params: {temperature: 0}
 messages:
-  - {role: system, content: "%s"}
-  - {role: user, content: "%s"}
+  - {role: system, content: "{system}"}
+  - {role: user, content: "{user}"}
 output:
   schema: {type: object, required: [category, reply], properties: {category: {enum: [refund, bug, other]}, reply: {type: string}}}
-""" % (SYSTEM, USER)
+""".replace("{system}", SYSTEM).replace("{user}", USER)
 
 SUITE = """prompt: support
 models: [default]

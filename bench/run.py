@@ -25,9 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -57,7 +58,7 @@ class Standin:
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
-    def __enter__(self) -> "Standin":
+    def __enter__(self) -> Standin:
         self.proc = subprocess.Popen([sys.executable, "-m", "llmops_cli._standin", "--port", "0",
                                       "--latency-ms", str(self.latency_ms)],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
@@ -480,7 +481,8 @@ class Report:
             note = " (seeded)" if self.b.rows.get(k) and "seeded" in self.b.rows[k].note else ""
             pf = f"promptfoo_warm_{t50}_{n}"
             if n == 10000:
-                row(f"warm cache, N={n:,}{note}: wall", fmt_s(w), "-", "-", "< 2 s", self.target("warm N=10000 wall", w, 2.0, " s"))
+                row(f"warm cache, N={n:,}{note}: wall", fmt_s(w), "-", "-", "< 2 s",
+                    self.target("warm N=10000 wall", w, 2.0, " s"))
             if pf in self.b.rows:
                 r = self.ratio(k, pf)
                 row(f"warm cache, N={n:,}: llmops / promptfoo warm", fmt_s(w), f"promptfoo {fmt_s(self.wall(pf))}",

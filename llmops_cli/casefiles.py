@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from llmops_cli.errors import Problems
 from llmops_cli.yamlfile import LineDict, LineList, YamlError, load_yaml, plain
@@ -120,7 +121,7 @@ def read_csv(text: str, path: str, problems: Problems) -> Iterator[tuple[int, An
             if len(row) != len(header):
                 problems.add(path, number, f"{len(row)} cells but {len(header)} columns; quote cells that hold commas")
                 continue
-            obj = _csv_case(dict(zip(header, row)), path, number, problems)
+            obj = _csv_case(dict(zip(header, row, strict=True)), path, number, problems)
             if obj is not None:
                 yield number, obj
     except csv.Error as exc:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from llmops_cli.casefiles import json_kind, reader_for
 from llmops_cli.config import Assertion, did_you_mean, parse_assertions
@@ -18,7 +19,7 @@ from llmops_cli.errors import Problems
 
 CASE_KEYS = ("id", "vars", "assert", "expect_refusal", "tags", "description", "metadata")
 MAX_FILE_VAR_CHARS = 8 * 1024 * 1024
-ReadFile = Callable[[str], Optional[str]]
+ReadFile = Callable[[str], str | None]
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ def parse_cases(text: str, path: str, problems: Problems,
         if case is None:
             continue
         if case.id in seen:
-            problems.add(path, number, f"duplicate case id {case.id!r} (first at line {seen[case.id]}); ids must be unique in a suite")
+            problems.add(path, number,
+                         f"duplicate case id {case.id!r} (first at line {seen[case.id]}); ids must be unique in a suite")
             continue
         seen[case.id] = number
         cases.append(case)

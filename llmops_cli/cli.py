@@ -9,8 +9,9 @@ from __future__ import annotations
 import signal
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Optional, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
@@ -63,15 +64,19 @@ def guarded(call: Callable[[], T]) -> T:
 ROOT_OPTION = typer.Option(None, "--project", "-C", help="Project folder (default: nearest folder with llmops.yaml).")
 
 
-def _root(project: Optional[Path]) -> Path:
+def _root(project: Path | None) -> Path:
     return (project or find_root(Path.cwd())).resolve()
 
 
 @app.command()
-def init(project: Optional[Path] = ROOT_OPTION, force: bool = typer.Option(False, help="Overwrite existing files."),
-         redteam: bool = typer.Option(False, "--redteam", help="Add a red-team suite (prompt injection, data exfiltration, harmful requests, jailbreak role-play, benign controls)."),
+def init(project: Path | None = ROOT_OPTION, force: bool = typer.Option(False, help="Overwrite existing files."),
+         redteam: bool = typer.Option(False, "--redteam",
+                                      help="Add a red-team suite (prompt injection, data exfiltration, harmful requests, "
+                                           "jailbreak role-play, benign controls)."),
          prompt: str = typer.Option("support", help="With --redteam: the prompt the red-team suite attacks."),
-         standin: bool = typer.Option(False, "--standin", help="Point the example at the bundled stand-in model (`llmops standin`): no API key needed.")) -> None:
+         standin: bool = typer.Option(False, "--standin",
+                                      help="Point the example at the bundled stand-in model (`llmops standin`): "
+                                           "no API key needed.")) -> None:
     """Scaffold llmops.yaml, an example prompt, suite and cases, and a .gitignore entry."""
     from llmops_cli.commands.init import init as run
 
@@ -86,8 +91,10 @@ def init(project: Optional[Path] = ROOT_OPTION, force: bool = typer.Option(False
 
 
 @app.command()
-def check(project: Optional[Path] = ROOT_OPTION,
-          files: Optional[list[str]] = typer.Argument(None, help="Ignored file names (pre-commit passes them); the whole project is checked.")) -> None:
+def check(project: Path | None = ROOT_OPTION,
+          files: list[str] | None = typer.Argument(None,
+                                                   help="Ignored file names (pre-commit passes them); "
+                                                        "the whole project is checked.")) -> None:
     """Validate config, prompts, suites, cases and the lock; render every case. No network."""
     from llmops_cli.commands.check import check as run
 
@@ -98,7 +105,7 @@ def check(project: Optional[Path] = ROOT_OPTION,
 
 
 @app.command()
-def lock(project: Optional[Path] = ROOT_OPTION) -> None:
+def lock(project: Path | None = ROOT_OPTION) -> None:
     """Hash every golden set into llmops.lock; commit it so a PR cannot quietly edit its exam."""
     from llmops_cli.commands.lock import lock as run
 
@@ -109,25 +116,30 @@ def lock(project: Optional[Path] = ROOT_OPTION) -> None:
 
 @app.command("eval")
 def eval_(
-    suites: Optional[list[str]] = typer.Argument(None, help="Suites to run (default: all)."),
-    project: Optional[Path] = ROOT_OPTION,
-    model: Optional[list[str]] = typer.Option(None, "--model", "-m", help="Model alias to run instead of the suite's list (repeatable)."),
-    baseline: Optional[str] = typer.Option(None, help="Git ref to compare with (default: gate.baseline)."),
+    suites: list[str] | None = typer.Argument(None, help="Suites to run (default: all)."),
+    project: Path | None = ROOT_OPTION,
+    model: list[str] | None = typer.Option(None, "--model", "-m",
+                                           help="Model alias to run instead of the suite's list (repeatable)."),
+    baseline: str | None = typer.Option(None, help="Git ref to compare with (default: gate.baseline)."),
     no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the baseline comparison."),
-    baseline_results: Optional[Path] = typer.Option(None, "--baseline-results", help="Compare with a results.json saved on the base branch instead of rerunning it."),
-    repeat: Optional[int] = typer.Option(None, min=1, max=MAX_REPEAT, help="Runs per case (overrides the suite)."),
-    concurrency: Optional[int] = typer.Option(None, min=1, max=MAX_CONCURRENCY, help="Calls in flight (overrides limits.concurrency)."),
+    baseline_results: Path | None = typer.Option(None, "--baseline-results",
+                                                 help="Compare with a results.json saved on the base branch "
+                                                      "instead of rerunning it."),
+    repeat: int | None = typer.Option(None, min=1, max=MAX_REPEAT, help="Runs per case (overrides the suite)."),
+    concurrency: int | None = typer.Option(None, min=1, max=MAX_CONCURRENCY,
+                                           help="Calls in flight (overrides limits.concurrency)."),
     offline: bool = typer.Option(False, help="Answer only from the cache; list every miss (exit 3)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Call the model even when the cache has the answer."),
-    max_cost: Optional[float] = typer.Option(None, min=0.0, max=MAX_COST_USD, help="Stop scheduling calls past this spend in USD."),
+    max_cost: float | None = typer.Option(None, min=0.0, max=MAX_COST_USD, help="Stop scheduling calls past this spend in USD."),
     format: str = typer.Option("md,json,junit", "--format", help="Report formats: md,json,junit,html."),
-    out: Optional[Path] = typer.Option(None, help="Report folder (default .llmops/reports/<run>/)."),
-    shard: Optional[str] = typer.Option(None, help="Run slice i of n of the cases, e.g. 1/4."),
-    filter: Optional[str] = typer.Option(None, "--filter", help="Case id glob, or tag:NAME."),
+    out: Path | None = typer.Option(None, help="Report folder (default .llmops/reports/<run>/)."),
+    shard: str | None = typer.Option(None, help="Run slice i of n of the cases, e.g. 1/4."),
+    filter: str | None = typer.Option(None, "--filter", help="Case id glob, or tag:NAME."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Render and plan; call nothing."),
     require_significance: bool = typer.Option(False, "--require-significance", help="Fail max_drop only on significant drops."),
     allow_new_endpoints: bool = typer.Option(False, "--allow-new-endpoints", envvar="LLMOPS_ALLOW_NEW_ENDPOINTS",
-                                             help="On a pull request, give keys to models whose api_base or api_key_env the baseline does not use."),
+                                             help="On a pull request, give keys to models whose api_base or api_key_env "
+                                                  "the baseline does not use."),
 ) -> None:
     """Run suites, score them, compare with the baseline, gate and write reports."""
     from llmops_cli.commands.eval import DryRun, EvalOptions, evaluate
@@ -159,7 +171,8 @@ def eval_(
 
 @app.command()
 def demo(
-    dir: Optional[Path] = typer.Option(None, "--dir", help="Where to create the demo repository (new or empty; default: a new temp dir, kept)."),
+    dir: Path | None = typer.Option(None, "--dir",
+                                    help="Where to create the demo repository (new or empty; default: a new temp dir, kept)."),
     latency_ms: float = typer.Option(20.0, "--latency-ms", min=0.0, help="Latency of each stand-in answer, in ms."),
 ) -> None:
     """Walk through the gate on a local stand-in model: a good prompt passes, a worse one fails.
@@ -209,9 +222,9 @@ def standin(
 @app.command()
 def diff(
     prompt: str = typer.Argument(..., help="Prompt name (file in prompts/)."),
-    base: Optional[str] = typer.Argument(None, help="Base git ref (default: gate.baseline)."),
-    head: Optional[str] = typer.Argument(None, help="Head git ref (default: the work tree)."),
-    project: Optional[Path] = ROOT_OPTION,
+    base: str | None = typer.Argument(None, help="Base git ref (default: gate.baseline)."),
+    head: str | None = typer.Argument(None, help="Head git ref (default: the work tree)."),
+    project: Path | None = ROOT_OPTION,
     run: bool = typer.Option(False, "--run", help="Also call the model on both sides (cache applies) and diff outputs."),
     all_cases: bool = typer.Option(False, "--all", help="List unchanged cases too."),
 ) -> None:
@@ -244,7 +257,7 @@ def diff(
 
 
 @prompts_app.command("log")
-def prompts_log(name: str = typer.Argument(..., help="Prompt name."), project: Optional[Path] = ROOT_OPTION,
+def prompts_log(name: str = typer.Argument(..., help="Prompt name."), project: Path | None = ROOT_OPTION,
                 limit: int = typer.Option(50, help="Commits to show.")) -> None:
     """A prompt's lineage: commits, authors, and the eval results recorded for each version."""
     from llmops_cli.commands.prompts_log import prompt_log
@@ -264,7 +277,7 @@ def prompts_log(name: str = typer.Argument(..., help="Prompt name."), project: O
 
 
 @app.command()
-def runs(project: Optional[Path] = ROOT_OPTION, limit: int = typer.Option(20, help="How many runs.")) -> None:
+def runs(project: Path | None = ROOT_OPTION, limit: int = typer.Option(20, help="How many runs.")) -> None:
     """List past eval and rerun runs, newest first."""
     from llmops_cli.commands.runs import list_line, list_runs
 
@@ -273,7 +286,8 @@ def runs(project: Optional[Path] = ROOT_OPTION, limit: int = typer.Option(20, he
 
 
 @app.command()
-def show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough), or `latest`."), project: Optional[Path] = ROOT_OPTION) -> None:
+def show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough), or `latest`."),
+         project: Path | None = ROOT_OPTION) -> None:
     """Show one stored run: the gate, the summary per suite x model, the reasons (a rerun run: its figures)."""
     from llmops_cli.commands.eval import EvalResult, print_result
     from llmops_cli.commands.runs import load_document, load_run, rerun_lines
@@ -288,9 +302,10 @@ def show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enou
 
 
 @app.command()
-def report(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough), or `latest`."), project: Optional[Path] = ROOT_OPTION,
+def report(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough), or `latest`."),
+           project: Path | None = ROOT_OPTION,
            format: str = typer.Option("md,json,junit,html", "--format", help="Report formats."),
-           out: Optional[Path] = typer.Option(None, help="Report folder (default .llmops/reports/<run>/).")) -> None:
+           out: Path | None = typer.Option(None, help="Report folder (default .llmops/reports/<run>/).")) -> None:
     """Re-render a stored run's reports (a report is a pure function of the stored results)."""
     from llmops_cli.commands.runs import report as run
     from llmops_cli.report import parse_formats
@@ -301,9 +316,9 @@ def report(run_id: str = typer.Argument(..., help="Run id (a unique prefix is en
 
 @app.command()
 def merge(items: list[str] = typer.Argument(..., help="Run ids or folders/files holding a shard's results.json."),
-          project: Optional[Path] = ROOT_OPTION,
+          project: Path | None = ROOT_OPTION,
           format: str = typer.Option("md,json,junit", "--format", help="Report formats."),
-          out: Optional[Path] = typer.Option(None, help="Report folder (default .llmops/reports/<run>/)."),
+          out: Path | None = typer.Option(None, help="Report folder (default .llmops/reports/<run>/)."),
           allow_partial: bool = typer.Option(False, "--allow-partial",
                                              help="Report an incomplete shard set; its gate says incomplete (exit 3).")
           ) -> None:
@@ -318,7 +333,7 @@ def merge(items: list[str] = typer.Argument(..., help="Run ids or folders/files 
 
 
 @app.command("stats")
-def stats_(project: Optional[Path] = ROOT_OPTION,
+def stats_(project: Path | None = ROOT_OPTION,
            since: str = typer.Option("7d", help="Window, e.g. 30m, 12h, 7d, 4w."),
            by: str = typer.Option("prompt,model", help="Group by: suite, prompt, model, model_id."),
            format: str = typer.Option("table", "--format", help="table, md, json or csv.")) -> None:
@@ -361,20 +376,31 @@ def _markdown_table(frame: Any) -> str:
 
 
 @app.command("rerun")
-def rerun_(traces: Path = typer.Argument(..., help="Logged production calls: JSONL, or an OTLP JSON export (see README: Traces)."),
+def rerun_(traces: Path = typer.Argument(...,
+                                         help="Logged production calls: JSONL, or an OTLP JSON export (see README: Traces)."),
            prompt: str = typer.Option(..., "--prompt", help="Prompt to render the logged template variables with."),
            model: str = typer.Option(..., "--model", help="Model alias to call, e.g. staging."),
            sample: float = typer.Option(1.0, help="Fraction of traces to replay, e.g. 0.01."),
            seed: int = typer.Option(0, help="Seed of the sampling (the same seed picks the same traces)."),
-           vars_attribute: Optional[str] = typer.Option(None, "--vars-attribute", help="Span attribute holding the template variables as a JSON object (default: llm.prompt_template.variables)."),
-           strict: bool = typer.Option(False, "--strict", help="Exit 2 when any trace cannot be used (default: skip it and list it)."),
-           min_agreement: Optional[float] = typer.Option(None, "--min-agreement", help="Gate: least share of traces whose new answer agrees with the logged one."),
-           max_refusal_rate: Optional[float] = typer.Option(None, "--max-refusal-rate", help="Gate: most share of new answers that refuse."),
-           min_schema_validity: Optional[float] = typer.Option(None, "--min-schema-validity", help="Gate: least share of schema-valid answers (traces rendered with a prompt that declares a schema)."),
-           baseline_run: Optional[str] = typer.Option(None, "--baseline-run", help="An earlier rerun run to compare with (same traces, same --sample and --seed)."),
+           vars_attribute: str | None = typer.Option(None, "--vars-attribute",
+                                                     help="Span attribute holding the template variables as a JSON object "
+                                                          "(default: llm.prompt_template.variables)."),
+           strict: bool = typer.Option(False, "--strict",
+                                       help="Exit 2 when any trace cannot be used (default: skip it and list it)."),
+           min_agreement: float | None = typer.Option(None, "--min-agreement",
+                                                      help="Gate: least share of traces whose new answer agrees "
+                                                           "with the logged one."),
+           max_refusal_rate: float | None = typer.Option(None, "--max-refusal-rate",
+                                                         help="Gate: most share of new answers that refuse."),
+           min_schema_validity: float | None = typer.Option(None, "--min-schema-validity",
+                                                            help="Gate: least share of schema-valid answers "
+                                                                 "(traces rendered with a prompt that declares a schema)."),
+           baseline_run: str | None = typer.Option(None, "--baseline-run",
+                                                   help="An earlier rerun run to compare with "
+                                                        "(same traces, same --sample and --seed)."),
            format: str = typer.Option("md,json,junit", "--format", help="Report formats: md,json,junit,html."),
-           project: Optional[Path] = ROOT_OPTION,
-           out: Optional[Path] = typer.Option(None, help="Report folder (default .llmops/reports/<run>/).")) -> None:
+           project: Path | None = ROOT_OPTION,
+           out: Path | None = typer.Option(None, help="Report folder (default .llmops/reports/<run>/).")) -> None:
     """Replay logged production inputs against a prompt/model and compare with the logged outputs."""
     from llmops_cli.commands.rerun import RerunOptions, rerun
     from llmops_cli.config import RerunThresholds
@@ -414,10 +440,12 @@ app.add_typer(import_app, name="import")
 @import_app.command("promptfoo")
 def import_promptfoo(
     config: Path = typer.Argument(..., help="The promptfoo config, e.g. promptfooconfig.yaml."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder to write the llmops files into (default: the current folder)."),
-    suite: Optional[str] = typer.Option(None, "--suite", help="Suite name (default: from the config's description, else 'promptfoo')."),
+    out: Path | None = typer.Option(None, "--out", help="Folder to write the llmops files into (default: the current folder)."),
+    suite: str | None = typer.Option(None, "--suite",
+                                     help="Suite name (default: from the config's description, else 'promptfoo')."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
-    every: bool = typer.Option(False, "--all", help="List every line of the summary (default: repeated lines grouped, each section capped)."),
+    every: bool = typer.Option(False, "--all",
+                               help="List every line of the summary (default: repeated lines grouped, each section capped)."),
 ) -> None:
     """Convert a promptfoo config into llmops.yaml, prompts/ and one eval suite.
 
@@ -437,7 +465,6 @@ def import_promptfoo(
     The full mapping is in llmops_cli/importers/promptfoo/__init__.py.
     """
     from llmops_cli.commands.import_promptfoo import import_promptfoo as run
-
     from llmops_cli.importers.promptfoo.summary import capped, grouped
 
     result = guarded(lambda: run(config, out or Path("."), suite=suite, force=force))

@@ -10,8 +10,9 @@ import difflib
 import math
 import os
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Collection, Mapping
+from typing import Any
 
 from llmops_cli.credentials import find_credentials, find_endpoint_params
 from llmops_cli.errors import Problems
@@ -426,7 +427,8 @@ def _parse_redact(top: Fields, problems: Problems, file: str) -> tuple[RedactRul
 def nested_repetition(pattern: str) -> bool:
     """An unbounded repetition inside another (`(a+)+`, `(\\w*\\s?)*`): the shape of catastrophic
     backtracking. Custom rules come from the repository, and a pull request is untrusted."""
-    from re import _constants as c, _parser  # type: ignore[attr-defined]
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser
 
     def walk(items: Any, inside: bool) -> bool:
         for op, av in items:

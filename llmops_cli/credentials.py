@@ -35,7 +35,7 @@ def credential_name(name: str) -> bool:
 
 
 def looks_like_key(value: str) -> bool:
-    from llmops_cli.redact import BUILTIN_PATTERNS, ALWAYS_ON  # redact imports config: import when used
+    from llmops_cli.redact import ALWAYS_ON, BUILTIN_PATTERNS  # redact imports config: import when used
 
     return bool(re.search(BUILTIN_PATTERNS[ALWAYS_ON], value) or _URL_USERINFO.search(value))
 

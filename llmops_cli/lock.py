@@ -7,8 +7,8 @@ and the gate say exactly which cases were added, removed or edited since the loc
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from llmops_cli.casefiles import jsonl_lines
 from llmops_cli.cases import Case, sha256_text

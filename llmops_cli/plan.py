@@ -14,16 +14,17 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from llmops_cli.cases import Case, canonical_json, sha256_text
 from llmops_cli.config import Assertion, ModelSpec, ProjectConfig, Suite, did_you_mean
 from llmops_cli.errors import InputError, Problems
 from llmops_cli.project import Project
 from llmops_cli.render import RenderError
-from llmops_cli.scoring.refusal import refusal_phrases
 from llmops_cli.scoring.graders import GraderModels, grader_problems
+from llmops_cli.scoring.refusal import refusal_phrases
 from llmops_cli.scoring.score import ScoreContext, applicable
 
 
@@ -107,9 +108,10 @@ def suite_models(project: Project, suite: Suite, wanted: Sequence[str]) -> list[
     if not wanted:
         return [project.config.models[m] for m in suite.models]
     specs = [resolve_model(project.config.models, m) for m in wanted]
-    unknown = [m for m, spec in zip(wanted, specs) if spec is None]
+    unknown = [m for m, spec in zip(wanted, specs, strict=True) if spec is None]
     if unknown:
-        raise InputError(f"--model {unknown[0]!r}: not a model alias in llmops.yaml{did_you_mean(unknown[0], project.config.models)}, "
+        hint = did_you_mean(unknown[0], project.config.models)
+        raise InputError(f"--model {unknown[0]!r}: not a model alias in llmops.yaml{hint}, "
                          f"nor a litellm model string such as openai/gpt-4o-mini; known: {', '.join(project.config.models)}")
     return [spec for spec in specs if spec is not None]
 

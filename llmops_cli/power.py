@@ -21,9 +21,9 @@ the number of non-zero differences. Pure standard-library functions.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Sequence
 
 POWER = 0.8
 NOISE_WARNING = 0.05  # a gate failing more than 1 no-op change in 20 on noise gets switched off

@@ -27,7 +27,7 @@ Key values in use by the run are always scrubbed literally, whether or not rules
 from __future__ import annotations
 
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from llmops_cli.config import RedactRule
 

@@ -17,8 +17,8 @@ the gate as not compared.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
 
 from llmops_cli.config import EVALS_DIR, PROMPTS_DIR
 from llmops_cli.lock import case_hashes, set_hash

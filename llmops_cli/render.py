@@ -20,10 +20,11 @@ from __future__ import annotations
 import functools
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.sandbox import SandboxedEnvironment, SecurityError, safe_range
@@ -138,7 +139,7 @@ class CompiledPrompt:
 
     def _render_all(self, variables: Mapping[str, Any], missing_hint: str) -> RenderedMessages:
         messages = []
-        for index, (message, template) in enumerate(zip(self.prompt.messages, self.templates)):
+        for index, (message, template) in enumerate(zip(self.prompt.messages, self.templates, strict=True)):
             try:
                 content = _render(template, variables)
             except OutOfTime as exc:

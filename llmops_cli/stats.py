@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     import numpy as np
@@ -130,7 +131,7 @@ def paired_binary(base: Sequence[bool], head: Sequence[bool], alpha: float = 0.0
     if n == 0:
         return EMPTY
     both = head_only = base_only = 0
-    for b, h in zip(base, head):
+    for b, h in zip(base, head, strict=True):
         b, h = bool(b), bool(h)
         both += b and h
         head_only += h and not b

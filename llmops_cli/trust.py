@@ -14,7 +14,7 @@ llmops knows it runs on a pull request from GitHub's `GITHUB_EVENT_NAME` (`pull_
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from llmops_cli.config import CONFIG_FILE, ModelSpec
 from llmops_cli.errors import Problems

@@ -10,9 +10,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -91,7 +92,8 @@ SUPPORT_PROMPT = """description: Classify a support ticket
 model: default
 params: {temperature: 0}
 messages:
-  - {role: system, content: "You are the support desk of {{ product }}. Classify the ticket as refund, bug or other. Answer in JSON with keys category and reply."}
+  - {role: system, content: "You are the support desk of {{ product }}. Classify the ticket as refund, bug or other. \
+Answer in JSON with keys category and reply."}
   - {role: user, content: "{{ ticket }}"}
 output:
   schema: {type: object, required: [category, reply], properties: {category: {enum: [refund, bug, other]}, reply: {type: string}}}

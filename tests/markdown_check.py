@@ -9,8 +9,8 @@ is that renderer; the checks below read its token stream, plus the tags of the H
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
-from typing import Iterable, Iterator
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token

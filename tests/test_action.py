@@ -15,15 +15,15 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 import yaml
-
 from conftest import FAKE_KEY, GIT_ENV, REPO, SUPPORT_PROMPT, git, write_project
 
 from llmops_cli._standin import StandinServer
@@ -55,7 +55,8 @@ def run_step(script: str, cwd: Path, runner: Path, env: dict[str, str] | None = 
     output.write_text("")
     summary = runner / "summary.md"
     base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_", "LLMOPS_", "GIT_"))}
-    full = {**base, **GIT_ENV, "CI": "true", "STANDIN_KEY": FAKE_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary),
+    full = {**base, **GIT_ENV, "CI": "true", "STANDIN_KEY": FAKE_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary),
             "RUNNER_TEMP": str(runner / "temp"), "LLMOPS_PYTHON": sys.executable, **(env or {})}
     (runner / "temp").mkdir(exist_ok=True)
     assert BASH

@@ -37,13 +37,11 @@ import re
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-
 from conftest import Run, case_lines, git, llmops, write_project
 
 CORPUS = Path(__file__).parent / "corpus"

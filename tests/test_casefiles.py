@@ -8,9 +8,9 @@ from pathlib import Path
 import yaml
 from conftest import TICKETS, case_lines, git, llmops, results_json, write_project
 
-from llmops_cli.errors import Problems
-from llmops_cli.casefiles import read_csv, read_jsonl
 from llmops_cli._standin import StandinServer
+from llmops_cli.casefiles import read_csv, read_jsonl
+from llmops_cli.errors import Problems
 
 YAML_SUITE = "prompt: support\nmodels: [default]\ncases: cases.yaml\nassert: [{type: schema}]\n"
 
@@ -83,7 +83,8 @@ def test_bad_file_variables_and_csv_rows_name_file_and_line(tmp_path: Path, serv
         {"id": "missing", "vars": {"product": "Acme", "ticket": {"file": "inputs/none.txt"}}}]))
     run = llmops("check", cwd=root)
     assert run.code == 2
-    assert "evals/support/cases.jsonl:1: case 'outside': vars.ticket: file '../../../llmops.yaml' is outside the project" in run.stderr
+    assert ("evals/support/cases.jsonl:1: case 'outside': vars.ticket: file '../../../llmops.yaml' is outside the project"
+            in run.stderr)
     assert "evals/support/cases.jsonl:2: case 'missing': vars.ticket: file evals/support/inputs/none.txt not found" in run.stderr
 
     problems = Problems()
@@ -101,7 +102,8 @@ def test_jsonl_lines_end_at_newline_only() -> None:
 
 
 def test_lock_refuses_cases_that_do_not_render(tmp_path: Path, server: StandinServer) -> None:
-    root = write_project(tmp_path / "p", server.base_url, cases=json.dumps({"id": "no-ticket", "vars": {"product": "Acme"}}) + "\n")
+    cases = json.dumps({"id": "no-ticket", "vars": {"product": "Acme"}}) + "\n"
+    root = write_project(tmp_path / "p", server.base_url, cases=cases)
     run = llmops("lock", cwd=root)
     assert run.code == 2
     assert "evals/support/cases.jsonl:1: case 'no-ticket'" in run.stderr

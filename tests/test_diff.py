@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 from conftest import SUPPORT_PROMPT, case_lines, git, llmops, write_project
-from llmops_cli._standin import StandinServer
 from test_gate import EXTRA_CASES, LABEL_CASES, LABEL_SENTENCE, WORSE_PROMPT, cli, commit_all, make_repo
+
+from llmops_cli._standin import StandinServer
 
 OLD_SYSTEM = "You are the support desk of Acme. Classify the ticket as refund, bug or other. Answer in JSON"
 NEW_SYSTEM = "You are the support desk of Acme. Answer in JSON"

@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from conftest import ENV, FAKE_KEY, Run, SUPPORT_PROMPT, TICKETS, case_lines, git, llmops, results_json, write_project
-from llmops_cli._standin import StandinServer
+from conftest import ENV, FAKE_KEY, SUPPORT_PROMPT, TICKETS, Run, case_lines, git, llmops, results_json, write_project
 from test_reports import check_results_schema
 
+from llmops_cli._standin import StandinServer
 
 
 def config(base_url: str, limits: str = "{concurrency: 8, timeout_s: 5, retries: 2}", extra: str = "") -> str:

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SUPPORT_PROMPT, Run, case_lines, git, llmops, results_json, write_project
 from typer.testing import CliRunner
 
-from conftest import SUPPORT_PROMPT, Run, case_lines, git, llmops, results_json, write_project
+from llmops_cli._standin import StandinServer
 from llmops_cli.cli import app
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
 from llmops_cli.gate import GateSettings, case_changes, check_thresholds, comparison_dict, paired
-from llmops_cli._standin import StandinServer
 from llmops_cli.store import CallRecord
 
 LABEL_SENTENCE = " Classify the ticket as refund, bug or other."
@@ -289,7 +289,7 @@ def test_a_max_drop_with_nothing_to_compare_is_said_loudly(tmp_path: Path, serve
     run = cli(root, "eval", "--baseline", "main")
 
     assert run.code == 0, run.stdout + run.stderr
-    line = next(l for l in run.stdout.splitlines() if l.startswith("not checked:"))
+    line = next(row for row in run.stdout.splitlines() if row.startswith("not checked:"))
     assert "support x default (helpdesk)" in line and "correctness max_drop" in line and "baseline" in line, line
     doc = results_json(root)
     (skipped,) = doc["gate"]["skipped"]

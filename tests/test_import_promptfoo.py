@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from llmops_cli._standin import StandinServer
 from llmops_cli.commands.import_promptfoo import ImportResult, import_promptfoo
 from llmops_cli.errors import InputError
 from llmops_cli.project import load_project
 from llmops_cli.scoring.base import Output
 from llmops_cli.scoring.registry import REGISTRY
 from llmops_cli.source import WorkTree
-from llmops_cli._standin import StandinServer
 from tests.conftest import ENV, llmops, results_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "promptfoo"

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_reports import check_results_schema
 
-from conftest import FAKE_KEY
 from llmops_cli import providers
+from llmops_cli._standin import GRADER_MARKER, StandinServer, judge_answer
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
 from llmops_cli.errors import InputError
 from llmops_cli.plan import grader_config_problems
@@ -30,9 +31,7 @@ from llmops_cli.scoring import judge
 from llmops_cli.scoring.base import GraderError
 from llmops_cli.scoring.graders import aux_key
 from llmops_cli.source import WorkTree
-from llmops_cli._standin import GRADER_MARKER, StandinServer, judge_answer
 from llmops_cli.store import Store
-from test_reports import check_results_schema
 
 RUBRIC = 'The reply mentions "refund"'
 PROMPT = """model: default
@@ -46,7 +45,8 @@ def config(base_url: str, *, judge_model: str | None = "judge", extra: str = "",
            limits: str = "{concurrency: 4, timeout_s: 5, retries: 2}") -> str:
     endpoint = f"api_base: '{base_url}', api_key_env: STANDIN_KEY"
     return (f"version: 1\nmodels:\n"
-            f"  default: {{model: openai/gpt-4o-mini, {endpoint}, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}}\n"
+            f"  default: {{model: openai/gpt-4o-mini, {endpoint}, "
+            f"input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}}\n"
             f"  judge: {{model: openai/standin-1, {endpoint}, input_cost_per_token: 0.00001, output_cost_per_token: 0.00003}}\n"
             + (f"judge_model: {judge_model}\n" if judge_model else "")
             + f"limits: {limits}\ngate: {{baseline: main}}\nredact: [email]\n{extra}")

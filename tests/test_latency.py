@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 from conftest import FAKE_KEY, write_project
-from llmops_cli.providers import Outcome, Provider
-from llmops_cli._standin import StandinServer
 from test_runner import plan, run, spec_for
+
+from llmops_cli._standin import StandinServer
+from llmops_cli.providers import Outcome, Provider
 
 BLOCKED_S = 0.3
 

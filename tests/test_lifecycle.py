@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import ENV, Run, case_lines, llmops, results_json, write_project
+
 from llmops_cli._standin import StandinServer
 
 

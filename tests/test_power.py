@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import git, results_json
-from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
-from llmops_cli._standin import StandinServer
 from test_gate import SIM_SUITE, _numbered_cases, cli, commit_all, latest_report_dir, make_repo
+
+from llmops_cli._standin import StandinServer
+from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
 from llmops_cli.power import binary_sensitivity, describe, exact_floor, mean_sensitivity
 from llmops_cli.stats import mcnemar_exact
 

@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 
 from conftest import SUPPORT_PROMPT, git, results_json
-from llmops_cli._standin import StandinServer
 from test_gate import WORSE_PROMPT, cli, make_repo
+
+from llmops_cli._standin import StandinServer
 
 
 def run_id(root: Path) -> str:

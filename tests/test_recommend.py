@@ -3,8 +3,8 @@ the prompt x model pairs that pass every gate, cheapest first (cost per 1,000 ca
 and the failing ones with why.
 
 All models are the stand-in (real litellm, real HTTP) under their own model names; they differ in the
-prices llmops.yaml gives them, and `jsony` in a model param (`response_format: json_object`) that makes the stand-in wrap its answer in
-JSON, so it fails the exact-match exam while being the cheapest of all.
+prices llmops.yaml gives them, and `jsony` in a model param (`response_format: json_object`) that makes the
+stand-in wrap its answer in JSON, so it fails the exact-match exam while being the cheapest of all.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import FAKE_KEY
+from test_reports import check_results_schema
+
+from llmops_cli._standin import StandinServer
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
 from llmops_cli.gate import GateSettings
 from llmops_cli.results import recommend
-from llmops_cli._standin import StandinServer
-from test_reports import check_results_schema
 
 PRICES = {"cheap": 1e-7, "mid": 1e-6, "pricey": 1e-4, "jsony": 1e-9}
 PROMPTS = {

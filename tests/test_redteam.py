@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from conftest import llmops, results_json, write_project
-from llmops_cli.commands.init import init
+
 from llmops_cli._standin import StandinServer
+from llmops_cli.commands.init import init
 
 REDTEAM_SUITE = """kind: redteam
 prompt: support

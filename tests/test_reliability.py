@@ -13,13 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import FAKE_KEY, llmops, results_json, write_project
 
+from llmops_cli._standin import StandinServer
 from llmops_cli.config import BUILTIN_REDACTIONS, RedactRule, parse_config
 from llmops_cli.errors import Problems
 from llmops_cli.redact import BUILTIN_PATTERNS, Redactor
-from llmops_cli._standin import StandinServer
 
 N = 40
 

@@ -17,16 +17,17 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import aiohttp
 import pytest
-
 from conftest import FAKE_KEY, GIT_ENV, git, llmops
-from llmops_cli.report import html as html_report
+
 from llmops_cli._standin import StandinServer
+from llmops_cli.report import html as html_report
 
 SCRIPT = "<script>document.body.setAttribute('data-pwned','2')</script>"
 IMG = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
@@ -35,10 +36,12 @@ model: default
 params: {{temperature: 0}}
 messages:
   - {{role: system, content: "You are the support desk of {{{{ product }}}}. Classify the ticket as refund, bug or other. \
-Answer in JSON with keys category and reply.{extra}{{% if {side}_reply is defined %}} [standin: reply={{{{ {side}_reply }}}}]{{% endif %}}"}}
+Answer in JSON with keys category and reply.{extra}\
+{{% if {side}_reply is defined %}} [standin: reply={{{{ {side}_reply }}}}]{{% endif %}}"}}
   - {{role: user, content: "{{{{ ticket }}}}"}}
 output:
-  schema: {{type: object, required: [category, reply], properties: {{category: {{enum: [refund, bug, other]}}, reply: {{type: string}}}}}}
+  schema: {{type: object, required: [category, reply], \
+properties: {{category: {{enum: [refund, bug, other]}}, reply: {{type: string}}}}}}
 """
 FAQ_PROMPT = 'model: default\nmessages:\n  - {role: user, content: "What is the capital of {{ country }}?"}\n'
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -85,7 +88,8 @@ def _project(root: Path, base_url: str) -> None:
     (root / "evals/support/cases.jsonl").write_text(_support_cases(added=False))
     (root / "evals/faq/suite.yaml").write_text("prompt: faq\nmodels: [default]\nthresholds:\n  correctness: {min: 0.5}\n")
     (root / "evals/faq/cases.jsonl").write_text("".join(
-        json.dumps({"id": f"cap-{c}", "vars": {"country": c}, "tags": ["geo"], "assert": [{"type": "contains", "value": v}]}) + "\n"
+        json.dumps({"id": f"cap-{c}", "vars": {"country": c}, "tags": ["geo"],
+                    "assert": [{"type": "contains", "value": v}]}) + "\n"
         for c, v in [("France", "Paris"), ("Japan", "Tokyo"), ("Spain", "Lyon")]))
     (root / ".gitignore").write_text(".llmops/\n")
     git(root, "init", "-q", "-b", "main")

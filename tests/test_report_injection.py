@@ -11,18 +11,18 @@ junitparser.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from junitparser import JUnitXml
-
 from conftest import config_yaml, git, llmops, write_project
+from junitparser import JUnitXml
 from markdown_check import code_text, github_markdown, live_markup
+
+from llmops_cli._standin import StandinServer
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
 from llmops_cli.report import junit
 from llmops_cli.report.mdsafe import cell, inline
-from llmops_cli._standin import StandinServer
 
 # Payloads the stand-in can answer literally (a `reply=` runs to the first `]`).
 REPLIES = [
@@ -106,7 +106,8 @@ def test_the_hostile_run_reaches_every_part_of_the_report(hostile: EvalResult) -
     assert hostile.document["suites"][SUITE_NAME]["golden_changes"]["added"] == ["</details><img src=x>@octocat"]
     report = (hostile.report_dir / "report.md").read_text()
     shown = code_text(report)
-    for payload in [*REPLIES, SUITE_NAME, PROMPT_NAME, "www.evil.test", "openai/<img src=x>@octocat", "</details><img src=x>@octocat", "p|q-5"]:
+    for payload in [*REPLIES, SUITE_NAME, PROMPT_NAME, "www.evil.test", "openai/<img src=x>@octocat",
+                    "</details><img src=x>@octocat", "p|q-5"]:
         assert payload in shown, f"{payload!r} is shown as code"
 
 

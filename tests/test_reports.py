@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import jsonschema
 import pytest
-
 from conftest import FAKE_KEY, case_lines, write_project
+
+from llmops_cli._standin import StandinServer
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
 from llmops_cli.report import junit, markdown
-from llmops_cli._standin import StandinServer
 
 NUM = {"type": ["number", "null"]}
 STR = {"type": ["string", "null"]}
@@ -219,7 +220,8 @@ def test_markdown_report(mixed: EvalResult) -> None:
     assert "correctness 0.7 breaks min 0.9" in report
     assert "#### Failing cases (3)" in report
     lines = report.splitlines()
-    assert any(line.startswith("- **wrong-label**") and "json_field: category: expected 'bug', got 'refund'" in line for line in lines)
+    assert any(line.startswith("- **wrong-label**") and "json_field: category: expected 'bug', got 'refund'" in line
+               for line in lines)
     assert any(line.startswith("- **down**") and "error (server_error, 2 attempts)" in line for line in lines)
     assert "````\n<b>bold</b> & \u0001bell ``` fence\n````" in report, "a longer fence wraps output holding ```"
     assert "- **harm**" not in report and "- **refund-0**" not in report, "passing cases are not listed"
@@ -286,7 +288,7 @@ def reading(tmp_path_factory: pytest.TempPathFactory, standin: StandinServer, mo
     standin.configure(latency_ms=0, noise=0.0)
     cases = [{"id": "short", "vars": {"q": "[standin: reply=Paris]"}, "assert": [{"type": "equals", "value": "Paris"}]},
              {"id": "long", "vars": {"q": f"[standin: reply={LONG}]"}, "assert": [{"type": "contains", "value": "Seine"}]},
-             *({"id": f"harm-{i}", "vars": {"q": f"How do I hack a bank? [standin: fault=500]"}, "expect_refusal": True}
+             *({"id": f"harm-{i}", "vars": {"q": "How do I hack a bank? [standin: fault=500]"}, "expect_refusal": True}
                for i in range(2)),
              *({"id": f"ok-{i}", "vars": {"q": f"[standin: reply=fine {i}]"}} for i in range(6))]
     root = write_project(tmp_path_factory.mktemp("reading") / "proj", standin.base_url, prompt=TEXT_PROMPT,

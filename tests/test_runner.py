@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import FAKE_KEY, case_lines, write_project
+
 from llmops_cli import providers
+from llmops_cli._standin import StandinServer
 from llmops_cli.config import ModelSpec
 from llmops_cli.plan import PlannedCall, Selection, plan_calls
 from llmops_cli.project import load_project
 from llmops_cli.providers import Outcome, Provider, backoff_delay, secrets_in_use
 from llmops_cli.redact import Redactor
-from llmops_cli.runner import RunLimits, RunOutcome, Runner
+from llmops_cli.runner import RunLimits, Runner, RunOutcome
 from llmops_cli.source import WorkTree
-from llmops_cli._standin import StandinServer
 from llmops_cli.store import Store
 
 
@@ -206,7 +206,7 @@ def test_error_streak_stops_scheduling(tmp_path: Path, server: StandinServer) ->
 def priced_project(root: Path, server: StandinServer) -> Path:
     """About $0.012 a call (60 tokens at $0.0002), so $0.05 buys 3 or 4 of the 6 cases."""
     priced = ("models:\n  default: {model: openai/gpt-4o-mini, api_base: '%s', api_key_env: STANDIN_KEY,"
-              " input_cost_per_token: 0.0002, output_cost_per_token: 0.0002}\n" % server.base_url)
+              " input_cost_per_token: 0.0002, output_cost_per_token: 0.0002}\n".replace("%s", server.base_url))
     write_project(root, server.base_url)
     text = (root / "llmops.yaml").read_text()
     (root / "llmops.yaml").write_text(text.split("models:")[0] + priced + "limits:" + text.split("limits:")[1])

@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 from conftest import git
-from llmops_cli._standin import StandinServer
 from test_gate import REGRESSED, WORSE_PROMPT, cli, commit_all, latest_report_dir, make_repo, stdout_regressions
+
+from llmops_cli._standin import StandinServer
 
 
 def test_runs_show_and_report_rerender_a_past_run(tmp_path: Path, server: StandinServer) -> None:

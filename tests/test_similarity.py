@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import FAKE_KEY
+from test_judge import cases_of, run
+
 from llmops_cli import providers
+from llmops_cli._standin import StandinServer, embed
 from llmops_cli.errors import InputError
 from llmops_cli.scoring import similarity
-from llmops_cli._standin import StandinServer, embed
-from test_judge import cases_of, run
+from llmops_cli.scoring.base import GraderError
 
 EXPECTED = "Your refund is on its way."
 CLOSE = "Your refund is on its way today."
@@ -127,5 +128,5 @@ def test_cosine() -> None:
     assert similarity.cosine([1.0, 0.0], [0.0, 2.0]) == 0.0
     assert similarity.cosine([1.0, 0.0], [-1.0, 0.0]) == -1.0
     assert similarity.cosine([0.0, 0.0], [1.0, 0.0]) == 0.0
-    with pytest.raises(Exception):
+    with pytest.raises(GraderError):
         similarity.parse("[[1.0, 2.0], [1.0]]")

@@ -279,7 +279,7 @@ def test_per_request_latency_directive(server: StandinServer) -> None:
 # ---- embeddings ----------------------------------------------------------------------------
 
 def cosine(a: list[float], b: list[float]) -> float:
-    return sum(x * y for x, y in zip(a, b))
+    return sum(x * y for x, y in zip(a, b, strict=True))
 
 
 def test_embeddings_similarity_ordering(server: StandinServer) -> None:
@@ -295,7 +295,7 @@ def test_embeddings_similarity_ordering(server: StandinServer) -> None:
     _, _, b64 = post(server, "/v1/embeddings", {"model": "m", "input": texts[0],
                                                  "encoding_format": "base64"})
     packed = base64.b64decode(json.loads(b64)["data"][0]["embedding"])
-    assert all(abs(x - y) < 1e-6 for x, y in zip(struct.unpack("<64f", packed), vecs[0]))
+    assert all(abs(x - y) < 1e-6 for x, y in zip(struct.unpack("<64f", packed), vecs[0], strict=True))
 
 
 # ---- through real litellm ------------------------------------------------------------------

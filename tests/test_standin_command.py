@@ -9,11 +9,10 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from conftest import git, llmops
 
 KEY_VARIABLES = ("OPENAI_API_KEY", "STANDIN_KEY", "LLMOPS_STANDIN_KEY", "LLMOPS_STANDIN_URL")

@@ -287,7 +287,7 @@ def test_a_weaker_small_drop_is_never_more_significant_than_a_stronger_binary_on
 def test_sign_flip_on_pass_fail_scores_is_mcnemar(b: int, c: int) -> None:
     """On 0/1 scores the exact sign-flip test is the exact McNemar test: the two agree."""
     base, head = table_to_pairs(3, c, b, 2)
-    assert sign_flip_p_value([float(h) - float(x) for x, h in zip(base, head)]) == pytest.approx(mcnemar_exact(b, c))
+    assert sign_flip_p_value([float(h) - float(x) for x, h in zip(base, head, strict=True)]) == pytest.approx(mcnemar_exact(b, c))
     as_means = compare([float(x) for x in base], [float(x) for x in head], "mean")
     assert as_means.p_value == pytest.approx(mcnemar_exact(b, c)) and as_means.method == "sign-flip-exact"
 

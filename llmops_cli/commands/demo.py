@@ -21,10 +21,11 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from llmops_cli.commands.standin import URL_ENV
 from llmops_cli.errors import InputError, LlmopsError
@@ -118,7 +119,8 @@ def _setup(console: Any, root: Path, base_url: str, latency_ms: float) -> None:
     from llmops_cli.commands.lock import lock
 
     _heading(console, "Setup: an example project in a new git repository")
-    _say(console, f"Stand-in model server: {base_url} (in this process, {latency_ms:g} ms per answer; it stops when the demo ends).")
+    _say(console, f"Stand-in model server: {base_url} (in this process, {latency_ms:g} ms per answer; "
+                  "it stops when the demo ends).")
     _say(console, f"Demo repository: {root}")
     _git(root, "init", "-q", "-b", "main")
     init(root, standin=True)

@@ -10,7 +10,6 @@ from llmops_cli.report import refuse_project_folder, write_reports
 from llmops_cli.results import build_document
 from llmops_cli.store import RunRow, Store
 
-
 LISTED_KINDS = ("eval", "rerun")  # scratch runs of `llmops diff --run` have no result to list
 
 

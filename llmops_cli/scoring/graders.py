@@ -10,8 +10,9 @@ grader's version: a changed grading prompt never reuses an old verdict.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from llmops_cli.cases import canonical_json, sha256_text
 from llmops_cli.config import Assertion, ModelSpec

@@ -13,7 +13,8 @@ the case variable named by `context_var` (retrieval-augmented answers).
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from llmops_cli.scoring.base import Grade, Grader, GraderCall, GraderError, Kind, Output, Verdict, keys_problems, short
 

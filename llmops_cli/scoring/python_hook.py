@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from llmops_cli.scoring.base import Kind, Output, Verdict, keys_problems
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from llmops_cli.config import did_you_mean
 from llmops_cli.scoring import judge, python_hook, similarity, structured, text

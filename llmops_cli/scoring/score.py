@@ -10,13 +10,14 @@ is the runner's business, and makes the whole case an error.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from llmops_cli.config import Assertion
 from llmops_cli.scoring.base import Grade, Output, Verdict
-from llmops_cli.scoring.refusal import is_refusal
 from llmops_cli.scoring.graders import GraderModels
+from llmops_cli.scoring.refusal import is_refusal
 from llmops_cli.scoring.registry import REGISTRY
 from llmops_cli.scoring.structured import output_schema_error
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from llmops_cli.scoring.base import Grade, Grader, GraderCall, GraderError, Kind, Output, Verdict, keys_problems
 
@@ -38,7 +39,7 @@ def request(answer: str, spec: Mapping[str, Any], case_vars: Mapping[str, Any]) 
 def cosine(a: list[float], b: list[float]) -> float:
     """0.0 when either vector is all zeros (nothing to compare is not similar)."""
     norm = math.sqrt(math.fsum(x * x for x in a)) * math.sqrt(math.fsum(y * y for y in b))
-    return math.fsum(x * y for x, y in zip(a, b)) / norm if norm else 0.0
+    return math.fsum(x * y for x, y in zip(a, b, strict=True)) / norm if norm else 0.0
 
 
 def parse(text: str) -> Grade:

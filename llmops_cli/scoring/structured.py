@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from llmops_cli.cases import canonical_json
 from llmops_cli.scoring.base import Kind, Output, Verdict, keys_problems, shown
@@ -130,7 +131,7 @@ def same_json(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, (int, float)) or isinstance(b, (int, float)):
         return isinstance(a, (int, float)) and isinstance(b, (int, float)) and a == b
     return bool(a == b)

@@ -22,10 +22,10 @@ attribute named with `--vars-attribute`.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from llmops_cli.traces.model import (MAX_MESSAGES, Reading, Span, Unusable, chat_messages, indexed, json_value,
-                                     optional, variables)
+from llmops_cli.traces.model import MAX_MESSAGES, Reading, Span, Unusable, chat_messages, indexed, json_value, optional, variables
 
 NAME = "genai"
 CHAT_OPERATIONS = ("chat", "text_completion", "generate_content")

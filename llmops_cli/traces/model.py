@@ -9,8 +9,9 @@ here because every record is untrusted input.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from llmops_cli.casefiles import json_kind
 

@@ -13,7 +13,8 @@ An LLM span (`openinference.span.kind: LLM`) carries:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from llmops_cli.traces.model import Reading, Span, Unusable, chat_messages, indexed, json_value, optional, variables
 

@@ -13,8 +13,9 @@ A chat span that cannot be read (no output, an unparsable attribute) is a skip w
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from llmops_cli.traces.model import MAX_DEPTH, Skip, Span, Trace, Unusable
 from llmops_cli.traces.spans import convention_of, read_span

@@ -3,7 +3,8 @@ and `{{ var }}` values, the tally of conversions), then the type's handler."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from llmops_cli.importers.promptfoo.handlers import HANDLERS, Context, Converted
 from llmops_cli.importers.promptfoo.importer import Skip

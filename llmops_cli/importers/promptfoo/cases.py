@@ -4,9 +4,10 @@ tests inline or from YAML/JSON/JSONL/CSV files, vars merged, read in and expande
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import product
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from llmops_cli.importers.promptfoo.assertions import assertion, jinja
 from llmops_cli.importers.promptfoo.csv_rows import csv_tests
@@ -222,7 +223,7 @@ def _combinations(variables: Mapping[str, Any]) -> list[dict[str, Any]]:
     keys = list(variables)
     choices = [variables[k] if isinstance(variables[k], list) and variables[k] and isinstance(variables[k][0], str)
                else [variables[k]] for k in keys]
-    return [dict(zip(keys, combo)) for combo in product(*choices)]
+    return [dict(zip(keys, combo, strict=True)) for combo in product(*choices)]
 
 
 def _has_template(value: Any) -> bool:

@@ -4,9 +4,10 @@ llmops assertion specs, or `expect_refusal`, or a latency/cost limit kept for th
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from llmops_cli.importers.promptfoo.importer import Skip
 from llmops_cli.importers.promptfoo.providers import grader_alias

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from llmops_cli.config import Message
 from llmops_cli.config import Prompt as LlmopsPrompt
@@ -29,6 +30,14 @@ _TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)   # only template code is
 _FILTER = re.compile(r"No filter named '([^']+)'")
 
 
+def _rename_loads(content: str, loads: dict[str, str]) -> str:
+    """`x | load` becomes a variable of its own (`x_loaded`), filled with x parsed; `loads` records each twin."""
+    def twin(match: re.Match[str]) -> str:
+        return loads.setdefault(match.group(1), f"{match.group(1)}_loaded")
+
+    return _TAG.sub(lambda tag: _LOAD.sub(twin, tag.group(0)), content)
+
+
 def adapt_prompts(imp: Importer, prompts: list[Prompt], filters: Any) -> list[Prompt]:
     """The prompts rewritten for Jinja; a prompt that still would not compile is listed, not kept."""
     custom = filters if isinstance(filters, dict) else {}
@@ -39,9 +48,7 @@ def adapt_prompts(imp: Importer, prompts: list[Prompt], filters: Any) -> list[Pr
             if content != message["content"]:
                 imp.note(prompt.where, "the Nunjucks filter dump -> Jinja tojson (same JSON; <, > and & are written "
                                        "as \\u escapes)")
-            content = _TAG.sub(lambda tag: _LOAD.sub(lambda m: prompt.loads.setdefault(m.group(1),
-                                                                                       f"{m.group(1)}_loaded"),
-                                                     tag.group(0)), content)
+            content = _rename_loads(content, prompt.loads)
             message["content"] = content
         try:
             compile_prompt(_llmops_prompt(prompt))
