@@ -142,12 +142,12 @@ def eval_(
                                                   "the baseline does not use."),
 ) -> None:
     """Run suites, score them, compare with the baseline, gate and write reports."""
-    from llmops_cli.commands.eval import DryRun, EvalOptions, evaluate
+    from llmops_cli.commands.eval import DryRun, EvalOptions, EvalResult, evaluate
     from llmops_cli.plan import Selection, parse_shard
     from llmops_cli.progress import progress_bar
     from llmops_cli.report import parse_formats
 
-    def run() -> object:
+    def run() -> EvalResult | DryRun:
         selection = Selection(tuple(suites or ()), tuple(model or ()), repeat, filter,
                               parse_shard(shard) if shard else None)
         options = EvalOptions(selection, baseline, no_baseline, concurrency, offline, no_cache, max_cost,
@@ -229,10 +229,10 @@ def diff(
     all_cases: bool = typer.Option(False, "--all", help="List unchanged cases too."),
 ) -> None:
     """Template diff, then the rendered-message diff of every case, between two refs."""
-    from llmops_cli.commands.diff import diff_prompt, run_both
+    from llmops_cli.commands.diff import PromptDiff, diff_prompt, run_both
     from llmops_cli.output import print_diff
 
-    def go() -> object:
+    def go() -> PromptDiff:
         root = _root(project)
         result, base_project, head_project = diff_prompt(root, prompt, base, head)
         if run:
@@ -256,6 +256,10 @@ def diff(
     console.print("\n" + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())), markup=False)
 
 
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
 @prompts_app.command("log")
 def prompts_log(name: str = typer.Argument(..., help="Prompt name."), project: Path | None = ROOT_OPTION,
                 limit: int = typer.Option(50, help="Commits to show.")) -> None:
@@ -268,9 +272,8 @@ def prompts_log(name: str = typer.Argument(..., help="Prompt name."), project: P
         console.print(f"{c.short}  {c.date[:10]}  {c.author}  {c.subject}", markup=False)
         for r in entry.results:
             m = r["metrics"]
-            pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
-            console.print(f"    {r['suite']} x {r['model']}: correctness {pct(m['correctness'])}, schema "
-                          f"{pct(m['schema_validity'])}, refusal {pct(m['refusal_rate'])} "
+            console.print(f"    {r['suite']} x {r['model']}: correctness {_percent(m['correctness'])}, schema "
+                          f"{_percent(m['schema_validity'])}, refusal {_percent(m['refusal_rate'])} "
                           f"({'pass' if r['passed'] else 'fail'}, run {r['run']})", markup=False)
         if not entry.results:
             console.print("    (no eval results recorded for this version)", markup=False)

@@ -12,11 +12,13 @@ import os
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from llmops_cli.credentials import find_credentials, find_endpoint_params
 from llmops_cli.errors import Problems
 from llmops_cli.yamlfile import LineDict, LineList, YamlError, load_yaml, plain
+
+T = TypeVar("T")
 
 CONFIG_FILE = "llmops.yaml"
 PROMPTS_DIR = "prompts"
@@ -193,7 +195,17 @@ class Fields:
             if key not in allowed:
                 self.bad(key, f"unknown key {key!r} in {self.what}{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
 
+    @overload
+    def get(self, key: str, kind: type[T], default: T, required: bool = False) -> T: ...
+
+    @overload
+    def get(self, key: str, kind: type[T], default: None = None, required: bool = False) -> T | None: ...
+
+    @overload
+    def get(self, key: str, kind: tuple[type, ...], default: Any = None, required: bool = False) -> Any: ...
+
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = None, required: bool = False) -> Any:
+        """The value at `key` if it is a `kind` (an int is a float), else `default` and a problem."""
         if key not in self.data:
             if required:
                 self.bad(None, f"{self.what} is missing required key {key!r}")
@@ -233,8 +245,8 @@ class Fields:
 
 
 def _article(noun: str) -> str:
-    names = {"dict": "a mapping", "list": "a list", "str": "a string", "int": "an integer",
-             "float": "a number", "bool": "true or false"}
+    names = {"dict": "a mapping", "LineDict": "a mapping", "list": "a list", "LineList": "a list", "str": "a string",
+             "int": "an integer", "float": "a number", "bool": "true or false"}
     return " or ".join(names.get(part, part) for part in noun.split(" or "))
 
 
@@ -395,9 +407,9 @@ def _parse_rerun(top: Fields, problems: Problems, file: str) -> RerunThresholds:
 
 
 def _parse_redact(top: Fields, problems: Problems, file: str) -> tuple[RedactRule, ...]:
-    raw = top.get("redact", list, [])
+    raw = top.get("redact", LineList) or LineList()
     rules: list[RedactRule] = []
-    for index, item in enumerate(raw or []):
+    for index, item in enumerate(raw):
         line = raw.line_of(index)
         if isinstance(item, str):
             if item in BUILTIN_REDACTIONS:
@@ -427,8 +439,9 @@ def _parse_redact(top: Fields, problems: Problems, file: str) -> tuple[RedactRul
 def nested_repetition(pattern: str) -> bool:
     """An unbounded repetition inside another (`(a+)+`, `(\\w*\\s?)*`): the shape of catastrophic
     backtracking. Custom rules come from the repository, and a pull request is untrusted."""
+    # re's own parser reads a pattern exactly as the engine will; typeshed has no stubs for these private modules
     from re import _constants as c  # type: ignore[attr-defined]
-    from re import _parser
+    from re import _parser  # type: ignore[attr-defined]
 
     def walk(items: Any, inside: bool) -> bool:
         for op, av in items:
@@ -503,11 +516,13 @@ def parse_prompt(name: str, text: str, path: str, models: Mapping[str, ModelSpec
 
 
 def _parse_messages(fields: Fields, path: str, problems: Problems) -> tuple[Message, ...]:
-    raw = fields.get("messages", list, required=True)
-    if raw is not None and not raw:
+    raw = fields.get("messages", LineList, required=True)
+    if raw is None:
+        return ()
+    if not raw:
         fields.bad("messages", "'messages' needs at least one {role, content} entry")
     messages: list[Message] = []
-    for index, item in enumerate(raw or []):
+    for index, item in enumerate(raw):
         line = raw.line_of(index)
         if not isinstance(item, LineDict):
             problems.add(path, line, f"messages[{index}] must be a mapping with role and content")
@@ -548,7 +563,7 @@ def parse_suite(name: str, text: str, path: str, problems: Problems, prompts: Ma
             key = "prompt" if "prompt" in data else "prompts"
             fields.bad(key, f"prompt {prompt_name!r} not found: expected prompts/{prompt_name}.yaml")
     default_model = prompts[prompt_names[0]].model if prompt_names and prompt_names[0] in prompts else "default"
-    model_list = fields.get("models", list, None)
+    model_list = fields.get("models", LineList)
     suite_models = tuple(model_list) if model_list else (default_model,)
     for index, alias in enumerate(suite_models):
         if not isinstance(alias, str) or (models and alias not in models):
@@ -619,9 +634,9 @@ def parse_assertions(raw: Any, file: str, line: int, problems: Problems, validat
 
 
 def _parse_thresholds(fields: Fields, path: str, problems: Problems) -> dict[str, Threshold]:
-    raw = fields.get("thresholds", dict, {})
+    raw = fields.get("thresholds", LineDict) or LineDict()
     thresholds: dict[str, Threshold] = {}
-    for metric, bounds in (raw or {}).items():
+    for metric, bounds in raw.items():
         line = raw.line_of(metric)
         if metric not in METRICS:
             problems.add(path, line, f"unknown threshold metric {metric!r}{did_you_mean(metric, METRICS)}; "

@@ -6,6 +6,7 @@ traceback ever reaches a user for bad input (exit 2) or an incomplete run (exit 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -33,10 +34,8 @@ class InputError(LlmopsError):
 
     exit_code = 2
 
-    def __init__(self, problems: list[Problem] | Problem | str) -> None:
-        if isinstance(problems, (Problem, str)):
-            problems = [problems]  # type: ignore[list-item]
-        self.problems: list[Problem | str] = list(problems)
+    def __init__(self, problems: Sequence[Problem | str] | Problem | str) -> None:
+        self.problems: list[Problem | str] = [problems] if isinstance(problems, (Problem, str)) else list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -54,7 +54,7 @@ class Selection:
 
 
 def request_key(spec: ModelSpec, params: Mapping[str, Any], messages: list[dict[str, str]], sample: int) -> str:
-    request = {"model": spec.model, "api_base": spec.api_base, "params": dict(params), "messages": messages}
+    request: dict[str, Any] = {"model": spec.model, "api_base": spec.api_base, "params": dict(params), "messages": messages}
     if spec.extra:  # a model alias's own params change what it answers (only when set: older keys stay valid)
         request["model_params"] = dict(spec.extra)
     if sample:

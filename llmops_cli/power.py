@@ -101,7 +101,7 @@ def _binary_noise_fail_rate(n: int, discordant: int, max_drop: float) -> float:
     threshold = (k + max_drop * n) / 2
     first = math.floor(threshold) + 1
     tail = sum(math.comb(k, j) for j in range(max(first, 0), k + 1))
-    return tail / 2 ** k
+    return tail / (1 << k)  # exact big-int division: 2 ** k overflows a float past k = 1023
 
 
 def warns(s: Sensitivity) -> bool:

@@ -12,10 +12,20 @@ from typing import Protocol
 
 
 class Source(Protocol):
-    """Read-only view of a project tree; paths are POSIX, relative to the project root."""
+    """Read-only view of a project tree; paths are POSIX, relative to the project root.
 
-    label: str
-    commit: str | None
+    `label` and `commit` are read-only here, so a source whose commit is always known (a git ref:
+    `str`) satisfies the protocol as well as the work tree (`str | None`)."""
+
+    @property
+    def label(self) -> str:
+        """How messages name this source ("work tree", "git ref main (abc1234)")."""
+        ...
+
+    @property
+    def commit(self) -> str | None:
+        """The commit the files come from, when there is one."""
+        ...
 
     def read_text(self, path: str) -> str | None:
         """The file's text, or None when it does not exist."""

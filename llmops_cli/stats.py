@@ -124,8 +124,9 @@ def newcombe_paired_ci(
     return max(-1.0, d - lower), min(1.0, d + upper)
 
 
-def paired_binary(base: Sequence[bool], head: Sequence[bool], alpha: float = 0.05) -> Comparison:
-    """Pass/fail per case: diff of pass rates, Newcombe method-10 CI, exact McNemar p-value."""
+def paired_binary(base: Sequence[float], head: Sequence[float], alpha: float = 0.05) -> Comparison:
+    """Pass/fail per case (bools, or 0/1 scores read by their truth): diff of pass rates, Newcombe
+    method-10 CI, exact McNemar p-value."""
     _check_paired(base, head)
     n = len(base)
     if n == 0:
@@ -225,7 +226,7 @@ def sign_flip_p_value(diffs: Sequence[float], draws: int = SIGN_FLIP_DRAWS, seed
     if not np.isfinite(d).all():
         raise ValueError("sign_flip_p_value needs finite differences")
     d = d[d != 0.0]
-    m = d.shape[0]
+    m = len(d)
     if m == 0:
         return 1.0
     observed, tol = abs(float(d.sum())), _tolerance(d)
@@ -251,7 +252,7 @@ def _inverted_ci(d: np.ndarray, alpha: float) -> tuple[float | None, float | Non
     """
     import numpy as np
 
-    n = d.shape[0]
+    n = len(d)
     flips = _all_signs(n)
     signed = 1.0 - 2.0 * flips  # +1 keep, -1 flip
     sums_d, sums_one = signed @ d, signed.sum(axis=1)
@@ -319,8 +320,8 @@ def compare(
     if len(base) == 0:
         return EMPTY
     if kind == "binary":
-        return paired_binary(base, head, alpha)  # type: ignore[arg-type]
-    return paired_sign_flip(base, head, alpha, seed=seed)  # type: ignore[arg-type]
+        return paired_binary(base, head, alpha)
+    return paired_sign_flip(base, head, alpha, seed=seed)
 
 
 def is_significant_drop(c: Comparison, higher_is_better: bool, alpha: float) -> bool:

@@ -19,7 +19,7 @@ MAX_VALUES = 100_000  # scalars + containers once every alias is expanded
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class LineDict(dict):  # type: ignore[type-arg]
+class LineDict(dict[Any, Any]):
     """A mapping plus the 1-based line of itself, of each key and of where each value's text starts."""
 
     line: int = 0
@@ -34,7 +34,7 @@ class LineDict(dict):  # type: ignore[type-arg]
         return self.value_lines.get(key, self.line_of(key))
 
 
-class LineList(list):  # type: ignore[type-arg]
+class LineList(list[Any]):
     """A list plus the 1-based line of itself and of each item."""
 
     line: int = 0
@@ -61,17 +61,22 @@ class _Loader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                mark = self.peek_event().start_mark
+                mark = self._next_mark()
                 raise YamlError(mark.line + 1, f"more than {MAX_ALIASES} YAML aliases; refusing a possible alias bomb "
                                 "(write the values out, or use fewer aliases)")
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            mark = self.peek_event().start_mark
+            mark = self._next_mark()
             raise YamlError(mark.line + 1, f"YAML nested deeper than {MAX_DEPTH} levels; flatten it")
         try:
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def _next_mark(self) -> yaml.Mark:
+        """Where the next event starts, for a problem's line."""
+        mark: yaml.Mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+        return mark
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:
         """A value its tag cannot build (`!!int abc`, `!!timestamp 2020-13-45`, 5,000 digits) is the
@@ -91,7 +96,7 @@ class _Loader(yaml.SafeLoader):
                             "character; write the character itself")
         return value
 
-    def construct_mapping(self, node: Any, deep: bool = False) -> LineDict:  # type: ignore[override]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:
         seen: dict[Any, int] = {}
         value_lines: dict[Any, int] = {}
         for key_node, value_node in node.value:
@@ -109,15 +114,23 @@ class _Loader(yaml.SafeLoader):
         mapping.value_lines = value_lines
         return mapping
 
-    def construct_sequence(self, node: Any, deep: bool = False) -> LineList:  # type: ignore[override]
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LineList:
         items = LineList(self.construct_object(child, deep=True) for child in node.value)
         items.line = node.start_mark.line + 1
         items.item_lines = [child.start_mark.line + 1 for child in node.value]
         return items
 
 
-_Loader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: loader.construct_mapping(node))
-_Loader.add_constructor("tag:yaml.org,2002:seq", lambda loader, node: loader.construct_sequence(node))
+def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    return loader.construct_mapping(node)
+
+
+def _sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
+    return loader.construct_sequence(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _mapping)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _sequence)
 
 
 def _not_json(loader: _Loader, node: Any) -> Any:
@@ -137,7 +150,7 @@ class _CoreLoader(_Loader):
 
     yaml_implicit_resolvers: dict[Any, Any] = {}
 
-    def construct_yaml_int(self, node: Any) -> int:  # type: ignore[override]
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         text = str(self.construct_scalar(node))
         sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text.lstrip("+"))
         base = {"0x": 16, "0o": 8}.get(digits[:2].lower(), 10)

@@ -44,7 +44,8 @@ def read(record: Any, position: str, vars_attribute: str | None) -> Trace:
 
 
 def _span(record: dict[str, Any], position: str, vars_attribute: str | None) -> Trace:
-    context = record.get("context") if isinstance(record.get("context"), dict) else {}
+    given = record.get("context")
+    context: dict[str, Any] = given if isinstance(given, dict) else {}
     span_id = context.get("span_id") or record.get("span_id") or record.get("id")
     events = tuple((str(e.get("name", "")), flatten(e.get("attributes") or {}))
                    for e in record.get("events") or [] if isinstance(e, dict) and isinstance(e.get("attributes") or {}, dict))

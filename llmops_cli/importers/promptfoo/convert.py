@@ -62,7 +62,8 @@ def convert(imp: Importer, suite_name: str | None) -> tuple[dict[str, str], str]
     models = imp.models = load_providers(imp, data.get("providers", data.get("targets")))
     default = default_test(imp, data.get("defaultTest"))
     options = data.get("evaluateOptions") or {}
-    repeat = options.get("repeat") if isinstance(options.get("repeat"), int) and options["repeat"] > 1 else 1
+    wanted = options.get("repeat")
+    repeat = wanted if isinstance(wanted, int) and wanted > 1 else 1
     default_graders(imp, (default.get("options") or {}).get("provider")
                     or (data.get("commandLineOptions") or {}).get("grader"))
     listed = len(imp.unconverted)

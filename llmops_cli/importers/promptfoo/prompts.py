@@ -64,10 +64,10 @@ def load_prompts(imp: Importer, raw: Any) -> list[Prompt]:
                 chunks += [(one, part, n, len(parts)) for n, part in enumerate(parts)]
         else:
             chunks = [(None, text, 0, 1)]
-        for file_ref, body, n, parts in chunks:
+        for file_ref, body, n, in_file in chunks:
             stem = Path(file_ref.split(":")[0]).stem if file_ref else "prompt"
             base = slug(str(label)) if label else (slug(stem) or "prompt")
-            if parts > 1:
+            if in_file > 1:
                 base = f"{base}-{n + 1}"
             elif not file_ref and not label and len(items) > 1:
                 base = f"{base}-{index + 1}"

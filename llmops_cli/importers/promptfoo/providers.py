@@ -96,7 +96,8 @@ def load_providers(imp: Importer, raw: Any) -> list[Model]:
             continue
         alias = "default" if not models else unique(slug(str(spec.get("label") or "")) or
                                                     slug(model.split("/")[-1]) or "model", taken)
-        config = spec.get("config") if isinstance(spec.get("config"), dict) else {}
+        given = spec.get("config")
+        config: dict[str, Any] = given if isinstance(given, dict) else {}
         family = model.split("/")[0]
         settings = {_CONNECTION[(family, k)]: v for k, v in config.items() if (family, k) in _CONNECTION}
         rest = {k: v for k, v in config.items() if (family, k) not in _CONNECTION}
@@ -158,7 +159,8 @@ def grader_alias(imp: Importer, raw: Any, where: str, embedding: bool = False, f
         imp.skip(where, f"grader {pid!r} has no litellm equivalent; set "
                         f"{'embedding_model' if embedding else 'judge_model'} by hand", file)
         return None
-    config = raw.get("config") if isinstance(raw, dict) and isinstance(raw.get("config"), dict) else {}
+    given = raw.get("config") if isinstance(raw, dict) else None
+    config: dict[str, Any] = given if isinstance(given, dict) else {}
     api_base, key_env = config.get("apiBaseUrl"), config.get("apiKeyEnvar")
     for known in [*imp.models, *imp.graders]:
         if (known.model, known.api_base, known.api_key_env) == (model, api_base, key_env):
