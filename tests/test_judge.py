@@ -22,7 +22,7 @@ import pytest
 from test_reports import check_results_schema
 
 from llmops_cli import providers
-from llmops_cli._standin import GRADER_MARKER, StandinServer, judge_answer
+from llmops_cli._standin import StandinServer, answer, judge_answer
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
 from llmops_cli.errors import InputError
 from llmops_cli.plan import grader_config_problems
@@ -124,11 +124,11 @@ def test_a_passing_and_a_failing_verdict(graded: tuple[Path, EvalResult, dict[st
     good, bad = cases["mentions-refund"]["runs"][0], cases["no-refund"]["runs"][0]
     assert good["passed"] and good["error"] is None
     assert good["assertions"] == [{"type": "judge", "passed": True,
-                                   "message": "judge-v1 score 1.00 >= 0.7: mentions every quoted phrase"}]
+                                   "message": "judge-v2 score 1.00 >= 0.7: mentions every quoted phrase"}]
     assert not bad["passed"] and bad["error"] is None, "a low score is a failed check, not an error"
-    assert bad["assertions"] == [{"type": "judge", "passed": False, "message": "judge-v1 score 0.00 < 0.7: missing refund"}]
+    assert bad["assertions"] == [{"type": "judge", "passed": False, "message": "judge-v2 score 0.00 < 0.7: missing refund"}]
     (grader,) = good["graders"]
-    assert (grader["kind"], grader["version"], grader["model"], grader["score"]) == ("judge", "judge-v1", "judge", 1.0)
+    assert (grader["kind"], grader["version"], grader["model"], grader["score"]) == ("judge", "judge-v2", "judge", 1.0)
 
 
 def test_judge_calls_are_counted_and_costed_apart(graded: tuple[Path, EvalResult, dict[str, int]]) -> None:
@@ -156,7 +156,7 @@ def test_judge_calls_are_traced_and_redacted(graded: tuple[Path, EvalResult, dic
     assert {(r.model, r.model_id) for r in rows} == {("judge", "openai/standin-1")}
     trace = next(r for r in rows if r.case_id == "mentions-refund")
     system, user = trace.messages
-    assert judge.MARKER in system["content"] and RUBRIC in user["content"]
+    assert system["content"] == judge.SYSTEM and RUBRIC in user["content"]
     assert "Your refund is on its way" in user["content"]
     assert "ada@example.com" not in json.dumps(trace.messages), "the judge's prompt is redacted like any call"
     assert json.loads(trace.output or "") == {"score": 1.0, "reason": "mentions every quoted phrase"}
@@ -218,7 +218,7 @@ def test_malformed_verdicts_make_the_case_an_error(tmp_path: Path, server: Stand
     for case_id in ("not-json", "out-of-range", "extra-keys"):
         (r,) = cases_by_id[case_id]["runs"]
         assert not r["passed"] and not cases_by_id[case_id]["passed"], case_id
-        assert r["error_class"] == "judge_malformed" and "judge (judge-v1, model judge) failed" in r["error"]
+        assert r["error_class"] == "judge_malformed" and "judge (judge-v2, model judge) failed" in r["error"]
         assert r["output"] == "Your refund is on its way.", "the model's answer is kept"
         assert r["graders"][0]["error_class"] == "judge_malformed" and r["graders"][0]["score"] is None
     assert "did not answer JSON" in cases_by_id["not-json"]["runs"][0]["error"]
@@ -264,7 +264,7 @@ def test_faithfulness_variant(tmp_path: Path, server: StandinServer) -> None:
     by_id = cases_of(result)
     assert by_id["faithful"]["passed"]
     assert not by_id["made-up"]["passed"] and by_id["made-up"]["runs"][0]["error"] is None
-    assert by_id["made-up"]["runs"][0]["assertions"][0]["message"].startswith("judge-v1 score 0.50 < 0.7: 2 of 4 answer words")
+    assert by_id["made-up"]["runs"][0]["assertions"][0]["message"].startswith("judge-v2 score 0.50 < 0.7: 2 of 4 answer words")
     store = Store(root)
     try:
         (trace,) = [r for r in store.results(result.document["run"]["id"])
@@ -332,13 +332,37 @@ def test_the_verdict_parser_reads_a_verdict() -> None:
 
 def test_the_grading_prompt_is_versioned() -> None:
     call = judge.request("The answer.", {"rubric": "R"}, {})
-    assert judge.GRADER_VERSION in call.messages[0]["content"] and GRADER_MARKER in call.messages[0]["content"]
     assert call.params["response_format"] == {"type": "json_object"} and call.params["temperature"] == 0
     from llmops_cli.config import ModelSpec
 
     spec = ModelSpec("judge", "openai/standin-1")
-    assert aux_key("judge-v1", "chat", spec, call.params, call.messages) != aux_key(
-        "judge-v2", "chat", spec, call.params, call.messages), "a new grading prompt version never reuses old verdicts"
+    assert aux_key(judge.GRADER_VERSION, "chat", spec, call.params, call.messages) != aux_key(
+        "judge-v0", "chat", spec, call.params, call.messages), "a new grading prompt version never reuses old verdicts"
+
+
+def test_the_grading_prompt_carries_nothing_for_the_standin() -> None:
+    """The production prompt is what a real judge model reads: no marker that exists for the stand-in."""
+    for spec, case_vars in [({"rubric": RUBRIC}, {}), ({"variant": "faithfulness", "context_var": "doc"}, {"doc": "D"})]:
+        for message in judge.request("The answer.", spec, case_vars).messages:
+            assert "llmops" not in message["content"].lower() and "standin" not in message["content"].lower(), message
+
+
+def test_the_standin_knows_a_grading_request_by_the_prompts_shape() -> None:
+    """Rubric and answer between tags, and a system text asking for a JSON score: that is a grading
+    request; either half alone is an ordinary chat (a prompt may talk about rubrics, or ask for JSON)."""
+    import random
+
+    def reply(messages: list[dict[str, str]]) -> Any:
+        return json.loads(answer(messages, True, False, random.Random(0)))
+
+    graded = judge.request("Your refund is on its way.", {"rubric": RUBRIC}, {})
+    assert reply(graded.messages) == {"score": 1.0, "reason": "mentions every quoted phrase"}
+    faithful = judge.request("refunds take days", {"variant": "faithfulness", "context_var": "doc"}, {"doc": "refunds take days"})
+    assert reply(faithful.messages)["score"] == 1.0
+    tags_only = [{"role": "system", "content": "You are a tutor. Answer in JSON."}, graded.messages[1]]
+    assert "score" not in reply(tags_only)
+    score_only = [graded.messages[0], {"role": "user", "content": "How would you score this essay?"}]
+    assert "score" not in reply(score_only)
 
 
 def test_the_standin_judge_rule() -> None:

@@ -49,8 +49,9 @@ Length: a request with `max_tokens` (or `max_completion_tokens`) gets an answer 
 estimated tokens (4 characters each) and `finish_reason: "length"`, as a real model cuts a long
 answer (a `reply=` too; fault replies are not cut).
 
-Judge (checked before rule 2, since a graded answer may quote a harmful request): when the
-system text carries the grader marker "[llmops-grader" (llmops' `judge` assertion), the answer is
+Judge (checked before rule 2, since a graded answer may quote a harmful request): a grading request,
+known by the shape of llmops' `judge` prompt (the last user text holds a `<rubric>` and an `<answer>`
+between tags, and the system text asks for JSON with a "score"), gets
 {"score": S, "reason": R} read from the `<rubric>`, `<answer>` and `<context>` tags of the user text:
    with a <context> (faithfulness): S = share of the answer's words of 4+ letters that occur in
      the context, rounded to 2 places (0 when it has none);
@@ -230,7 +231,6 @@ def category_answer(user: str, system: str, noisy: bool, rng: random.Random) -> 
     return json.dumps({"category": category, "reply": REPLIES[label]})
 
 
-GRADER_MARKER = "[llmops-grader"
 _WORD = re.compile(r"[a-z0-9']+")
 
 
@@ -238,6 +238,14 @@ def _tag(text: str, name: str) -> str | None:
     """The text between <name> and the last </name> (an answer may itself contain the tag)."""
     start, end = text.find(f"<{name}>"), text.rfind(f"</{name}>")
     return text[start + len(name) + 2:end].strip() if start >= 0 and end > start else None
+
+
+def is_grading_request(system: str, user: str) -> bool:
+    """The judge prompt's own structure, so the production prompt needs no marker for the stand-in:
+    rubric and answer between tags in the user text, a JSON "score" asked for in the system text.
+    Either half alone is an ordinary chat (a prompt may discuss rubrics, or ask for a JSON score)."""
+    return (_tag(user, "rubric") is not None and _tag(user, "answer") is not None
+            and '"score"' in system and "json" in system.lower())
 
 
 def judge_answer(user: str) -> str:
@@ -265,14 +273,12 @@ def judge_answer(user: str) -> str:
 def answer(messages: list[dict[str, Any]], json_requested: bool, noisy: bool,
            rng: random.Random) -> str:
     """The deterministic answer to a chat request (rules 2-4 of the module docstring, and the judge)."""
-    raw_system = " ".join(message_text(m.get("content")) for m in messages if m.get("role") in ("system", "developer"))
-    if GRADER_MARKER in raw_system:
-        users = [strip_directives(message_text(m.get("content"))) for m in messages if m.get("role") == "user"]
-        return judge_answer(users[-1] if users else "")
     texts = [(m.get("role"), strip_directives(message_text(m.get("content")))) for m in messages]
     system = " ".join(t for role, t in texts if role in ("system", "developer"))
     users = [t for role, t in texts if role == "user"]
     user = users[-1] if users else ""
+    if is_grading_request(system, user):
+        return judge_answer(user)
     if any(is_harmful(u) for u in users):
         return text_answer(user, system, False) if noisy else REFUSAL
     if json_requested or any("json" in t.lower() for _, t in texts):
