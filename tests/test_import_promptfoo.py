@@ -167,6 +167,12 @@ def test_overwrite_is_refused_without_force(tmp_path: Path) -> None:
     ("bad.yaml", "prompts: ['hi {{x}}']\nproviders: [openai:gpt-4o-mini]\ntests: file://rows.csv\n",
      "bad.yaml: tests: file 'rows.csv' not found"),
     ("bad.yaml", "- just\n- a list\n", "bad.yaml: top level must be a mapping"),
+    ("bad.yaml", "prompts: ['hi {{x}}']\nproviders: [openai:gpt-4o-mini]\nevaluateOptions: [1]\n",
+     "bad.yaml: evaluateOptions: must be a mapping, not list"),
+    ("bad.yaml", "prompts: ['hi {{x}}']\nproviders: [openai:gpt-4o-mini]\ncommandLineOptions: x\n",
+     "bad.yaml: commandLineOptions: must be a mapping, not str"),
+    ("bad.yaml", "prompts: ['hi {{x}}']\nproviders: [openai:gpt-4o-mini]\ndefaultTest: {options: [1]}\n",
+     "bad.yaml: defaultTest.options: must be a mapping, not list"),
     ("absent.yaml", None, "absent.yaml: not found"),
 ])
 def test_bad_config_exits_2_without_traceback(tmp_path: Path, config: str, text: str | None, expected: str) -> None:

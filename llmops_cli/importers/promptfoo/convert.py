@@ -61,11 +61,11 @@ def convert(imp: Importer, suite_name: str | None) -> tuple[dict[str, str], str]
                                     "add a text or chat prompt"])
     models = imp.models = load_providers(imp, data.get("providers", data.get("targets")))
     default = default_test(imp, data.get("defaultTest"))
-    options = data.get("evaluateOptions") or {}
+    options = imp.mapping("evaluateOptions", data.get("evaluateOptions"))
     wanted = options.get("repeat")
     repeat = wanted if isinstance(wanted, int) and wanted > 1 else 1
-    default_graders(imp, (default.get("options") or {}).get("provider")
-                    or (data.get("commandLineOptions") or {}).get("grader"))
+    default_graders(imp, imp.mapping("defaultTest.options", default.get("options")).get("provider")
+                    or imp.mapping("commandLineOptions", data.get("commandLineOptions")).get("grader"))
     listed = len(imp.unconverted)
     cases, suite_asserts = build_cases(imp, data.get("tests"), default)
     pin_graders(imp)

@@ -57,6 +57,15 @@ class Importer:
     def fail(self, where: str, message: str, file: str | None = None) -> InputError:
         return InputError(f"{file or self.label}: {where}: {message}")
 
+    def mapping(self, where: str, raw: Any) -> dict[str, Any]:
+        """An optional section that promptfoo defines as a mapping: absent reads empty, anything else
+        is the user's mistake to name, not an attribute error deep in the conversion."""
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise self.fail(where, f"must be a mapping, not {type(raw).__name__}")
+        return raw
+
     # -- files -------------------------------------------------------------------------------
     def shown(self, ref: str) -> str:
         """A referenced file as the user would type it (next to the config they named)."""
