@@ -13,11 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llmops_cli.agent import ToolRule, parse_tool_results
 from llmops_cli.casefiles import json_kind, reader_for
 from llmops_cli.config import Assertion, did_you_mean, parse_assertions
 from llmops_cli.errors import Problems
 
-CASE_KEYS = ("id", "vars", "assert", "expect_refusal", "tags", "description", "metadata")
+CASE_KEYS = ("id", "vars", "assert", "expect_refusal", "tags", "description", "metadata", "messages", "tool_results")
+TURN_ROLES = ("system", "user", "assistant", "tool")
+MAX_TURNS = 200
 MAX_FILE_VAR_CHARS = 8 * 1024 * 1024
 ReadFile = Callable[[str], str | None]
 
@@ -32,6 +35,8 @@ class Case:
     line: int
     hash: str
     description: str = ""
+    messages: tuple[Mapping[str, Any], ...] = ()  # conversation turns after the prompt's messages
+    tool_results: tuple[ToolRule, ...] | None = None  # recorded tool results: the case runs as an agent loop
 
 
 def canonical_json(value: Any) -> str:
@@ -98,6 +103,13 @@ def _parse_case(obj: Any, path: str, number: int, problems: Problems,
     if not isinstance(expect_refusal, bool):
         problems.add(path, number, f"{label}: 'expect_refusal' must be true or false")
         return None
+    turns, wrong = _turns(obj.get("messages", []))
+    rules: tuple[ToolRule, ...] | None = None
+    if wrong is None and "tool_results" in obj:
+        rules, wrong = parse_tool_results(obj["tool_results"])
+    if wrong is not None:
+        problems.add(path, number, f"{label}: {wrong}")
+        return None
     before = len(problems.items)
     asserts = parse_assertions(obj.get("assert"), path, number, problems, validate_assertion)
     for problem in problems.items[before:]:
@@ -126,7 +138,61 @@ def _parse_case(obj: Any, path: str, number: int, problems: Problems,
         line=number,
         hash=digest,
         description=str(obj.get("description", "")),
+        messages=turns,
+        tool_results=rules,
     )
+
+
+def _turns(raw: Any) -> tuple[tuple[Mapping[str, Any], ...], str | None]:
+    """A case's `messages` in the OpenAI chat format, or a problem. Assistant turns may carry
+    `tool_calls` ({id, name, arguments} or OpenAI's {id, type, function}); `tool` turns answer one."""
+    if not isinstance(raw, list):
+        return (), f"'messages' must be a list of {{role, content}} turns, got {json_kind(raw)}"
+    if len(raw) > MAX_TURNS:
+        return (), f"'messages' has {len(raw)} turns (at most {MAX_TURNS})"
+    turns: list[Mapping[str, Any]] = []
+    for index, turn in enumerate(raw):
+        where = f"messages[{index}]"
+        if not isinstance(turn, dict) or turn.get("role") not in TURN_ROLES:
+            return (), f"{where} must be an object with a role ({', '.join(TURN_ROLES)}) and content"
+        unknown = [k for k in turn if k not in ("role", "content", "tool_calls", "tool_call_id", "name")]
+        if unknown:
+            return (), f"{where}: unknown key {unknown[0]!r}; allowed: role, content, tool_calls, tool_call_id, name"
+        content = turn.get("content")
+        calls = turn.get("tool_calls")
+        if not isinstance(content, str) and not (content is None and calls):
+            return (), f"{where}: 'content' must be a string"
+        if calls is not None and turn["role"] != "assistant":
+            return (), f"{where}: only an assistant turn has tool_calls"
+        if turn["role"] == "tool" and not isinstance(turn.get("tool_call_id"), str):
+            return (), f"{where}: a tool turn needs 'tool_call_id' (the id of the assistant's call it answers)"
+        out = dict(turn)
+        if calls is not None:
+            normal = _tool_calls(calls)
+            if normal is None:
+                return (), (f"{where}: 'tool_calls' must be a list of {{id, name, arguments}} (arguments an object "
+                            "or its JSON text)")
+            out["tool_calls"] = normal
+        turns.append(out)
+    return tuple(turns), None
+
+
+def _tool_calls(raw: Any) -> list[dict[str, Any]] | None:
+    """Tool calls of a written assistant turn in OpenAI's shape; None when they are not readable."""
+    if not isinstance(raw, list):
+        return None
+    out = []
+    for index, call in enumerate(raw):
+        if not isinstance(call, dict):
+            return None
+        function: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else call
+        name, arguments = function.get("name"), function.get("arguments", {})
+        if not isinstance(name, str) or not isinstance(arguments, (str, dict)):
+            return None
+        out.append({"id": str(call.get("id") or f"call_case_{index}"), "type": "function",
+                    "function": {"name": name, "arguments": arguments if isinstance(arguments, str)
+                                 else canonical_json(arguments)}})
+    return out
 
 
 def _file_ref(value: Any) -> str | None:

@@ -37,10 +37,14 @@ METRICS: dict[str, bool] = {
     "tokens_in": False,
     "tokens_out": False,
     "cost_usd": False,
+    "tool_args_validity": True,
+    "tool_calls": False,
+    "steps": False,
 }
 
 # Metrics that are shares of cases or calls: their bounds and max_drop lie in [0, 1] (0.02 is 2 points).
-SHARE_METRICS = ("correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "error_rate")
+SHARE_METRICS = ("correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "error_rate",
+                 "tool_args_validity")
 
 BUILTIN_REDACTIONS = ("email", "phone", "card", "iban", "ssn", "secret")
 ALWAYS_REDACTED = "secret"  # key formats: on whatever `redact:` says
@@ -56,6 +60,7 @@ MAX_REPEAT = 1000
 MAX_CONSECUTIVE_ERRORS = 1_000_000
 MAX_COST_USD = 1_000_000.0
 MAX_COST_PER_TOKEN = 1.0
+MAX_STEPS = 50  # model calls per case in an agent loop
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,8 @@ class Prompt:
     schema: Mapping[str, Any] | None = None
     description: str = ""
     text: str = ""  # the file as written, for template diffs
+    tools: tuple[str, ...] = ()  # names of tools/<name>.yaml offered to the model
+    tool_choice: str | None = None  # auto, none, required, or one tool's name
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,7 @@ class Suite:
     description: str = ""
     line_of_models: int = 0
     line_of_cases: int = 0
+    max_steps: int = 5  # model calls per case in an agent loop (cases with tool_results)
 
 
 class Fields:
@@ -480,12 +488,14 @@ def _parse_refusal(top: Fields, problems: Problems, file: str) -> RefusalConfig:
     )
 
 
-def parse_prompt(name: str, text: str, path: str, models: Mapping[str, ModelSpec], problems: Problems) -> Prompt | None:
+def parse_prompt(name: str, text: str, path: str, models: Mapping[str, ModelSpec], problems: Problems,
+                 tools: Collection[str] | None = None) -> Prompt | None:
+    """One prompt; `tools` names the tool files that loaded (None: tool names are not checked)."""
     data = parse_yaml_file(text, path, problems)
     if data is None:
         return None
     fields = Fields(data, path, problems, "prompt")
-    fields.only(("description", "model", "params", "messages", "output"))
+    fields.only(("description", "model", "params", "messages", "output", "tools", "tool_choice"))
     if "params" in data:
         find_credentials(data["params"], path, "params", problems)
         find_endpoint_params(data["params"], path, "params", problems)
@@ -503,6 +513,7 @@ def parse_prompt(name: str, text: str, path: str, models: Mapping[str, ModelSpec
         schema = out_fields.get("schema", dict)
         if schema is not None:
             _check_json_schema(schema, path, output.line_of("schema"), problems)
+    tool_names, tool_choice = _prompt_tools(fields, tools)
     return Prompt(
         name=name,
         path=path,
@@ -512,7 +523,33 @@ def parse_prompt(name: str, text: str, path: str, models: Mapping[str, ModelSpec
         schema=plain(schema) if schema is not None else None,
         description=fields.get("description", str, ""),
         text=text,
+        tools=tool_names,
+        tool_choice=tool_choice,
     )
+
+
+def _prompt_tools(fields: Fields, known: Collection[str] | None) -> tuple[tuple[str, ...], str | None]:
+    """`tools: [names]` and `tool_choice`; a name with no tools/<name>.yaml is a problem at its line."""
+    raw = fields.get("tools", list, None)
+    names: list[str] = []
+    for index, name in enumerate(raw or []):
+        line = raw.line_of(index)
+        if not isinstance(name, str) or not name:
+            fields.problems.add(fields.file, line, f"tools[{index}] must be a tool name (a file tools/<name>.yaml)")
+        elif known is not None and name not in known:
+            fields.problems.add(fields.file, line, f"unknown tool {name!r}{did_you_mean(name, known)}: expected "
+                                                   f"tools/{name}.yaml (known: {', '.join(sorted(known)) or 'none'})")
+        elif name in names:
+            fields.problems.add(fields.file, line, f"tool {name!r} is listed twice")
+        else:
+            names.append(name)
+    choice = fields.get("tool_choice", str, None)
+    if choice is not None and not raw:
+        fields.bad("tool_choice", "tool_choice needs a 'tools' list to choose from")
+    elif choice is not None and choice not in ("auto", "none", "required") and choice not in names:
+        fields.bad("tool_choice", f"tool_choice {choice!r} must be auto, none, required or one of this prompt's "
+                                  f"tools ({', '.join(names) or 'none'})")
+    return tuple(names), choice
 
 
 def _parse_messages(fields: Fields, path: str, problems: Problems) -> tuple[Message, ...]:
@@ -556,7 +593,8 @@ def parse_suite(name: str, text: str, path: str, problems: Problems, prompts: Ma
     if data is None:
         return None
     fields = Fields(data, path, problems, "suite")
-    fields.only(("description", "prompt", "prompts", "models", "cases", "repeat", "assert", "thresholds", "kind"))
+    fields.only(("description", "prompt", "prompts", "models", "cases", "repeat", "assert", "thresholds", "kind",
+                 "max_steps"))
     prompt_names = _suite_prompts(fields)
     for prompt_name in prompt_names:
         if prompt_name not in prompts and prompt_name not in broken:
@@ -592,6 +630,7 @@ def parse_suite(name: str, text: str, path: str, problems: Problems, prompts: Ma
         description=fields.get("description", str, ""),
         line_of_models=data.line_of("models"),
         line_of_cases=data.line_of("cases") if "cases" in data else 0,
+        max_steps=fields.integer("max_steps", 5, low=1, high=MAX_STEPS),
     )
 
 

@@ -9,6 +9,11 @@ had no known price, never a silent 0. truncated: answers the provider cut at max
 (finish_reason "length"), shown so a cut answer is never mistaken for a wrong one.
 `expect_refusal_calls`/`_errors` let a reader tell "no such cases" from "all of them errored".
 
+Tools: tool_args_validity is the share of tool calls (every step of every answered case) whose
+arguments parse as JSON and validate against the offered tool's parameters (None when no tool was
+called); tool_calls and steps are means per answered call (a case without a loop is one step).
+An agent loop's tokens, cost and latency are already summed over its steps in its record.
+
 Grader calls (an LLM judge, embeddings for similarity) are counted apart, per kind:
 `judge_calls`, `judge_errors`, `judge_cost_usd` (and `similarity_*`). They are never mixed into
 the cost, tokens or latency of the model under test: grading is the exam's cost, not the
@@ -89,8 +94,24 @@ def compute(records: Sequence[CallRecord], has_schema: bool) -> dict[str, Any]:
         "shared_calls": sum(1 for r in records if r.shared),
         "sent_calls": len(sent),
         "spent_usd": spent_usd(sent),
+        **tool_metrics(answered),
         **grader_metrics(records),
     }
+
+
+def tool_metrics(answered: Sequence[CallRecord]) -> dict[str, Any]:
+    """tool_args_validity, and the mean tool calls and model calls (steps) per answered call."""
+    calls = [c for r in answered for c in all_tool_calls(r)]
+    return {
+        "tool_args_validity": _share(sum(1 for c in calls if c.get("valid")), len(calls)),
+        "tool_calls": len(calls) / len(answered) if answered else None,
+        "steps": sum(len(r.steps) or 1 for r in answered) / len(answered) if answered else None,
+    }
+
+
+def all_tool_calls(record: CallRecord) -> list[dict[str, Any]]:
+    """Every tool call of a record: each step's in an agent loop, else its answer's."""
+    return [c for s in record.steps for c in s["tool_calls"]] if record.steps else list(record.tool_calls)
 
 
 def grader_metrics(records: Sequence[CallRecord]) -> dict[str, Any]:

@@ -18,14 +18,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from llmops_cli.agent import AgentSpec
 from llmops_cli.cases import Case, canonical_json, sha256_text
 from llmops_cli.config import Assertion, ModelSpec, ProjectConfig, Suite, did_you_mean
 from llmops_cli.errors import InputError, Problems
 from llmops_cli.project import Project
-from llmops_cli.render import RenderError
+from llmops_cli.render import RenderError, render_case
 from llmops_cli.scoring.graders import GraderModels, grader_problems
 from llmops_cli.scoring.refusal import refusal_phrases
 from llmops_cli.scoring.score import ScoreContext, applicable
+from llmops_cli.tooldefs import request_params
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,17 @@ class PlannedCall:
     model: ModelSpec
     case: Case
     repeat: int
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     params: Mapping[str, Any]
     key: str
     ctx: ScoreContext
+    agent: AgentSpec | None = None  # the case runs as an agent loop; `key` then names the whole loop
+    first_key: str = ""  # the loop's first request (its own cache key); "" when not a loop
+
+    @property
+    def request_key(self) -> str:
+        """The cache key of the first (or only) request this call sends."""
+        return self.first_key or self.key
 
 
 @dataclass(frozen=True)
@@ -53,13 +62,21 @@ class Selection:
     shard: tuple[int, int] | None = None
 
 
-def request_key(spec: ModelSpec, params: Mapping[str, Any], messages: list[dict[str, str]], sample: int) -> str:
-    request: dict[str, Any] = {"model": spec.model, "api_base": spec.api_base, "params": dict(params), "messages": messages}
+def request_key(spec: ModelSpec, params: Mapping[str, Any], messages: list[dict[str, Any]], sample: int) -> str:
+    request: dict[str, Any] = {"model": spec.model, "api_base": spec.api_base, "params": dict(params),
+                               "messages": messages}
     if spec.extra:  # a model alias's own params change what it answers (only when set: older keys stay valid)
         request["model_params"] = dict(spec.extra)
     if sample:
         request["sample"] = sample
     return sha256_text(canonical_json(request))
+
+
+def loop_key(first: str, agent: AgentSpec) -> str:
+    """What names a whole agent loop: its first request plus the recorded results and step bound, so
+    two cases that send the same first request but record different results are never merged."""
+    rules = [[r.name, r.args, r.result] for r in agent.rules]
+    return sha256_text(canonical_json({"loop": first, "rules": rules, "max_steps": agent.max_steps}))
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -141,8 +158,11 @@ def plan_calls(project: Project, side: str, selection: Selection) -> list[Planne
         _check_graders(suite.asserts, graders, problems)
         for prompt_name in suite.prompts:
             prompt = project.prompts[prompt_name]
-            ctx = ScoreContext(suite.asserts, prompt.schema, phrases, project.config.allow_python, graders)
+            tools = project.prompt_tools(prompt_name)
+            ctx = ScoreContext(suite.asserts, prompt.schema, phrases, project.config.allow_python, graders,
+                               {t.name: t.parameters for t in tools})
             compiled = project.compiled[prompt_name]
+            offered = request_params(tools, prompt.tool_choice)
             for case in project.cases.get(suite.name, ()):
                 if not (matches(case, selection.filter) and in_shard(case.id, selection.shard)):
                     continue
@@ -150,15 +170,19 @@ def plan_calls(project: Project, side: str, selection: Selection) -> list[Planne
                     _check_case_graders(case, applicable(case.asserts, case.expect_refusal, ctx), graders, problems,
                                         suite.cases_path)
                 try:
-                    messages = compiled.render(case.vars)
+                    messages = render_case(compiled, case.vars, case.messages)
                 except RenderError as exc:
-                    problems.add(suite.cases_path, case.line, f"case {case.id!r}: {prompt.path}:{exc.line}: {exc.message}")
+                    where = f"{prompt.path}:{exc.line}: " if exc.line else ""
+                    problems.add(suite.cases_path, case.line, f"case {case.id!r}: {where}{exc.message}")
                     continue
+                agent = AgentSpec(case.tool_results, suite.max_steps) if case.tool_results is not None else None
                 for spec in models:
-                    params = {**prompt.params}
+                    params = {**prompt.params, **offered}
                     for sample in range(repeat):
+                        first = request_key(spec, params, messages, sample)
+                        key = loop_key(first, agent) if agent else first
                         calls.append(PlannedCall(side, suite.name, prompt_name, spec, case, sample, messages, params,
-                                                 request_key(spec, params, messages, sample), ctx))
+                                                 key, ctx, agent, first if agent else ""))
     problems.raise_if_any()
     return calls
 

@@ -7,16 +7,17 @@ one pass; the same loader serves the work tree and a baseline git ref.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
-from llmops_cli.cases import Case, parse_cases
+from llmops_cli.cases import Case, canonical_json, parse_cases, sha256_text
 from llmops_cli.config import (CONFIG_FILE, EVALS_DIR, PROMPTS_DIR, ProjectConfig, Prompt, Suite, parse_config,
                                parse_prompt, parse_suite)
 from llmops_cli.errors import InputError, Problem, Problems
 from llmops_cli.lock import LOCK_FILE, CaseChanges, LockError, case_hashes, diff_cases, parse_lock
-from llmops_cli.render import CompiledPrompt, RenderError, compile_prompt
+from llmops_cli.render import CompiledPrompt, RenderError, compile_prompt, render_case
 from llmops_cli.scoring.registry import validate_assertion
 from llmops_cli.source import NotText, OutsideRepository, Source
+from llmops_cli.tooldefs import TOOLS_DIR, Tool, parse_tool
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,17 @@ class Project:
     cases: Mapping[str, Sequence[Case]]
     lock: Mapping[str, Mapping[str, str]] | None
     compiled: Mapping[str, CompiledPrompt] = field(default_factory=dict)
+    tools: Mapping[str, Tool] = field(default_factory=dict)
+
+    def prompt_tools(self, name: str) -> list[Tool]:
+        """The tools a prompt offers, in its order."""
+        return [self.tools[t] for t in self.prompts[name].tools if t in self.tools]
+
+    def prompt_version(self, name: str) -> str:
+        """A prompt's identity: its file and the files of the tools it offers (a tool edit is a new version)."""
+        prompt = self.prompts[name]
+        return sha256_text(prompt.text) if not prompt.tools else \
+            sha256_text(canonical_json([prompt.text, *(t.text for t in self.prompt_tools(name))]))
 
     def lock_changes(self, suite: str) -> CaseChanges | None:
         """How a suite's golden set differs from llmops.lock (None: no lock entry)."""
@@ -70,7 +82,8 @@ def load_project(source: Source, only_suites: Sequence[str] = (), read_lock: boo
     # A config that does not parse is already a problem; keep checking the other files against an empty
     # model list (alias checks are skipped) so one run still shows every problem.
     config = parsed or ProjectConfig(models={})
-    prompts, broken = _load_prompts(source, config, problems)
+    tools, broken_tools = _load_tools(source, problems)
+    prompts, broken = _load_prompts(source, config, {*tools, *broken_tools}, problems)
     suites = _load_suites(source, config, prompts, broken, problems, only_suites)
     cases = {}
     for name, suite in suites.items():
@@ -88,7 +101,7 @@ def load_project(source: Source, only_suites: Sequence[str] = (), read_lock: boo
     compiled = _compile(prompts, problems)
     lock = _load_lock(source, problems) if read_lock else None
     _clip(problems).raise_if_any()
-    return Project(source, config, prompts, suites, cases, lock, compiled)
+    return Project(source, config, prompts, suites, cases, lock, compiled, tools)
 
 
 MAX_MESSAGE = 300
@@ -105,7 +118,25 @@ def _clip(problems: Problems) -> Problems:
     return problems
 
 
-def _load_prompts(source: Source, config: ProjectConfig, problems: Problems) -> tuple[dict[str, Prompt], set[str]]:
+def _load_tools(source: Source, problems: Problems) -> tuple[dict[str, Tool], set[str]]:
+    """Tool definitions that loaded, and the names of tool files that did not (their problems are recorded)."""
+    tools, broken = {}, set()
+    for file_name in _list(source, TOOLS_DIR, problems):
+        if not file_name.endswith((".yaml", ".yml")):
+            continue
+        path = f"{TOOLS_DIR}/{file_name}"
+        text = _read(source, path, problems)
+        name = file_name.rsplit(".", 1)[0]
+        tool = parse_tool(name, text, path, problems) if text is not None else None
+        if tool is not None:
+            tools[name] = tool
+        else:
+            broken.add(name)
+    return tools, broken
+
+
+def _load_prompts(source: Source, config: ProjectConfig, tools: set[str],
+                  problems: Problems) -> tuple[dict[str, Prompt], set[str]]:
     """Prompts that loaded, and the names of prompt files that did not (their problems are recorded)."""
     prompts, broken = {}, set()
     for file_name in _list(source, PROMPTS_DIR, problems):
@@ -114,7 +145,7 @@ def _load_prompts(source: Source, config: ProjectConfig, problems: Problems) -> 
         path = f"{PROMPTS_DIR}/{file_name}"
         text = _read(source, path, problems)
         name = file_name.rsplit(".", 1)[0]
-        prompt = parse_prompt(name, text, path, config.models, problems) if text is not None else None
+        prompt = parse_prompt(name, text, path, config.models, problems, tools) if text is not None else None
         if prompt is not None:
             prompts[name] = prompt
         else:
@@ -179,13 +210,13 @@ def _load_lock(source: Source, problems: Problems) -> dict[str, dict[str, str]] 
         return None
 
 
-def iter_renders(project: Project, suite: Suite) -> Iterator[tuple[Case, str, list[dict[str, str]] | RenderError]]:
+def iter_renders(project: Project, suite: Suite) -> Iterator[tuple[Case, str, list[dict[str, Any]] | RenderError]]:
     """Every (case, prompt name, rendered messages or the error) of a suite."""
     for case in project.cases.get(suite.name, ()):
         for prompt_name in suite.prompts:
             compiled = project.compiled[prompt_name]
             try:
-                yield case, prompt_name, compiled.render(case.vars)
+                yield case, prompt_name, render_case(compiled, case.vars, case.messages)
             except RenderError as exc:
                 yield case, prompt_name, exc
 
@@ -197,8 +228,9 @@ def render_problems(project: Project) -> Problems:
         for case, prompt_name, result in iter_renders(project, suite):
             if isinstance(result, RenderError):
                 path = project.prompts[prompt_name].path
-                where = f"{path}:{result.line}" if result.line else path
-                problems.add(suite.cases_path, case.line, f"case {case.id!r}: {where}: {result.message}")
+                where = f"{path}:{result.line}: " if result.line else "" if result.message.startswith("the case") \
+                    else f"{path}: "
+                problems.add(suite.cases_path, case.line, f"case {case.id!r}: {where}{result.message}")
     return _clip(problems)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from llmops_cli.config import RedactRule
 
@@ -95,8 +96,18 @@ class Redactor:
             value = pattern.sub(_mask(name), value)
         return value
 
-    def messages(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
-        return [{**m, "content": self.text(m["content"])} for m in messages]
+    def messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each message's content, and the arguments of an assistant turn's tool calls."""
+        return [self._message(m) for m in messages]
+
+    def _message(self, message: dict[str, Any]) -> dict[str, Any]:
+        out = {**message}
+        if isinstance(message.get("content"), str):
+            out["content"] = self.text(message["content"])
+        if message.get("tool_calls"):
+            out["tool_calls"] = [{**c, "function": {**c["function"], "arguments": self.text(c["function"]["arguments"])}}
+                                 for c in message["tool_calls"]]
+        return out
 
 
 def _mask(name: str) -> Callable[[re.Match[str]], str]:

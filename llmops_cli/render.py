@@ -30,7 +30,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment, safe_range
 
-from llmops_cli.config import Prompt
+from llmops_cli.config import Message, Prompt
 
 RenderedMessages = list[dict[str, str]]
 MAX_RENDER_CHARS = 16 * 1024 * 1024  # one rendered message; a case may carry a few MB of input
@@ -233,6 +233,24 @@ def compile_prompt(prompt: Prompt) -> CompiledPrompt:
             line = message.line + (exc.lineno - 1 if exc.lineno else 0)
             raise RenderError(line, f"template syntax error in messages[{index}]: {exc.message}") from None
     return CompiledPrompt(prompt=prompt, templates=tuple(templates))
+
+
+def render_case(compiled: CompiledPrompt, variables: Mapping[str, Any],
+                turns: Iterable[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+    """The prompt's messages, then a case's own conversation turns: each turn's content is a template
+    rendered with the case's vars in the same sandbox (a case comes from a pull request too)."""
+    messages: list[dict[str, Any]] = list(compiled.render(variables))
+    turns = list(turns)
+    if not turns:
+        return messages
+    texts = Prompt(name="case", path="case", model="",
+                   messages=tuple(Message(str(t["role"]), t.get("content") or "", 0) for t in turns))
+    try:
+        rendered = compile_prompt(texts).render(variables)
+    except RenderError as exc:
+        raise RenderError(None, f"the case's {exc.message}") from None
+    return messages + [{**t, "content": r["content"] if t.get("content") is not None else None}
+                       for t, r in zip(turns, rendered, strict=True)]
 
 
 def _refuse_unsafe(ast: nodes.Template, index: int, first_line: int) -> None:

@@ -120,7 +120,7 @@ def _cases(records: list[CallRecord]) -> list[dict[str, Any]]:
             "attempts": r.attempts, "cached": r.cached, "finish_reason": r.finish_reason, "latency_s": r.latency_s,
             "tokens_in": r.tokens_in, "tokens_out": r.tokens_out, "cost_usd": r.cost_usd, "passed": r.passed and r.ok,
             "refused": r.refused, "empty": r.empty, "schema_valid": r.schema_valid, "assertions": r.assertions,
-            "graders": r.aux, "shared": r.shared})
+            "graders": r.aux, "shared": r.shared, "tool_calls": r.tool_calls, "steps": r.steps})
     return list(cases.values())
 
 
@@ -256,7 +256,8 @@ def records_from_document(document: Mapping[str, Any], side: str, key: str = "ca
                     tokens_in=run["tokens_in"], tokens_out=run["tokens_out"], cost_usd=run["cost_usd"],
                     passed=run["passed"], refused=run["refused"], empty=run["empty"], schema_valid=run["schema_valid"],
                     expect_refusal=case["expect_refusal"], tags=case["tags"], assertions=run["assertions"],
-                    case_hash=case.get("case_hash", ""), aux=run.get("graders", []), shared=run.get("shared", False))
+                    case_hash=case.get("case_hash", ""), aux=run.get("graders", []), shared=run.get("shared", False),
+                    tool_calls=run.get("tool_calls", []), steps=run.get("steps", []))
 
 
 def summary_of(document: Mapping[str, Any]) -> dict[str, Any]:

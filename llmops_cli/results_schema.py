@@ -27,6 +27,8 @@ _RUN = {
         "schema_valid": {"type": ["boolean", "null"]},
         "assertions": {"type": "array", "items": {"type": "object"}},
         "graders": {"type": "array", "items": {"type": "object"}}, "shared": _FLAG,
+        "tool_calls": {"type": "array", "items": {"type": "object", "required": ["name", "arguments"]}},
+        "steps": {"type": "array", "items": {"type": "object", "required": ["tool_calls"]}},
     },
 }
 _CASE = {

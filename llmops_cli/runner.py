@@ -27,15 +27,17 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+from llmops_cli.agent import Loop, call_dict
 from llmops_cli.config import Limits, ModelSpec
-from llmops_cli.plan import PlannedCall
+from llmops_cli.plan import PlannedCall, request_key
 from llmops_cli.providers import CallFailure, Outcome, Provider, check_credentials
 from llmops_cli.redact import Redactor, scrub_keys
 from llmops_cli.scoring.graders import AuxRequest, AuxResult, aux_requests, grader_kinds, resolve_model, settle
 from llmops_cli.scoring.score import applicable, score_answer, worth_grading
-from llmops_cli.store import CachedAnswer, CallRecord, Store
+from llmops_cli.scoring.tools import args_problem
+from llmops_cli.store import CachedAnswer, CallRecord, Store, ToolCall
 
 
 WAIT_POLL_S = 0.2
@@ -99,22 +101,29 @@ def grader_specs(call: PlannedCall) -> list[ModelSpec]:
 
 
 def build_record(call: PlannedCall, answer: CachedAnswer | None, outcome_error: CallFailure | None, attempts: int,
-                 cached: bool, redactor: Redactor, graded: Sequence[AuxResult] = ()) -> CallRecord:
+                 cached: bool, redactor: Redactor, graded: Sequence[AuxResult] = (), loop: Loop | None = None) -> CallRecord:
     """Score the raw answer (with its grader verdicts), then redact what gets written. A failed
-    grader call makes the record an error: the answer is kept, the case is never a pass."""
+    grader call makes the record an error: the answer is kept, the case is never a pass. An agent
+    loop's record holds the whole conversation, each step, and the answer of its last step."""
     record = CallRecord(
         side=call.side, suite=call.suite, prompt=call.prompt, model=call.model.alias, model_id=call.model.model,
-        case_id=call.case.id, repeat=call.repeat, key=call.key, messages=redactor.messages(call.messages),
+        case_id=call.case.id, repeat=call.repeat, key=call.key,
+        messages=redactor.messages(loop.messages if loop is not None else call.messages),
         attempts=attempts, cached=cached, expect_refusal=call.case.expect_refusal, tags=list(call.case.tags),
         case_hash=call.case.hash)
+    if loop is not None:
+        record.steps = [_redacted_step(s.summary(), redactor, call.ctx.tools) for s in loop.steps]
     if answer is None:
         record.error = redactor.text(outcome_error.message if outcome_error else "no answer")
         record.error_class = outcome_error.error_class if outcome_error else "unknown"
         return record
     grades = {g.request.index: g.grade for g in graded if g.grade is not None}
+    tool_steps = [s.answer.tool_calls for s in loop.steps] if loop is not None else [answer.tool_calls]
     score = score_answer(answer.text, answer.finish_reason, call.case.vars, call.case.asserts,
-                         call.case.expect_refusal, call.ctx, grades)
+                         call.case.expect_refusal, call.ctx, grades, tool_steps,
+                         loop is not None and loop.exhausted)
     record.output = redactor.text(answer.text)
+    record.tool_calls = [_redacted_call(call_dict(c), redactor, call.ctx.tools) for c in answer.tool_calls]
     record.finish_reason = answer.finish_reason
     record.latency_s, record.tokens_in, record.tokens_out = answer.latency_s, answer.tokens_in, answer.tokens_out
     record.cost_usd = answer.cost_usd
@@ -130,6 +139,17 @@ def build_record(call: PlannedCall, answer: CachedAnswer | None, outcome_error: 
         record.error_class = failed.error_class
         record.passed = False
     return record
+
+
+def _redacted_call(call: dict[str, Any], redactor: Redactor, tools: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A tool call as stored: arguments redacted, `valid` judged on the raw ones (tool_args_validity)."""
+    valid = args_problem(ToolCall(call["id"], call["name"], call["arguments"]), tools) is None
+    return {**call, "arguments": redactor.text(call["arguments"]), "valid": valid}
+
+
+def _redacted_step(step: dict[str, Any], redactor: Redactor, tools: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    return {**step, "text": redactor.text(step["text"]), "tool_results": [redactor.text(r) for r in step["tool_results"]],
+            "tool_calls": [_redacted_call(c, redactor, tools) for c in step["tool_calls"]]}
 
 
 def aux_record(call: PlannedCall, graded: AuxResult, redactor: Redactor) -> CallRecord:
@@ -198,7 +218,9 @@ class Runner:
         the cached answers whose grader verdicts are not cached yet."""
         if not self.limits.use_cache:
             return todo, []
-        hits = self.store.cache_get_many(sorted({c.key for c in todo}))
+        loops = {id(c): self._cached_loop(c) for c in todo if c.agent is not None}
+        hits = self.store.cache_get_many(sorted({c.key for c in todo if c.agent is None}))
+        hits.update({c.key: loops[id(c)].final() for c in todo if id(c) in loops and loops[id(c)].done})
         needs = {id(c): grader_requests(c, hits[c.key]) for c in todo if c.key in hits}
         verdicts = self.store.cache_get_many(sorted({r.key for reqs in needs.values() for r in reqs}))
         records: list[CallRecord] = []
@@ -212,7 +234,7 @@ class Runner:
                 continue
             graded = [settle(r, verdicts[r.key], None, None, 0, True) for r in requests]
             records += [aux_record(call, g, self.redactor) for g in graded]
-            records.append(build_record(call, hits[call.key], None, 0, True, self.redactor, graded))
+            records.append(build_record(call, hits[call.key], None, 0, True, self.redactor, graded, loops.get(id(call))))
         self.store.record_many(self.run_id, records)
         served = sum(1 for r in records if not _is_aux(r))
         progress.done += served
@@ -220,6 +242,39 @@ class Runner:
         progress.errors += sum(1 for r in records if not _is_aux(r) and not r.ok)
         self.on_progress(progress)
         return [c for c in todo if c.key not in hits], grading
+
+    def _cached_loop(self, call: PlannedCall) -> Loop:
+        """An agent loop as far as the cache answers its steps (all of them when the loop is done)."""
+        loop = self._new_loop(call)
+        while not loop.done:
+            key = _step_key(call, loop)
+            hit = self.store.cache_get_many([key]).get(key) if self.limits.use_cache else None
+            if hit is None:
+                break
+            loop.take(key, hit, True)
+        return loop
+
+    @staticmethod
+    def _new_loop(call: PlannedCall) -> Loop:
+        assert call.agent is not None
+        return Loop(call.messages, call.agent)
+
+    async def _run_loop(self, call: PlannedCall, provider: Provider, state: "_Budget") -> tuple[Loop, Outcome]:
+        """Each step from the cache, else sent and cached at once (before the next step is sent), so a
+        run killed mid-loop resumes at the step it was on. A failed step ends the loop as an error."""
+        loop, attempts = self._cached_loop(call), 0
+        while not loop.done:
+            key = _step_key(call, loop)
+            result = await provider.complete(call.model, loop.messages, call.params)
+            state.settle_spent(result.answer.cost_usd if result.answer else None, result.answer is not None)
+            attempts += result.attempts
+            if result.answer is None:
+                return loop, Outcome(None, result.failure, attempts)
+            kept = self._cacheable(result.answer)
+            if self.limits.use_cache:
+                self.store.cache_put(key, call.model.model, kept, self.run_id)
+            loop.take(key, kept, False)
+        return loop, Outcome(loop.final(), None, attempts)
 
     async def _call_all(self, todo: list[PlannedCall], grading: list[Job], progress: Progress) -> RunOutcome:
         self._graders = {}  # tasks belong to this event loop
@@ -253,17 +308,21 @@ class Runner:
                 (group, cached), ready_at = queue.get_nowait()
                 waited = time.perf_counter() - ready_at
                 state.in_flight += 1
+                loop: Loop | None = None
                 try:
-                    if cached is None:
+                    if group[0].agent is not None:
+                        loop, result = (await self._run_loop(group[0], provider, state) if cached is None
+                                        else (self._cached_loop(group[0]), Outcome(cached, None, 0)))
+                    elif cached is None:
                         result = await provider.complete(group[0].model, group[0].messages, group[0].params)
                         state.settle_spent(result.answer.cost_usd if result.answer else None, result.answer is not None)
                     else:
                         result = Outcome(cached, None, 0)
-                    graded = await self._grade(group, result.answer, cached is None, provider, state)
+                    graded = await self._grade(group, result.answer, cached is None and loop is None, provider, state)
                 finally:
                     state.in_flight -= 1
                 self._finish(group, result, cached is not None, graded, progress, state,
-                             None if cached is not None else waited)
+                             None if cached is not None else waited, loop)
 
         while True:
             workers = [asyncio.create_task(worker()) for _ in range(min(self.limits.concurrency, queue.qsize()))]
@@ -327,24 +386,26 @@ class Runner:
     def _cacheable(self, answer: CachedAnswer) -> CachedAnswer:
         """Key values in use are scrubbed first: a model that echoes its key must not put the key in the store.
         With `redact_cache` the whole answer is redacted (a rerun compares redacted answers anyway)."""
-        if self.redact_cache:
-            return replace(answer, text=self.redactor.text(answer.text))
-        return replace(answer, text=scrub_keys(answer.text, self.redactor.secrets))
+        clean: Callable[[str], str] = (self.redactor.text if self.redact_cache
+                                       else lambda text: scrub_keys(text, self.redactor.secrets))
+        return replace(answer, text=clean(answer.text),
+                       tool_calls=tuple(replace(c, arguments=clean(c.arguments)) for c in answer.tool_calls))
 
     def _finish(self, group: list[PlannedCall], result: Outcome, cached: bool, graded: list[list[AuxResult]],
-                progress: Progress, state: "_Budget", queue_s: float | None) -> None:
-        """Record one finished job; `queue_s` is how long a sent request waited for a slot (None: nothing sent)."""
+                progress: Progress, state: "_Budget", queue_s: float | None, loop: Loop | None = None) -> None:
+        """Record one finished job; `queue_s` is how long a sent request waited for a slot (None: nothing sent).
+        An agent loop's steps are cached as they come, never its summed answer."""
         answer = result.answer
         attempts = 0 if cached else result.attempts
         records = [build_record(call, answer, result.failure, attempts if index == 0 else 0, cached, self.redactor,
-                                verdicts) for index, (call, verdicts) in enumerate(zip(group, graded))]
+                                verdicts, loop) for index, (call, verdicts) in enumerate(zip(group, graded))]
         for record in records[1:]:  # one request was sent (or read) for the whole group
             record.shared = True
         for record in records:
             record.queue_s = queue_s
         # The raw answer is cached once per request (an error never is, so a rerun retries it); so is each grader
         # answer that could be read (an unreadable verdict is an error, asked again on a rerun).
-        cacheable = self._cacheable(answer) if answer and not cached else None
+        cacheable = self._cacheable(answer) if answer and not cached and loop is None else None
         for index, (call, record, verdicts) in enumerate(zip(group, records, graded)):
             for g in verdicts:
                 keep = self._cacheable(g.answer) if g.ok and g.answer is not None and not g.cached else None
@@ -412,6 +473,11 @@ class _Writer:
         self.store.close()
         if self.error is not None:
             raise self.error
+
+
+def _step_key(call: PlannedCall, loop: Loop) -> str:
+    """The cache key of a loop's next request: the first one's, then one over the grown conversation."""
+    return call.request_key if not loop.steps else request_key(call.model, call.params, loop.messages, call.repeat)
 
 
 def _is_aux(record: CallRecord) -> bool:

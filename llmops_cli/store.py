@@ -146,7 +146,7 @@ class CallRecord:
     case_id: str
     repeat: int
     key: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     output: str | None = None
     error: str | None = None
     error_class: str | None = None
@@ -168,6 +168,8 @@ class CallRecord:
     aux: list[dict[str, Any]] = field(default_factory=list)  # grader calls (judge, similarity) behind the verdict
     shared: bool = False  # answered by an identical request sent once in this run: neither sent nor cached
     queue_s: float | None = None  # waited for a concurrency slot before sending; None when nothing was sent
+    tool_calls: list[dict[str, str]] = field(default_factory=list)  # of the final answer: {id, name, arguments}
+    steps: list[dict[str, Any]] = field(default_factory=list)  # an agent loop's model calls (agent.Step.summary)
 
     @property
     def ok(self) -> bool:

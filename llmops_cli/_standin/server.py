@@ -20,6 +20,7 @@ from llmops_cli._standin.answers import (
     MODELS,
     DirectiveError,
     Reply,
+    after_tools_answer,
     answer,
     completion,
     cut_to,
@@ -30,6 +31,7 @@ from llmops_cli._standin.answers import (
     json_reply,
     message_text,
     parse_directives,
+    tool_calls_for,
     typed,
 )
 
@@ -280,8 +282,13 @@ class StandinServer:
         noise = d.get("noise", cfg["noise"])
         rng = random.Random(f"{cfg['seed']}:{fp}:{attempt}:noise")
         noisy = noise > 0 and rng.random() < noise
+        calls = None if "reply" in d else tool_calls_for(messages, req.get("tools"), req.get("tool_choice"))
+        if calls:
+            return json_reply(200, completion(model, fp, None, prompt_tokens, "tool_calls", tool_calls=calls))
         if "reply" in d:
             content = d["reply"]
+        elif req.get("tools") and messages[-1].get("role") == "tool":
+            content = after_tools_answer(messages)
         else:
             fmt = req.get("response_format") or {}
             wants_json = isinstance(fmt, dict) and "json" in str(fmt.get("type", ""))

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from llmops_cli.store import ToolCall
+
 _FENCE = re.compile(r"```(?:json)?\s*\n(.*?)\n```", re.DOTALL)
 _MISSING = object()
 
@@ -34,6 +36,8 @@ class Output:
     vars: Mapping[str, Any] = field(default_factory=dict)
     allow_python: bool = False
     aux: Grade | None = None  # the grader's verdict for the assertion being checked (model-graded types)
+    tool_steps: tuple[tuple[ToolCall, ...], ...] = ()  # the tool calls of each model call, in order
+    tools: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # offered tool -> parameters schema
     _json: Any = field(default=_MISSING, repr=False)
     _schema_checks: dict[int, str | None] = field(default_factory=dict, repr=False)  # id(schema) -> error
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmops_cli.config import did_you_mean
-from llmops_cli.scoring import judge, python_hook, similarity, structured, text
+from llmops_cli.scoring import judge, python_hook, similarity, structured, text, tools
 from llmops_cli.scoring.base import Kind
 
 REGISTRY: dict[str, Kind] = {
@@ -16,6 +16,7 @@ REGISTRY: dict[str, Kind] = {
         structured.SCHEMA, structured.JSON_FIELD, structured.NUMERIC,
         python_hook.PYTHON,
         judge.JUDGE, similarity.SIMILARITY,
+        tools.TOOL_CALL, tools.NO_TOOL_CALL, tools.TOOL_SEQUENCE, tools.TOOL_ARGS_SCHEMA,
     )
 }
 

@@ -14,12 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from llmops_cli.agent import MAX_STEPS_REACHED
 from llmops_cli.config import Assertion
 from llmops_cli.scoring.base import Grade, Output, Verdict
 from llmops_cli.scoring.graders import GraderModels
 from llmops_cli.scoring.refusal import is_refusal
 from llmops_cli.scoring.registry import REGISTRY
 from llmops_cli.scoring.structured import output_schema_error
+from llmops_cli.store import ToolCall
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class ScoreContext:
     phrases: tuple[str, ...]
     allow_python: bool
     graders: GraderModels = GraderModels()
+    tools: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # tool name -> its parameters schema
 
 
 @dataclass
@@ -54,10 +57,15 @@ def worth_grading(text: str, finish_reason: str | None, expect_refusal: bool, ct
 
 
 def score_answer(text: str, finish_reason: str | None, case_vars: Mapping[str, Any], case_asserts: Sequence[Assertion],
-                 expect_refusal: bool, ctx: ScoreContext, aux: Mapping[int, Grade] | None = None) -> Score:
+                 expect_refusal: bool, ctx: ScoreContext, aux: Mapping[int, Grade] | None = None,
+                 tool_steps: Sequence[Sequence[ToolCall]] = (), exhausted: bool = False) -> Score:
+    """Score an answer; `tool_steps` are the tool calls of each model call (an answer that only calls
+    tools is not empty), `exhausted` an agent loop that still called tools at max_steps (a failure)."""
     refused = is_refusal(text, ctx.phrases, finish_reason)
-    empty = not text.strip() and not refused
-    output = Output(text=text, schema=ctx.schema, vars=case_vars, allow_python=ctx.allow_python)
+    called = any(tool_steps)
+    empty = not text.strip() and not refused and not called
+    output = Output(text=text, schema=ctx.schema, vars=case_vars, allow_python=ctx.allow_python,
+                    tool_steps=tuple(tuple(s) for s in tool_steps), tools=ctx.tools)
     schema_valid = _schema_valid(output) if ctx.schema is not None and not expect_refusal else None
     asserts = applicable(case_asserts, expect_refusal, ctx)
     grades = aux or {}
@@ -70,7 +78,10 @@ def score_answer(text: str, finish_reason: str | None, case_vars: Mapping[str, A
         results.insert(0, {"type": "refusal", "passed": False, "message": "the model refused a case that expects an answer"})
     if empty:
         results.insert(0, {"type": "empty", "passed": False, "message": "empty output"})
-    passed = all(r["passed"] for r in results) and not empty
+    if exhausted:
+        results.insert(0, {"type": "max_steps", "passed": False,
+                           "message": f"{MAX_STEPS_REACHED}: the model still called tools after {len(tool_steps)} steps"})
+    passed = all(r["passed"] for r in results) and not empty and not exhausted
     return Score(passed=passed, refused=refused, empty=empty, schema_valid=schema_valid, assertions=results)
 
 
