@@ -270,6 +270,8 @@ def prompts_log(name: str = typer.Argument(..., help="Prompt name."), project: P
     for entry in entries:
         c = entry.commit
         console.print(f"{c.short}  {c.date[:10]}  {c.author}  {c.subject}", markup=False)
+        if entry.tools:
+            console.print("    tools: " + ", ".join(f"{t}@{h}" for t, h in entry.tools.items()), markup=False)
         for r in entry.results:
             m = r["metrics"]
             console.print(f"    {r['suite']} x {r['model']}: correctness {_percent(m['correctness'])}, schema "

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from llmops_cli.config import METRICS
+from llmops_cli.metrics import all_tool_calls
 from llmops_cli.power import binary_sensitivity, mean_sensitivity
 from llmops_cli.stats import Comparison, compare, fisher_exact, is_significant_drop
 from llmops_cli.store import CallRecord
@@ -215,6 +216,7 @@ def case_changes(head: Sequence[CallRecord], base: Sequence[CallRecord], same_ca
             "head_output": hr.output if hr.ok else f"[error] {hr.error}",
             "base_finish_reason": br.finish_reason, "head_finish_reason": hr.finish_reason,
             "failed_assertions": [a for a in (hr if regressed else br).assertions if not a["passed"]],
+            "base_tool_calls": all_tool_calls(br), "head_tool_calls": all_tool_calls(hr),
             "messages_diff": messages_diff(br.messages, hr.messages),
         }
         (regressions if regressed else fixes).append(entry)
@@ -237,13 +239,14 @@ def _evidence(runs: list[CallRecord], failed: bool) -> CallRecord:
     return next((r for r in runs if (not (r.ok and r.passed)) == failed), runs[0])
 
 
-def messages_diff(base: list[dict[str, str]], head: list[dict[str, str]]) -> str:
-    """Unified diff of the rendered messages, one `role:` header line per message."""
-    def lines(messages: list[dict[str, str]]) -> list[str]:
+def messages_diff(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> str:
+    """Unified diff of the rendered messages, one `role:` header line per message (and one line per tool call)."""
+    def lines(messages: list[dict[str, Any]]) -> list[str]:
         out = []
         for m in messages:
             out.append(f"[{m['role']}]")
-            out.extend(m["content"].splitlines() or [""])
+            out.extend((m.get("content") or "").splitlines() or [""])
+            out.extend(f"-> {c['function']['name']}({c['function']['arguments']})" for c in m.get("tool_calls") or [])
         return out
 
     return "\n".join(difflib.unified_diff(lines(base), lines(head), "base", "head", lineterm="", n=2))

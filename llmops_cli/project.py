@@ -31,21 +31,24 @@ class Project:
     compiled: Mapping[str, CompiledPrompt] = field(default_factory=dict)
     tools: Mapping[str, Tool] = field(default_factory=dict)
 
+    def lock_changes(self, suite: str) -> CaseChanges | None:
+        """How a suite's golden set differs from llmops.lock (None: no lock entry)."""
+        if self.lock is None or suite not in self.lock:
+            return None
+        return diff_cases(self.lock[suite], case_hashes(self.cases[suite]))
+
     def prompt_tools(self, name: str) -> list[Tool]:
         """The tools a prompt offers, in its order."""
         return [self.tools[t] for t in self.prompts[name].tools if t in self.tools]
 
     def prompt_version(self, name: str) -> str:
         """A prompt's identity: its file and the files of the tools it offers (a tool edit is a new version)."""
-        prompt = self.prompts[name]
-        return sha256_text(prompt.text) if not prompt.tools else \
-            sha256_text(canonical_json([prompt.text, *(t.text for t in self.prompt_tools(name))]))
+        return prompt_version(self.prompts[name].text, [t.text for t in self.prompt_tools(name)])
 
-    def lock_changes(self, suite: str) -> CaseChanges | None:
-        """How a suite's golden set differs from llmops.lock (None: no lock entry)."""
-        if self.lock is None or suite not in self.lock:
-            return None
-        return diff_cases(self.lock[suite], case_hashes(self.cases[suite]))
+
+def prompt_version(prompt_text: str, tool_texts: Sequence[str]) -> str:
+    """The version of a prompt file with the tool files it offers (a prompt without tools: its file's hash)."""
+    return sha256_text(prompt_text) if not tool_texts else sha256_text(canonical_json([prompt_text, *tool_texts]))
 
 
 def _read(source: Source, path: str, problems: Problems) -> str | None:

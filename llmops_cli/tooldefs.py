@@ -15,7 +15,7 @@ from typing import Any
 
 from llmops_cli.config import Fields, parse_yaml_file
 from llmops_cli.errors import Problems
-from llmops_cli.yamlfile import LineDict, plain
+from llmops_cli.yamlfile import LineDict, LineList, plain
 
 TOOLS_DIR = "tools"
 TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what OpenAI accepts as a function name
@@ -69,7 +69,20 @@ def check_schema(schema: Any, path: str, line: int, what: str, problems: Problem
         validator_for(plain(schema)).check_schema(plain(schema))
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "schema"
-        problems.add(path, line, f"{what} is not a valid JSON Schema at {where}: {exc.message}")
+        problems.add(path, _line_inside(schema, list(exc.path), line), f"{what} is not a valid JSON Schema at {where}: "
+                                                                       f"{exc.message}")
+
+
+def _line_inside(node: Any, keys: list[Any], line: int) -> int:
+    """The line of the key a schema error points at, followed through the parsed YAML (else `line`)."""
+    for key in keys:
+        if isinstance(node, LineDict) and key in node:
+            line, node = node.line_of(key), node[key]
+        elif isinstance(node, LineList) and isinstance(key, int) and key < len(node):
+            line, node = node.line_of(key), node[key]
+        else:
+            break
+    return line
 
 
 def request_params(tools: Sequence[Tool], tool_choice: str | None) -> dict[str, Any]:

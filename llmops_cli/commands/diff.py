@@ -15,7 +15,7 @@ from llmops_cli.errors import InputError
 from llmops_cli.gate import messages_diff
 from llmops_cli.plan import PlannedCall, Selection, plan_calls
 from llmops_cli.project import Project, load_project
-from llmops_cli.render import RenderError
+from llmops_cli.render import RenderError, render_case
 from llmops_cli.source import Source, WorkTree
 from llmops_cli.store import CallRecord
 
@@ -76,6 +76,7 @@ def diff_prompt(root: Path, name: str, base_ref: str | None, head_ref: str | Non
     path = f"prompts/{name}.yaml"
     template = "".join(difflib.unified_diff(base_text.splitlines(True), head_text.splitlines(True),
                                             f"a/{path} ({base_ref})", f"b/{path} ({head_ref or 'work tree'})"))
+    template += _tool_diffs(name, base, head, str(base_ref), head_ref or "work tree")
     cases: list[CaseDiff] = []
     for suite_name, suite in head.suites.items():
         if name not in suite.prompts:
@@ -92,12 +93,32 @@ def _case_diff(suite: str, case_id: str, base: Project, head: Project, name: str
     if base_case is None or name not in base.compiled:
         return CaseDiff(suite, case_id, "only-head")
     try:
-        old = base.compiled[name].render(base_case.vars)  # type: ignore[attr-defined]
-        new = head.compiled[name].render(head_case.vars)  # type: ignore[attr-defined]
+        old = render_case(base.compiled[name], base_case.vars, base_case.messages)  # type: ignore[attr-defined]
+        new = render_case(head.compiled[name], head_case.vars, head_case.messages)  # type: ignore[attr-defined]
     except RenderError as exc:
         return CaseDiff(suite, case_id, "error", exc.message)
     diff = messages_diff(old, new)
+    if not diff and _offered(base, name) != _offered(head, name):
+        diff = "(same messages; the tool definitions offered changed)"
     return CaseDiff(suite, case_id, "changed" if diff else "unchanged", diff)
+
+
+def _offered(project: Project, name: str) -> list[str]:
+    """A prompt's tool definitions as written (a tool edit changes what the model is offered)."""
+    return [t.text for t in project.prompt_tools(name)] if name in project.prompts else []
+
+
+def _tool_diffs(name: str, base: Project, head: Project, base_label: str, head_label: str) -> str:
+    """The diff of every tool definition the prompt offers at either ref, like the template's."""
+    names = sorted({t.name for p in (base, head) if name in p.prompts for t in p.prompt_tools(name)})
+    out = []
+    for tool in names:
+        old = base.tools[tool].text if tool in base.tools else ""
+        new = head.tools[tool].text if tool in head.tools else ""
+        path = f"tools/{tool}.yaml"
+        out.append("".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{path} ({base_label})",
+                                                f"b/{path} ({head_label})")))
+    return "".join(out)
 
 
 def run_both(root: Path, result: PromptDiff, base: Project, head: Project) -> None:

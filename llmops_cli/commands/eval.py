@@ -79,6 +79,7 @@ class Baseline:
     hashes: dict[str, dict[str, str]] = field(default_factory=dict)
     prompt_texts: dict[str, str] = field(default_factory=dict)
     prompt_paths: dict[str, str] = field(default_factory=dict)  # under the head's names, for template diffs
+    tool_texts: dict[str, str] = field(default_factory=dict)  # tool definitions at the baseline, for diffs
     source: str = ""  # what the comparison is with (a commit, a results file's content hash): part of the run's identity
 
 
@@ -163,7 +164,8 @@ def _baseline(root: Path, head: Project, options: EvalOptions, notes: list[str])
     base = relabel_project(base, renames)
     return Baseline(ref, source.commit, base, hashes={n: case_hashes(c) for n, c in base.cases.items()},
                     prompt_texts={n: p.text for n, p in base.prompts.items()},
-                    prompt_paths={n: p.path for n, p in base.prompts.items()}, source=f"git:{source.commit}")
+                    prompt_paths={n: p.path for n, p in base.prompts.items()},
+                    tool_texts={n: t.text for n, t in base.tools.items()}, source=f"git:{source.commit}")
 
 
 def _baseline_from_results(path: Path, head: Project, notes: list[str]) -> Baseline:
@@ -235,6 +237,7 @@ def _suite_config(root: Path, head: Project, baseline: Baseline | None, all_suit
                                                      baseline.prompt_paths.get(p, head.prompts[p].path), head.prompts[p].path)
                                        for p in suite.prompts if p in baseline.prompt_texts
                                        and baseline.prompt_texts[p] != head.prompts[p].text}
+            entry["tool_diffs"] = _tool_diffs(head, suite.prompts, baseline.tool_texts)
         elif baseline is not None:
             entry["only_in"] = "head"
         suites[name] = entry
@@ -242,6 +245,13 @@ def _suite_config(root: Path, head: Project, baseline: Baseline | None, all_suit
         if name not in head.suites:
             suites[name] = {"kind": "quality", "only_in": "base", "thresholds": {}}
     return suites
+
+
+def _tool_diffs(head: Project, prompts: Sequence[str], base_texts: Mapping[str, str]) -> dict[str, str]:
+    """Tool definitions the suite's prompts offer that changed since the baseline (a new one diffs from empty)."""
+    names = sorted({t.name for p in prompts for t in head.prompt_tools(p)})
+    return {n: _text_diff(base_texts.get(n, ""), head.tools[n].text, head.tools[n].path, head.tools[n].path)
+            for n in names if base_texts.get(n, "") != head.tools[n].text}
 
 
 def _changed_by(root: Path, path: str, base_commit: str) -> list[str]:
@@ -270,7 +280,8 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
     run_config = {
         "suites": _suite_config(root, head, baseline, not options.selection.suites), "gate_settings": settings.__dict__,
         "redaction": [r.name for r in cfg.redact], "allow_python": cfg.allow_python, "notes": notes,
-        "prompt_hashes": {name: sha256_text(p.text) for name, p in head.prompts.items()},
+        "prompt_hashes": {name: head.prompt_version(name) for name in head.prompts},
+        "tool_hashes": {name: sha256_text(t.text) for name, t in head.tools.items()},
         "options": _options_dict(options, limits),
     }
     plan_hash = sha256_text(canonical_json([run_config["options"], baseline.source if baseline else None,
@@ -284,7 +295,7 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         from llmops_cli import gitref
 
-        paths = ["llmops.yaml", "llmops.lock", "prompts", "evals"]
+        paths = ["llmops.yaml", "llmops.lock", "prompts", "evals", "tools"]
         store.start_run(run_id, plan_hash, run_config, gitref.head_commit(root), gitref.is_dirty(root, paths),
                         baseline.ref if baseline else None, baseline.commit if baseline else None)
         if baseline is not None and baseline.records:

@@ -273,12 +273,26 @@ def _changed_cases(entries: list[Mapping[str, Any]], full: bool = True) -> list[
         if full:
             out += ["<details><summary>outputs and prompt diff</summary>", "", "base output:", _fence(_trim(e["base_output"])),
                     "head output:", _fence(_trim(e["head_output"]))]
+            if e.get("base_tool_calls") or e.get("head_tool_calls"):
+                out += ["base tool calls:", _fence(_trim(calls_text(e.get("base_tool_calls") or []))),
+                        "head tool calls:", _fence(_trim(calls_text(e.get("head_tool_calls") or [])))]
             if e["messages_diff"]:
                 out += ["rendered prompt diff:", _fence(trim_diff(e["messages_diff"], budget=TRIM * 2), "diff")]
             out += ["</details>", ""]
     if len(entries) > MAX_CASES:
         out.append(f"- … {len(entries) - MAX_CASES} more in results.json")
     return out + [""]
+
+
+def calls_text(calls: list[Mapping[str, Any]]) -> str:
+    """Tool calls one a line, `name(arguments)`, as the model wrote the arguments."""
+    return "\n".join(f"{c['name']}({c['arguments']})" for c in calls) or "[no tool call]"
+
+
+def turn_text(m: Mapping[str, Any]) -> str:
+    """One conversation turn as text: its content, and the tool calls of an assistant turn."""
+    calls = [f"-> {c['function']['name']}({c['function']['arguments']})" for c in m.get("tool_calls") or []]
+    return "\n".join([f"[{m['role']}] {m.get('content') or ''}".rstrip(), *calls])
 
 
 def _failing_case(case: Mapping[str, Any]) -> list[str]:
@@ -289,7 +303,7 @@ def _failing_case(case: Mapping[str, Any]) -> list[str]:
         why = "; ".join(f"{a['type']}: {a['message']}" for a in run["assertions"] if not a["passed"]) or "failed"
     if run.get("finish_reason") == "length":
         why += f" ({CUT})"
-    prompt = "\n".join(f"[{m['role']}] {m['content']}" for m in case["messages"])
+    prompt = "\n".join(turn_text(m) for m in case["messages"])
     return [f"- **{inline(case['case_id'])}** (score {_f(case['score'])}): {inline(_line(why))}",
             "<details><summary>prompt and output</summary>", "", _fence(_trim(prompt)), "output:",
             _fence(_trim(run["output"] if run["output"] is not None else "[no output]")), "</details>", ""]
@@ -306,6 +320,8 @@ def _suite_changes(doc: Mapping[str, Any]) -> list[str]:
             out.append("")
         for prompt, diff in (suite.get("template_diffs") or {}).items():
             out += [f"#### Template diff: {code(prompt)}", _fence(trim_diff(diff, budget=TRIM * 2), "diff"), ""]
+        for tool, diff in (suite.get("tool_diffs") or {}).items():
+            out += [f"#### Tool definition diff: {code(tool)}", _fence(trim_diff(diff, budget=TRIM * 2), "diff"), ""]
         if suite.get("only_in"):
             out += [f"- suite {code(name)} exists only at {inline(suite['only_in'])}; not compared", ""]
     return out
