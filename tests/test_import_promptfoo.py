@@ -405,7 +405,7 @@ def test_local_refs_to_assertion_templates_are_resolved(tmp_path: Path) -> None:
     tools = "{id: 'openai:gpt-4o-mini', config: {tools: [{$ref: '#/definitions/t'}]}}"
     (tmp_path / "tools").mkdir()
     _, with_tools = import_config(tmp_path / "tools", config.replace("[openai:gpt-4o-mini]", f"[{tools}]"))
-    assert any("providers[0].config.tools: tool definitions are not converted yet" in line   # its own $ref is kept
+    assert any("providers[0].config.tools[0]: not a function tool" in line   # its own $ref is kept
                for line in with_tools.unconverted)
     suite = load_project(WorkTree(out)).suites["promptfoo"]
     assert [(a.type, dict(a.spec)) for a in suite.asserts] == [("not_contains", {"value": "shut up"})]
@@ -488,8 +488,8 @@ def test_more_provider_families_and_config_keys_map_to_litellm(tmp_path: Path) -
     assert dict(models["gem"].extra) == {"vertex_location": "europe-west4"}
     assert dict(models["az"].extra) == {"api_version": "2024-10-21"}
     unconverted = "\n".join(result.unconverted)
-    assert "providers[12].config.tools: tool definitions are not converted yet" in unconverted
-    assert "providers[12].config.tool_choice: tool definitions are not converted yet" in unconverted
+    assert "providers[12].config.tools[0]: not a function tool" in unconverted   # web_search is a hosted tool
+    assert not (out / "tools").exists()
     assert "providers[12].config.instructions: add it to the prompt as a system message" in unconverted
     assert "region" not in unconverted and "reasoning_effort" not in unconverted
 
@@ -500,3 +500,39 @@ def test_unicode_line_separators_in_vars_keep_one_case_a_line(tmp_path: Path) ->
                                           "tests: file://rows.csv\n", {"rows.csv": f'review\n"{text}"\n'})
     assert result.check_problems == []
     assert cases_of(out, "promptfoo")["case-001"]["vars"] == {"review": text}
+
+
+def test_provider_tools_and_tool_assertions_convert_and_run(tmp_path: Path, server: StandinServer) -> None:
+    """OpenAI-format tools on the first provider -> tools/<name>.yaml offered by every prompt;
+    is-valid-openai-tools-call -> tool_args_schema, tool-call-f1 -> tool_call per expected tool."""
+    tool = {"type": "function", "function": {"name": "get_capital", "description": "The capital of a country",
+                                             "parameters": {"type": "object", "required": ["country"],
+                                                            "properties": {"country": {"type": "string"}}}}}
+    anthropic_style = {"name": "send_email", "description": "Send an email",
+                       "input_schema": {"type": "object", "properties": {"to": {"type": "string"}}}}
+    broken = {"type": "function", "function": {"name": "bad", "parameters": {"type": "object",
+                                                                              "properties": {"x": {"type": "strng"}}}}}
+    out, result = import_config(tmp_path, {
+        "prompts": ["{{q}}"],
+        "providers": [{"id": "openai:gpt-4o-mini", "config": {
+            "apiBaseUrl": server.base_url, "apiKeyEnvar": "STANDIN_KEY", "tools": [tool, anthropic_style, broken],
+            "tool_choice": {"type": "function", "function": {"name": "get_capital"}}}}],
+        "tests": [{"description": "capital", "vars": {"q": "What is the capital of France?"},
+                   "assert": [{"type": "is-valid-openai-tools-call"}, {"type": "tool-call-f1", "value": ["get_capital"]}]},
+                  {"description": "partial", "vars": {"q": "hi"},
+                   "assert": [{"type": "tool-call-f1", "value": "get_capital", "threshold": 0.5}]}]})
+    assert result.check_problems == []
+    unconverted = "\n".join(result.unconverted)
+    assert "providers[0].config.tools[2]: tool 'bad': parameters is not a valid JSON Schema" in unconverted
+    assert "tool-call-f1" in unconverted and "partial F1 score" in unconverted
+    project = load_project(WorkTree(out))
+    assert sorted(project.tools) == ["get_capital", "send_email"]
+    assert dict(project.tools["send_email"].parameters) == anthropic_style["input_schema"]
+    prompt = project.prompts["prompt-1"] if "prompt-1" in project.prompts else next(iter(project.prompts.values()))
+    assert prompt.tools == ("get_capital", "send_email") and prompt.tool_choice == "get_capital"
+    assert cases_of(out, "promptfoo")["capital"]["assert"] == [{"type": "tool_args_schema"},
+                                                              {"type": "tool_call", "name": "get_capital"}]
+    run = llmops("eval", "--no-baseline", cwd=out, env=ENV)
+    assert run.code in (0, 1), run.stdout + run.stderr
+    capital = next(c for g in results_json(out)["groups"] for c in g["cases"] if c["case_id"] == "capital")
+    assert capital["passed"], capital["runs"][0]["assertions"]

@@ -23,8 +23,11 @@ providers / targets
     stop, seed, response_format, reasoning_effort (or `reasoning.effort`), thinking ->
     prompt `params` when every provider agrees, else each model's `params`; `region` (bedrock,
     sagemaker -> `aws_region_name`; vertex -> `vertex_location`) and azure `apiVersion`
-    (-> `api_version`) stay on the model. `tools`, `tool_choice`, `functions` are listed (tool
-    calling is not imported yet), `instructions` too (add it as a system message). http, exec,
+    (-> `api_version`) stay on the model. The first provider's `tools` (OpenAI
+    `{type: function, function}` or Anthropic `{name, input_schema}`) -> `tools/<name>.yaml`,
+    offered by every prompt with its `tool_choice`; hosted tools (web_search, ...), a schema
+    llmops refuses, another provider's different tools, `functions` and `instructions` (add it
+    as a system message) are listed. http, exec,
     file:// and other custom providers are listed, not converted.
 prompts
     each prompt -> `prompts/<name>.yaml` (name from label, file stem or `prompt-N`): text
@@ -69,7 +72,10 @@ assertions (promptfoo -> llmops)
     is-refusal -> `expect_refusal: true`; not-is-refusal -> implied; latency -> thresholds
     `latency_max_s` max (ms / 1000: every call, as promptfoo checks each call); cost ->
     thresholds `cost_usd` max (per-call limit x cases x repeat: llmops limits the suite's
-    total). javascript, inline python, webhook, assert-set, is-valid-*-call, moderation, and
+    total). is-valid-openai-tools-call -> tool_args_schema (with a note: promptfoo also fails an
+    answer without a tool call); tool-call-f1 at threshold 1 -> one tool_call per expected tool
+    (a lower threshold is listed). javascript, inline python, webhook, assert-set, the legacy
+    is-valid-function-call types, moderation, and
     any other type are listed as unconverted; so are `transform`s and weight-0 assertions.
     `equals` keeps llmops's one leniency: surrounding whitespace of the answer is ignored.
 """

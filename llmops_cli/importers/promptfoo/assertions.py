@@ -14,9 +14,8 @@ if TYPE_CHECKING:
 
 _ADVICE = {
     "javascript": "rewrite it as a python assertion",
-    "is-valid-openai-function-call": "llmops checks text answers; check tool calls in a python assertion",
-    "is-valid-openai-tools-call": "llmops checks text answers; check tool calls in a python assertion",
-    "is-valid-function-call": "llmops checks text answers; check tool calls in a python assertion",
+    "is-valid-openai-function-call": "legacy function_call answers are not read; use tools and tool_args_schema",
+    "is-valid-function-call": "use tool_args_schema (tools offered by the prompt) or tool_call",
     "assert-set": "list its assertions directly (llmops requires every assertion to pass)",
     "levenshtein": "use a similarity or python assertion",
 }

@@ -239,6 +239,29 @@ def _h_limit(c: Context) -> Converted:
     return Converted()
 
 
+def _h_tools_call(c: Context) -> Converted:
+    c.no_negation()
+    c.note("is-valid-openai-tools-call -> tool_args_schema (every call's arguments validate against its tool); "
+           "promptfoo also fails an answer with no tool call: add a tool_call assertion naming the expected tool")
+    return Converted([{"type": "tool_args_schema"}])
+
+
+def _h_tool_call_f1(c: Context) -> Converted:
+    """tool-call-f1 at its default threshold 1.0 (exactly the expected tools, in any order) -> one
+    tool_call per expected tool and no_tool_call for none; a lower threshold has no llmops equivalent."""
+    c.no_negation()
+    threshold = c.item.get("threshold", 1.0)
+    if threshold != 1 and threshold != 1.0:
+        raise Skip(f"threshold {threshold!r}: a partial F1 score has no llmops equivalent; use tool_call per tool")
+    value = c.value
+    names = [n.strip() for n in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise Skip("needs the expected tool names (a list or a comma-separated string)")
+    c.note("tool-call-f1 -> tool_call per expected tool; a call of another tool lowers promptfoo's F1 but is not "
+           "checked here (add no_tool_call for tools that must not be called)")
+    return Converted([{"type": "tool_call", "name": name} for name in dict.fromkeys(names)])
+
+
 HANDLERS: dict[str, Callable[[Context], Converted]] = {
     "equals": _h_equals, "contains": _h_contains, "icontains": _h_contains,
     "contains-all": _h_contains_all, "icontains-all": _h_contains_all,
@@ -247,4 +270,5 @@ HANDLERS: dict[str, Callable[[Context], Converted]] = {
     "llm-rubric": _h_judge, "model-graded-closedqa": _h_judge, "g-eval": _h_judge, "factuality": _h_judge,
     "model-graded-factuality": _h_judge, "similar": _h_similar, "python": _h_python,
     "is-refusal": _h_refusal, "cost": _h_limit, "latency": _h_limit,
+    "is-valid-openai-tools-call": _h_tools_call, "tool-call-f1": _h_tool_call_f1,
 }

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmops_cli.errors import InputError
 from llmops_cli.importers.promptfoo.names import slug, unique
+from llmops_cli.importers.promptfoo.tools import ImportedTool, convert_tool_choice, convert_tools
 
 if TYPE_CHECKING:
     from llmops_cli.importers.promptfoo.importer import Importer
@@ -24,10 +25,10 @@ _PARAMS = {"temperature": "temperature", "max_tokens": "max_tokens", "maxTokens"
 # provider config keys that say where the model runs: kept on the model, never moved to a prompt
 _CONNECTION = {("bedrock", "region"): "aws_region_name", ("sagemaker", "region"): "aws_region_name",
                ("vertex_ai", "region"): "vertex_location", ("azure", "apiVersion"): "api_version"}
-_TOOLS = ("tools", "tool_choice", "functions", "function_call", "toolConfig", "functionToolCallbacks", "mcp")
+_TOOLS = ("functions", "function_call", "toolConfig", "functionToolCallbacks", "mcp")
 _ADVICE = {"instructions": "add it to the prompt as a system message",
-           **{k: "tool definitions are not converted yet (llmops tool calling comes with tools/<name>.yaml); "
-                 "the model is tested without them" for k in _TOOLS}}
+           **{k: "not converted (llmops tools are tools/<name>.yaml files offered by a prompt; `tools` and "
+                 "`tool_choice` convert); the model is tested without them" for k in _TOOLS}}
 _SAGEMAKER_TYPES = ("openai", "llama", "huggingface", "jumpstart", "anthropic", "custom")
 # promptfoo provider family -> litellm prefix ("" = the rest is already a litellm model string)
 _FAMILIES = {"openai": "openai", "anthropic": "anthropic", "vertex": "vertex_ai", "bedrock": "bedrock",
@@ -49,6 +50,8 @@ class Model:
     api_key_env: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)   # where it runs (region, API version): model only
+    tools: list[ImportedTool] = field(default_factory=list)  # offered by every prompt when this is the first model
+    tool_choice: str | None = None
 
 
 def litellm_model(provider_id: str, embedding: bool = False) -> str | None:
@@ -100,8 +103,12 @@ def load_providers(imp: Importer, raw: Any) -> list[Model]:
         config: dict[str, Any] = given if isinstance(given, dict) else {}
         family = model.split("/")[0]
         settings = {_CONNECTION[(family, k)]: v for k, v in config.items() if (family, k) in _CONNECTION}
-        rest = {k: v for k, v in config.items() if (family, k) not in _CONNECTION}
+        rest = {k: v for k, v in config.items() if (family, k) not in _CONNECTION and k not in ("tools", "tool_choice")}
         entry = Model(alias, model, params=convert_params(imp, where, rest, "config"), settings=settings)
+        if "tools" in config:
+            entry.tools = convert_tools(imp, f"{where}.config.tools", config["tools"])
+        entry.tool_choice = convert_tool_choice(imp, f"{where}.config.tool_choice", config.get("tool_choice"),
+                                                entry.tools)
         entry.api_base = config.get("apiBaseUrl") or config.get("baseUrl") or (
             f"https://{config['apiHost']}" if model.startswith("azure/") and config.get("apiHost") else None)
         entry.api_key_env = config.get("apiKeyEnvar") if isinstance(config.get("apiKeyEnvar"), str) else None

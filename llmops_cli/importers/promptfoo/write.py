@@ -33,10 +33,12 @@ def render_files(imp: Importer, suite: str, description: str, prompts: list[Prom
         model.params = {} if shared is not None else model.params
 
     files: dict[str, str] = {"llmops.yaml": _config_yaml(imp, models, options)}
+    offered = _offered_tools(imp, models, files)
     for prompt in prompts:
         files[f"prompts/{prompt.name}.yaml"] = _dump({"description": f"imported from promptfoo: {prompt.source}",
                                                       "model": "default",
                                                       **({"params": prompt.params} if prompt.params else {}),
+                                                      **offered,
                                                       "messages": prompt.messages})
         imp.mapped[f"{prompt.source} -> prompts/{prompt.name}.yaml ({len(prompt.messages)} message"
                    f"{'s' if len(prompt.messages) != 1 else ''})"] = None
@@ -59,6 +61,23 @@ def render_files(imp: Importer, suite: str, description: str, prompts: list[Prom
     for pair, count in sorted(imp.type_counts.items()):
         imp.mapped[f"assert {pair} (x{count})"] = None
     return files
+
+
+def _offered_tools(imp: Importer, models: list[Model], files: dict[str, str]) -> dict[str, Any]:
+    """The first provider's tools as tools/<name>.yaml files, and the `tools`/`tool_choice` keys every
+    prompt gets (llmops offers tools from the prompt, so every model is tested with the same ones)."""
+    first = models[0]
+    for model in models[1:]:
+        if [t.name for t in model.tools] != [t.name for t in first.tools] or model.tool_choice != first.tool_choice:
+            imp.note("providers", f"{model.alias}'s tools differ from the first provider's; llmops offers tools from "
+                                  "the prompt, so every model is tested with the first provider's tools")
+    for tool in first.tools:
+        files[f"tools/{tool.name}.yaml"] = _dump(tool.document())
+        imp.mapped[f"providers[0].config.tools {tool.name} -> tools/{tool.name}.yaml"] = None
+    keys: dict[str, Any] = {"tools": [t.name for t in first.tools]} if first.tools else {}
+    if first.tools and first.tool_choice is not None:
+        keys["tool_choice"] = first.tool_choice
+    return keys
 
 
 def _json_line(value: Any) -> str:
