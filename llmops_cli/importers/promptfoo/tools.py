@@ -62,7 +62,7 @@ def convert_tool_choice(imp: Importer, where: str, raw: Any, tools: list[Importe
     choice: Any = raw
     if isinstance(raw, dict):
         kind = raw.get("type")
-        function = raw.get("function") if isinstance(raw.get("function"), dict) else {}
+        function: dict[str, Any] = raw["function"] if isinstance(raw.get("function"), dict) else {}
         choice = {"any": "required", "auto": "auto", "none": "none"}.get(str(kind)) or function.get("name") or raw.get("name")
     if choice in TOOL_CHOICES or choice in names:
         return str(choice)
