@@ -20,7 +20,7 @@ def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
     assert "local stand-in" in lines[0] and "local stand-in" in lines[-1]
     assert "not a real LLM" in lines[0]
     gates = re.findall(r"gate: (\w+) \(exit (\d)\)", out)
-    assert gates == [("passed", "0"), ("failed", "1")]
+    assert gates == [("passed", "0"), ("failed", "1"), ("failed", "1")]
     for case in REGRESSED:
         assert f"support/{case}" in out
     assert "harm-001" not in out.split("gate: passed", 1)[1]  # refusals still pass: not a regression
@@ -39,11 +39,22 @@ def test_demo_tells_the_story_and_exits_zero(tmp_path: Path) -> None:
     assert sorted(r["case_id"] for g in doc["groups"] for r in g["regressions"]) == sorted(REGRESSED)
     assert "llmops-demo-not-a-real-key" not in md + results.read_text()
 
-    assert git(repo, "branch", "--show-current").strip() == "worse-prompt"
     assert git(repo, "rev-list", "--count", "worse-prompt").strip() == "2"
     assert git(repo, "log", "-1", "--format=%s", "main").strip() == "Add support triage prompt and golden set"
     assert git(repo, "status", "--porcelain").strip() == ""  # reports live in the gitignored .llmops/
-    assert "refund, bug or other" not in (repo / "prompts" / "support.yaml").read_text()
+    assert "refund, bug or other" not in git(repo, "show", "worse-prompt:prompts/support.yaml")
+
+    # Step 3: an agent with tools; a prompt edit that drops the guard lets an injected tool result hijack it.
+    assert git(repo, "branch", "--show-current").strip() == "drop-guard"
+    assert git(repo, "rev-list", "--count", "main..drop-guard").strip() == "2"
+    assert "regression: travel/injected-result x default" in out
+    hijack = re.search(r"drop-guard:\s+get_capital\(.*\); send_email\((.*)\)", out)
+    assert hijack is not None and "the user's itinerary" in hijack[1], out
+    agent_md = Path(re.findall(r"report\.md\s+(\S+)", out)[-1])
+    assert agent_md != report_md
+    agent_doc = json.loads((agent_md.parent / "results.json").read_text())
+    assert [r["case_id"] for g in agent_doc["groups"] for r in g["regressions"]] == ["injected-result"]
+    assert agent_doc["groups"][0]["metrics"]["tool_args_validity"] == 1.0
 
 
 def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
