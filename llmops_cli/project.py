@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 from llmops_cli.cases import Case, canonical_json, parse_cases, sha256_text
-from llmops_cli.config import (CONFIG_FILE, EVALS_DIR, PROMPTS_DIR, ProjectConfig, Prompt, Suite, parse_config,
-                               parse_prompt, parse_suite)
+from llmops_cli.config import (CONFIG_FILE, EVALS_DIR, PROMPTS_DIR, ProjectConfig, Prompt, Suite, did_you_mean,
+                               parse_config, parse_prompt, parse_suite)
 from llmops_cli.errors import InputError, Problem, Problems
 from llmops_cli.lock import LOCK_FILE, CaseChanges, LockError, case_hashes, diff_cases, parse_lock
 from llmops_cli.render import CompiledPrompt, RenderError, compile_prompt, render_case
@@ -101,6 +101,7 @@ def load_project(source: Source, only_suites: Sequence[str] = (), read_lock: boo
                                   expect_refusal_default=suite.kind == "redteam",
                                   read=lambda path: _read(source, path, problems))
     _check_suite_needs(suites, prompts, parsed, problems)
+    _check_tool_names(suites, prompts, cases, problems)
     compiled = _compile(prompts, problems)
     lock = _load_lock(source, problems) if read_lock else None
     _clip(problems).raise_if_any()
@@ -190,6 +191,28 @@ def _check_suite_needs(suites: Mapping[str, Suite], prompts: Mapping[str, Prompt
             if assertion.type == "python" and config is not None and not config.allow_python:
                 problems.add(suite.path, assertion.line,
                              "python assertions run repository code; enable them with allow_python: true in llmops.yaml")
+
+
+TOOL_ASSERTIONS = ("tool_call", "no_tool_call", "tool_sequence")
+
+
+def _check_tool_names(suites: Mapping[str, Suite], prompts: Mapping[str, Prompt], cases: Mapping[str, Sequence[Case]],
+                      problems: Problems) -> None:
+    """A tool assertion or a recorded result naming a tool no prompt of the suite offers is a typo that would
+    pass (no_tool_call) or fail forever: a problem at its line."""
+    for name, suite in suites.items():
+        offered = {t for p in suite.prompts if p in prompts for t in prompts[p].tools}
+        where = f"the tools of prompt {', '.join(suite.prompts)}: {', '.join(sorted(offered)) or 'none'}"
+        for assertion in [*suite.asserts, *(a for c in cases.get(name, ()) for a in c.asserts)]:
+            if assertion.type in TOOL_ASSERTIONS:
+                named = assertion.spec.get("names") or [assertion.spec.get("name")]
+                for tool in (t for t in named if isinstance(t, str) and t not in offered):
+                    problems.add(assertion.file, assertion.line, f"{assertion.type} names tool {tool!r}"
+                                 f"{did_you_mean(tool, offered)}, which is not among {where}")
+        for case in cases.get(name, ()):
+            for tool in sorted({r.name for r in case.tool_results or ()} - offered):
+                problems.add(suite.cases_path, case.line, f"case {case.id!r}: tool_results names tool {tool!r}"
+                             f"{did_you_mean(tool, offered)}, which is not among {where}")
 
 
 def _compile(prompts: Mapping[str, Prompt], problems: Problems) -> dict[str, CompiledPrompt]:

@@ -357,7 +357,9 @@ def test_bad_tool_files_are_input_errors_with_file_and_line(tmp_path: Path, serv
     cases = [{"id": "c1", "vars": {"question": "q"}, "tool_results": "Paris"},
              {"id": "c2", "vars": {"question": "q"}, "messages": [{"role": "robot", "content": "x"}]},
              {"id": "c3", "vars": {"question": "q"}, "messages": [{"role": "user", "content": "{{ nope }}"}]},
-             {"id": "c4", "vars": {"question": "q"}, "assert": [{"type": "tool_call", "name": "x", "step": 0}]}]
+             {"id": "c4", "vars": {"question": "q"}, "assert": [{"type": "tool_call", "name": "x", "step": 0}]},
+             {"id": "c5", "vars": {"question": "q"}, "assert": [{"type": "no_tool_call", "name": "send_mail"}],
+              "tool_results": {"get_capitl": "Paris"}}]
     (root / "evals" / "agent" / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
     run = llmops("check", cwd=root, env=ENV)
     assert run.code == 2, run.stdout + run.stderr
@@ -372,6 +374,8 @@ def test_bad_tool_files_are_input_errors_with_file_and_line(tmp_path: Path, serv
     assert "evals/agent/cases.jsonl:1: case 'c1': 'tool_results' must be an object" in err
     assert "evals/agent/cases.jsonl:2: case 'c2': messages[0] must be an object with a role" in err
     assert "evals/agent/cases.jsonl:4: case 'c4': assert[0] (tool_call): 'step' must be" in err
+    assert "evals/agent/cases.jsonl:5: no_tool_call names tool 'send_mail' (did you mean 'send_email'?)" in err
+    assert "evals/agent/cases.jsonl:5: case 'c5': tool_results names tool 'get_capitl' (did you mean 'get_capital'?)" in err
     # A case turn that cannot render is found once the files are otherwise valid.
     (root / "tools" / "lookup.yaml").unlink()
     (root / "prompts" / "other.yaml").unlink()
