@@ -35,6 +35,7 @@ from llmops_cli.scoring.refusal import refusal_phrases
 from llmops_cli.scoring.score import ScoreContext
 from llmops_cli.source import WorkTree
 from llmops_cli.store import Store
+from llmops_cli.tooldefs import request_params
 from llmops_cli.traces import Ignored, Skip, Trace, read_traces
 
 SCHEMA_VERSION = 1
@@ -135,6 +136,7 @@ def _plan(project: Project, options: RerunOptions, ingest: Ingest,
     calls: list[PlannedCall] = []
     logged: dict[str, agreement.Logged] = {}
     usable = []
+    params = {**prompt.params, **request_params(project.prompt_tools(options.prompt), prompt.tool_choice)}
     for trace in ingest.traces:
         try:
             messages = (compiled.render(trace.vars, MISSING_HINT) if trace.vars is not None
@@ -154,8 +156,8 @@ def _plan(project: Project, options: RerunOptions, ingest: Ingest,
         usable.append(trace)
         case = Case(case_id, {}, (), False, (), 0, sha256_text(canonical_json(messages))[:16])
         ctx = rendered_ctx if trace.vars is not None else as_logged_ctx
-        calls.append(PlannedCall("head", "rerun", options.prompt, spec, case, 0, messages, dict(prompt.params),
-                                 request_key(spec, prompt.params, messages, 0), ctx))
+        calls.append(PlannedCall("head", "rerun", options.prompt, spec, case, 0, messages, dict(params),
+                                 request_key(spec, params, messages, 0), ctx))
         logged[case_id] = agreement.Logged(case_id, redactor.text(trace.position), trace.source,
                                             trace.vars is not None, redactor.text(trace.output))
     ingest.traces = usable
