@@ -24,7 +24,7 @@ from typing import Any, Mapping
 from llmops_cli.report.diffview import trim_diff
 from llmops_cli.report.markdown import (CUT, PCT_METRICS, _f, change_label, change_reason, ci_text, graders_line,
                                         limit_text, points, redteam_counts, sensitivity_lines, split_noise,
-                                        truncated_line)
+                                        truncated_line, turn_text)
 
 TRIM = 4000
 MATRIX_TRIM = 1000
@@ -389,7 +389,7 @@ def _failing(case: Mapping[str, Any]) -> str:
         why = f"error ({run['error_class']}, {run['attempts']} attempts): {run['error']}"
     else:
         why = "; ".join(f"{a['type']}: {a['message']}" for a in run["assertions"] if not a["passed"]) or "failed"
-    prompt = "\n".join(f"[{m['role']}] {m['content']}" for m in case["messages"])
+    prompt = "\n".join(turn_text(m) for m in case["messages"])  # an agent loop: its whole trajectory
     passed = sum(1 for r in runs if r["passed"])
     return (f'<details><summary class="bad">{e(_trim(why, 300))}</summary>'
             + (f'<p class="mute">{passed} of {len(runs)} runs passed</p>' if len(runs) > 1 else "")
