@@ -42,9 +42,8 @@ def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[
         groups.append(_group(config["suites"][suite], suite, prompt, model, head, base, settings,
                              has_baseline=run.baseline_ref is not None))
     gate = decide(groups, outcome, settings)
-    suites = {name: {k: v for k, v in s.items() if k in ("kind", "golden_changes", "golden_changed_by", "template_diffs", "tool_diffs",
-                                                             "only_in")}
-              for name, s in config["suites"].items()}
+    kept = ("kind", "golden_changes", "golden_changed_by", "template_diffs", "tool_diffs", "only_in")
+    suites = {name: {k: v for k, v in s.items() if k in kept} for name, s in config["suites"].items()}
     for name, entry in suites.items():
         advice = recommend([g for g in groups if g["suite"] == name], settings)
         if advice is not None:

@@ -259,7 +259,7 @@ class Runner:
         assert call.agent is not None
         return Loop(call.messages, call.agent)
 
-    async def _run_loop(self, call: PlannedCall, provider: Provider, state: "_Budget") -> tuple[Loop, Outcome]:
+    async def _run_loop(self, call: PlannedCall, provider: Provider, state: _Budget) -> tuple[Loop, Outcome]:
         """Each step from the cache, else sent and cached at once (before the next step is sent), so a
         run killed mid-loop resumes at the step it was on. A failed step ends the loop as an error."""
         loop, attempts = self._cached_loop(call), 0

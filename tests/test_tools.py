@@ -294,9 +294,12 @@ def test_agent_suite_end_to_end(tmp_path: Path, server: StandinServer) -> None:
         assert db.execute("SELECT count(*) FROM cache").fetchone()[0] == 7, "every step is cached on its own"
     finally:
         db.close()
-    again = cli(root, "eval", "--no-baseline")
-    assert again.code == 0 and chat_requests(server) == sent, "a second run takes every step from the cache"
+    again = cli(root, "eval", "--no-baseline", "--offline")
+    assert again.code == 0, again.stdout + again.stderr
+    assert chat_requests(server) == sent, "a second run takes every step from the cache, offline too"
     assert results_json(root)["groups"][0]["metrics"]["cached_calls"] == 5
+    dry = cli(root, "eval", "--no-baseline", "--dry-run")
+    assert "5 calls, 4 unique requests, 4 already cached, 0 would be sent" in dry.stdout, dry.stdout
 
 
 def test_unguarded_agent_obeys_the_injection_and_the_report_shows_the_call(tmp_path: Path, server: StandinServer) -> None:

@@ -106,7 +106,7 @@ def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress],
     store = Store(root)
     try:
         if options.dry_run:
-            keys = sorted({c.key for c in calls})
+            keys = sorted({c.request_key for c in calls})  # an agent loop's later steps depend on its answers
             cached = len(store.cache_get_many(keys)) if not options.no_cache else 0
             return DryRun(len(calls), len(keys), cached, len(head.suites), notes)
         return _run(root, store, head, baseline, calls, options, notes, on_progress)
