@@ -533,7 +533,7 @@ def _prompt_tools(fields: Fields, known: Collection[str] | None) -> tuple[tuple[
     raw = fields.get("tools", list, None)
     names: list[str] = []
     for index, name in enumerate(raw or []):
-        line = raw.line_of(index)
+        line = raw.line_of(index) if isinstance(raw, LineList) else fields.line("tools")
         if not isinstance(name, str) or not name:
             fields.problems.add(fields.file, line, f"tools[{index}] must be a tool name (a file tools/<name>.yaml)")
         elif known is not None and name not in known:
