@@ -171,6 +171,8 @@ def _named_cases(g: Mapping[str, Any], metric: str) -> str:
 
 def group_failures(g: Mapping[str, Any], settings: GateSettings) -> list[str]:
     """Why one suite x prompt x model group fails, one sentence each (no label)."""
+    from llmops_cli.report.fmt import number  # here: the report package imports this module
+
     reasons = []
     if g["incomplete"]:
         m = g["metrics"]
@@ -178,10 +180,10 @@ def group_failures(g: Mapping[str, Any], settings: GateSettings) -> list[str]:
                        f"({m['errors']} failed calls: {', '.join(f'{k} {v}' for k, v in m['error_classes'].items())})")
     for t in g["thresholds"]:
         if t["passed"] is False and t["value"] is None:  # never measured: say why, not "n/a breaks"
-            reasons.append(f"{t['metric']} {t['bound']} {_fmt(t['limit'])}: {t['note']}")
+            reasons.append(f"{t['metric']} {t['bound']} {number(t['limit'])}: {t['note']}")
         elif t["passed"] is False:
-            reasons.append(f"{t['metric']} {_fmt(t['value'])} breaks {t['bound']} {_fmt(t['limit'])}"
-                           + (f" (base {_fmt(t['base'])})" if t["base"] is not None else "")
+            reasons.append(f"{t['metric']} {number(t['value'])} breaks {t['bound']} {number(t['limit'])}"
+                           + (f" (base {number(t['base'])})" if t["base"] is not None else "")
                            + (f": {t['note']}" if t["note"] else "")
                            + _named_cases(g, t["metric"]))
     return reasons
@@ -233,14 +235,6 @@ def group_label(g: Mapping[str, Any]) -> str:
 def skipped_lines(gate: Mapping[str, Any]) -> list[str]:
     """A drop check that could not run, one line each: said as loudly as a failure, never an n/a."""
     return [f"not checked: {group_label(s)}: {s['metric']} {s['bound']}: {s['why']}" for s in gate.get("skipped", [])]
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def records_from_document(document: Mapping[str, Any], side: str, key: str = "cases") -> Iterable[CallRecord]:
