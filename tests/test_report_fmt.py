@@ -51,8 +51,8 @@ def test_html_is_escaped_by_autoescape_only() -> None:
     assert {p.name for p in templates} >= {"report.html", "rerun.html", "macros.html"}
     for path in templates:
         assert not re.search(r"\|\s*safe\b|autoescape\s+false", path.read_text()), path.name
-    page = environment().from_string('<p title="{{ v }}">{{ v }}</p>{{ none }}')
-    assert page.render(v="<b onclick='x'>\"&", none=None) == (
+    page = environment().from_string('<p title="{{ v }}">{{ v }}</p>{{ n }}')
+    assert page.render(v="<b onclick='x'>\"&", n=None) == (
         '<p title="&lt;b onclick=&#x27;x&#x27;&gt;&quot;&amp;">&lt;b onclick=&#x27;x&#x27;&gt;&quot;&amp;</p>')
 
 

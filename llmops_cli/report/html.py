@@ -2,9 +2,10 @@
 fixes side by side, failing cases, golden-set and template changes, and filters by suite, model,
 tag and status.
 
-The page is rendered from Jinja2 templates (report/templates/) with autoescape on: every value from
-the results document is escaped on output and none is marked safe. The page fetches
-nothing: the styles are inline, and the one inline script (the filters) carries a per-render nonce
+The page is templates/report.html (layout, with its parts in templates/macros.html) rendered with
+autoescape on (report/page.py): every value from the results document is escaped on output and
+none is marked safe. This module only gathers what the template shows; figures read through
+report/fmt.py. The page fetches nothing: the styles are inline, and the one inline script (the filters) carries a per-render nonce
 under a strict Content-Security-Policy, so even a missed escape could not run injected script.
 The script never builds HTML: it toggles `hidden` and writes one count with `textContent`.
 Passing cases are one compact row each so a 10k-case run stays readable; failing and changed
@@ -55,18 +56,22 @@ def csp(nonce: str | None) -> str:
 def render(doc: Mapping[str, Any], nonce: str | None = None) -> str:
     """The page for one results document; `nonce` is fresh per render unless given."""
     nonce = nonce or secrets.token_urlsafe(18)
-    groups = doc["groups"]
+    run, groups = doc["run"], doc["groups"]
+    baseline = run.get("baseline")
     order = sorted(range(len(groups)), key=lambda i: groups[i].get("kind") == "redteam")  # quality first
     return _TEMPLATE.render(
-        doc=doc, run=doc["run"], gate=doc["gate"], groups=groups, nonce=nonce, csp=csp(nonce), verdicts=VERDICT,
+        run=run, gate=doc["gate"], groups=groups, nonce=nonce, csp=csp(nonce), verdicts=VERDICT,
+        commit=(run.get("git_commit") or "no commit")[:10], dirty=run.get("git_dirty"), baseline=baseline,
+        base_commit=((baseline or {}).get("commit") or "")[:10],
         regressions=sum(len(g["regressions"]) for g in groups), fixes=sum(len(g["fixes"]) for g in groups),
         has_redteam=any(kind_of(g) == "redteam" for g in groups), matrices=matrices(groups),
         filters=filters(groups), ordered=[(i, groups[i]) for i in order], suite_changes=suite_changes(doc),
         recommendations=[(name, s["recommendation"]) for name, s in doc["suites"].items() if s.get("recommendation")],
-        notes=notes(doc["run"]))
+        notes=notes(run))
 
 
 def kind_of(g: Mapping[str, Any]) -> str:
+    """A group's kind: "quality" unless the suite is a red-team one."""
     return str(g.get("kind", "quality"))
 
 

@@ -14,16 +14,27 @@ import html
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
 
 from llmops_cli.report import fmt
 
 
-def escape(value: Any) -> Markup:
+class Escaped:
+    """Text already escaped by `escape`: autoescape takes it as markup (`__html__`) and wraps it once."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __html__(self) -> str:
+        return self.text
+
+
+def escape(value: Any) -> Any:
     """Every `{{ value }}` on output: None reads as nothing, markup from a macro stays, the rest is escaped."""
-    if isinstance(value, Markup):
+    if hasattr(value, "__html__"):
         return value
-    return Markup(html.escape("" if value is None else str(value), quote=True))
+    return Escaped(html.escape("" if value is None else str(value), quote=True))
 
 
 def environment(**names: Any) -> Environment:
