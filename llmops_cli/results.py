@@ -171,12 +171,12 @@ def _named_cases(g: Mapping[str, Any], metric: str) -> str:
 
 def group_failures(g: Mapping[str, Any], settings: GateSettings) -> list[str]:
     """Why one suite x prompt x model group fails, one sentence each (no label)."""
-    from llmops_cli.report.fmt import number  # here: the report package imports this module
+    from llmops_cli.report.fmt import number, pct  # here: the report package imports this module
 
     reasons = []
     if g["incomplete"]:
         m = g["metrics"]
-        reasons.append(f"error rate {m['error_rate']:.1%} over max_error_rate {settings.max_error_rate:.1%} "
+        reasons.append(f"error rate {pct(m['error_rate'])} over max_error_rate {pct(settings.max_error_rate)} "
                        f"({m['errors']} failed calls: {', '.join(f'{k} {v}' for k, v in m['error_classes'].items())})")
     for t in g["thresholds"]:
         if t["passed"] is False and t["value"] is None:  # never measured: say why, not "n/a breaks"

@@ -431,5 +431,5 @@ def change_summary(g: Mapping[str, Any]) -> str:
     text += f", {count(len(fixes), 'fix', 'fixes')}"
     c = (g.get("comparisons") or {}).get("correctness")
     if c and c.get("p_value") is not None:
-        text += f"; correctness {c['base']:.1%} → {c['head']:.1%}, p={c['p_value']:.3g} ({c['method']})"
+        text += f"; correctness {fmt.pct(c['base'])} → {fmt.pct(c['head'])}, p={c['p_value']:.3g} ({c['method']})"
     return text
