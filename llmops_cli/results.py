@@ -12,11 +12,20 @@ reader; the gate decision does not depend on it.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from llmops_cli.gate import (GateSettings, PAIRED_METRICS, case_changes, check_thresholds, compare_values,
-                            comparison_dict, drop_sensitivity, paired_values)
-from llmops_cli.metrics import case_scores, compute
+from llmops_cli.gate import (
+    GateSettings,
+    case_changes,
+    check_thresholds,
+    compare_values,
+    comparison_dict,
+    drop_sensitivity,
+    paired_values,
+)
+from llmops_cli.metrics import PAIRED, MetricContext
+from llmops_cli.metrics.compute import case_scores, compute
 from llmops_cli.store import CallRecord, RunRow
 
 SCHEMA_VERSION = 1
@@ -77,11 +86,11 @@ def _missing_base(suite_config: Mapping[str, Any], suite: str, prompt: str, mode
 
 def _group(suite_config: Mapping[str, Any], suite: str, prompt: str, model: str, head: list[CallRecord],
            base: list[CallRecord] | None, settings: GateSettings, has_baseline: bool = True) -> dict[str, Any]:
-    has_schema = bool(suite_config.get("has_schema", {}).get(prompt))
-    metrics = compute(head, has_schema)
-    base_metrics = compute(base, has_schema) if base else None
+    context = MetricContext(has_schema=bool(suite_config.get("has_schema", {}).get(prompt)))
+    metrics = compute(head, context)
+    base_metrics = compute(base, context) if base else None
     same = set(suite_config.get("same_cases") or [])
-    values = {m: paired_values(head, base, m, same) for m in PAIRED_METRICS} if base else {}
+    values = {m: paired_values(head, base, m, same, context) for m in PAIRED} if base else {}
     compared = {m: compare_values(bv, hv, settings.alpha) for m, (bv, hv) in values.items()}
     comparisons = {m: comparison_dict(c) for m, c in compared.items()}
     thresholds = check_thresholds(metrics, suite_config.get("thresholds", {}), base_metrics, comparisons, settings,

@@ -19,19 +19,31 @@ from __future__ import annotations
 import html
 import json
 import secrets
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
+from llmops_cli.metrics import REGISTRY
 from llmops_cli.report.diffview import trim_diff
-from llmops_cli.report.markdown import (CUT, PCT_METRICS, _f, change_label, change_reason, ci_text, graders_line,
-                                        limit_text, points, redteam_counts, sensitivity_lines, split_noise,
-                                        truncated_line)
+from llmops_cli.report.markdown import (
+    CUT,
+    PCT_METRICS,
+    _f,
+    change_label,
+    change_reason,
+    ci_text,
+    graders_line,
+    limit_text,
+    points,
+    redteam_counts,
+    sensitivity_lines,
+    split_noise,
+    truncated_line,
+)
 
 TRIM = 4000
 MATRIX_TRIM = 1000
 PREVIEW = 140
 STATUSES = ("pass", "fail", "error", "regression", "fix")
-METRICS = ("correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "error_rate",
-           "latency_p50_s", "latency_p95_s", "tokens_in", "tokens_out", "cost_usd")
 VERDICT = {"passed": "Gate passed", "failed": "Gate FAILED", "incomplete": "Run INCOMPLETE"}
 
 CSS = """
@@ -83,6 +95,8 @@ def e(value: Any) -> str:
 
 
 def _fe(value: Any, metric: str = "") -> str:
+    if metric in REGISTRY:
+        return e(REGISTRY[metric].format(value))
     if value is None and metric.endswith("cost_usd"):
         return "unknown"  # unknown is never zero, nor "n/a"
     return e(_f(value, metric in PCT_METRICS))
@@ -288,7 +302,7 @@ def _group(g: Mapping[str, Any], index: int) -> list[str]:
            + (f'<p class="warn truncated">{e(truncated)}</p>' if truncated else ""),
            "<h3>Metrics</h3><table><tr><th>metric</th><th>base</th><th>head</th><th>Δ</th><th>95% CI</th><th>p</th>"
            "<th>paired n</th></tr>"]
-    for k in METRICS:
+    for k in REGISTRY:
         head, before, c = m.get(k), (bm or {}).get(k), g["comparisons"].get(k)
         if head is None and before is None:
             continue

@@ -9,13 +9,14 @@ here; results.json keeps the full text.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from llmops_cli.config import SHARE_METRICS
+from llmops_cli.metrics import REGISTRY, SHARES
 from llmops_cli.power import Sensitivity, describe, warns
+from llmops_cli.report.diffview import trim_diff
 from llmops_cli.report.mdsafe import cell, code, inline
 from llmops_cli.report.mdsafe import fence as _fence
-from llmops_cli.report.diffview import trim_diff
 from llmops_cli.results import skipped_lines
 
 TRIM = 600
@@ -35,7 +36,12 @@ def _f(value: Any, pct: bool = False) -> str:
     return str(value)
 
 
-PCT_METRICS = frozenset(SHARE_METRICS)  # shares of cases or calls read as percent (config defines which)
+PCT_METRICS = SHARES  # shares of cases or calls read as percent (the metric registry says which)
+
+
+def metric_text(metrics: Mapping[str, Any], name: str) -> str:
+    """A registered metric's value from a group's metrics, as its registry entry shows it."""
+    return REGISTRY[name].format(metrics[name])
 
 
 def points(value: float | None) -> str:
@@ -125,7 +131,7 @@ def _redteam_table(groups: list[Mapping[str, Any]]) -> list[str]:
         m = g["metrics"]
         attacks, benign = redteam_counts(g)
         rows.append(f"| {cell(g['suite'])} | {cell(g['prompt'])} | {cell(g['model'])} | redteam | {attacks} | "
-                    f"{_f(m['unsafe_compliance'], True)} | {benign} | {_f(m['refusal_rate'], True)} | {m['errors']} | "
+                    f"{metric_text(m, 'unsafe_compliance')} | {benign} | {metric_text(m, 'refusal_rate')} | {m['errors']} | "
                     f"{_verdict(g)} |")
     return rows + [""]
 
@@ -136,9 +142,10 @@ def _summary_table(groups: list[Mapping[str, Any]]) -> list[str]:
     for g in groups:
         m = g["metrics"]
         verdict = _verdict(g)
-        rows.append(f"| {cell(g['suite'])} | {cell(g['prompt'])} | {cell(g['model'])} | {m['cases']} | {_f(m['correctness'], True)} | "
-                    f"{_f(m['schema_validity'], True)} | {_f(m['refusal_rate'], True)} | {_f(m['unsafe_compliance'], True)} | "
-                    f"{m['errors']} | {_f(m['latency_p95_s'])} | {'unknown' if m['cost_usd'] is None else _f(m['cost_usd'])} | {verdict} |")
+        rows.append(f"| {cell(g['suite'])} | {cell(g['prompt'])} | {cell(g['model'])} | {m['cases']} | "
+                    f"{metric_text(m, 'correctness')} | {metric_text(m, 'schema_validity')} | {metric_text(m, 'refusal_rate')} | "
+                    f"{metric_text(m, 'unsafe_compliance')} | {m['errors']} | {metric_text(m, 'latency_p95_s')} | "
+                    f"{metric_text(m, 'cost_usd')} | {verdict} |")
     return rows + [""]
 
 
@@ -197,7 +204,8 @@ def _group_section(g: Mapping[str, Any], prefix: str = "") -> list[str]:
     if truncated:
         out += [f"⚠️ {truncated}", ""]
     if g["thresholds"]:
-        out += ["| metric | bound | limit | base | head | Δ | 95% CI | p | result |", "|---|---|---:|---:|---:|---:|---|---:|---|"]
+        out += ["| metric | bound | limit | base | head | Δ | 95% CI | p | result |",
+                "|---|---|---:|---:|---:|---:|---|---:|---|"]
         for t in g["thresholds"]:
             c = g["comparisons"].get(t["metric"]) if t["bound"] == "max_drop" else None
             pct = t["metric"] in PCT_METRICS
@@ -328,9 +336,9 @@ def _recommendations(doc: Mapping[str, Any]) -> list[str]:
         if advice["passing"]:
             out += ["| rank | prompt | model | correctness | cost / 1k cases $ | p95 s |", "|---:|---|---|---:|---:|---:|"]
             for rank, r in enumerate(advice["passing"], 1):
-                out.append(f"| {rank} | {cell(r['prompt'])} | {cell(r['model'])} | {_f(r['correctness'], True)} | "
+                out.append(f"| {rank} | {cell(r['prompt'])} | {cell(r['model'])} | {metric_text(r, 'correctness')} | "
                            f"{_f(r['cost_per_1k_cases_usd']) if r['cost_per_1k_cases_usd'] is not None else 'unknown'} | "
-                           f"{_f(r['latency_p95_s'])} |")
+                           f"{metric_text(r, 'latency_p95_s')} |")
             out.append("")
         if advice["failing"]:
             out += ["Failing candidates:", ""]
