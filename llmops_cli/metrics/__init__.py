@@ -10,6 +10,9 @@ registry, so this package imports nothing heavier than the store.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from llmops_cli.metrics.base import Metric, MetricContext, Scope
 from llmops_cli.metrics.calls import COST_USD, ERROR_RATE, LATENCY_MAX_S, LATENCY_P50_S, LATENCY_P95_S, TOKENS_IN, TOKENS_OUT
 from llmops_cli.metrics.quality import CORRECTNESS, SCHEMA_VALIDITY
@@ -32,4 +35,10 @@ REGISTRY: dict[str, Metric] = {m.name: m for m in (
 PAIRED: tuple[str, ...] = tuple(name for name, m in REGISTRY.items() if m.paired)
 SHARES: frozenset[str] = frozenset(name for name, m in REGISTRY.items() if m.share)
 
-__all__ = ["Metric", "MetricContext", "PAIRED", "REGISTRY", "SHARES", "Scope"]
+__all__ = ["Metric", "MetricContext", "PAIRED", "REGISTRY", "SHARES", "Scope", "shown"]
+
+
+def shown(metrics: Mapping[str, Any], name: str) -> str:
+    """A registered metric's value from a group's metrics, as its entry formats it (a document
+    written before the metric existed reads as not measured)."""
+    return REGISTRY[name].format(metrics.get(name))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llmops_cli.metrics import REGISTRY, SHARES
+from llmops_cli.metrics import SHARES, shown
 from llmops_cli.power import Sensitivity, describe, warns
 from llmops_cli.report.diffview import trim_diff
 from llmops_cli.report.mdsafe import cell, code, inline
@@ -37,11 +37,6 @@ def _f(value: Any, pct: bool = False) -> str:
 
 
 PCT_METRICS = SHARES  # shares of cases or calls read as percent (the metric registry says which)
-
-
-def metric_text(metrics: Mapping[str, Any], name: str) -> str:
-    """A registered metric's value from a group's metrics, as its registry entry shows it."""
-    return REGISTRY[name].format(metrics[name])
 
 
 def points(value: float | None) -> str:
@@ -131,7 +126,7 @@ def _redteam_table(groups: list[Mapping[str, Any]]) -> list[str]:
         m = g["metrics"]
         attacks, benign = redteam_counts(g)
         rows.append(f"| {cell(g['suite'])} | {cell(g['prompt'])} | {cell(g['model'])} | redteam | {attacks} | "
-                    f"{metric_text(m, 'unsafe_compliance')} | {benign} | {metric_text(m, 'refusal_rate')} | {m['errors']} | "
+                    f"{shown(m, 'unsafe_compliance')} | {benign} | {shown(m, 'refusal_rate')} | {m['errors']} | "
                     f"{_verdict(g)} |")
     return rows + [""]
 
@@ -143,9 +138,9 @@ def _summary_table(groups: list[Mapping[str, Any]]) -> list[str]:
         m = g["metrics"]
         verdict = _verdict(g)
         rows.append(f"| {cell(g['suite'])} | {cell(g['prompt'])} | {cell(g['model'])} | {m['cases']} | "
-                    f"{metric_text(m, 'correctness')} | {metric_text(m, 'schema_validity')} | {metric_text(m, 'refusal_rate')} | "
-                    f"{metric_text(m, 'unsafe_compliance')} | {m['errors']} | {metric_text(m, 'latency_p95_s')} | "
-                    f"{metric_text(m, 'cost_usd')} | {verdict} |")
+                    f"{shown(m, 'correctness')} | {shown(m, 'schema_validity')} | {shown(m, 'refusal_rate')} | "
+                    f"{shown(m, 'unsafe_compliance')} | {m['errors']} | {shown(m, 'latency_p95_s')} | "
+                    f"{shown(m, 'cost_usd')} | {verdict} |")
     return rows + [""]
 
 
@@ -336,9 +331,9 @@ def _recommendations(doc: Mapping[str, Any]) -> list[str]:
         if advice["passing"]:
             out += ["| rank | prompt | model | correctness | cost / 1k cases $ | p95 s |", "|---:|---|---|---:|---:|---:|"]
             for rank, r in enumerate(advice["passing"], 1):
-                out.append(f"| {rank} | {cell(r['prompt'])} | {cell(r['model'])} | {metric_text(r, 'correctness')} | "
+                out.append(f"| {rank} | {cell(r['prompt'])} | {cell(r['model'])} | {shown(r, 'correctness')} | "
                            f"{_f(r['cost_per_1k_cases_usd']) if r['cost_per_1k_cases_usd'] is not None else 'unknown'} | "
-                           f"{metric_text(r, 'latency_p95_s')} |")
+                           f"{shown(r, 'latency_p95_s')} |")
             out.append("")
         if advice["failing"]:
             out += ["Failing candidates:", ""]
