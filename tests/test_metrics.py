@@ -115,3 +115,11 @@ def test_a_mean_and_a_metric_over_sub_items_fit_the_metric_type() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         Metric(name="both", higher_is_better=True, share=True, definition="test",
                observe=per_assertion.observe, aggregate=lambda rs, c: 0.0)
+
+
+def test_the_readme_defines_every_registered_metric() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme[readme.index("### Metrics"):readme.index("### Red-team")]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    for name in REGISTRY:
+        assert any(f"`{name}`" in row.split("|")[1] for row in rows), f"README's metrics table lacks {name}"
