@@ -18,7 +18,7 @@ from llmops_cli.metrics.calls import COST_USD, ERROR_RATE, LATENCY_MAX_S, LATENC
 from llmops_cli.metrics.quality import CORRECTNESS, SCHEMA_VALIDITY
 from llmops_cli.metrics.refusal import REFUSAL_RATE, UNSAFE_COMPLIANCE
 
-REGISTRY: dict[str, Metric] = {m.name: m for m in (
+REGISTRY: Mapping[str, Metric] = {m.name: m for m in (
     CORRECTNESS,
     SCHEMA_VALIDITY,
     REFUSAL_RATE,
