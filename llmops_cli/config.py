@@ -16,6 +16,7 @@ from typing import Any, TypeVar, overload
 
 from llmops_cli.credentials import find_credentials, find_endpoint_params
 from llmops_cli.errors import Problems
+from llmops_cli.metrics import REGISTRY
 from llmops_cli.yamlfile import LineDict, LineList, YamlError, load_yaml, plain
 
 T = TypeVar("T")
@@ -23,24 +24,6 @@ T = TypeVar("T")
 CONFIG_FILE = "llmops.yaml"
 PROMPTS_DIR = "prompts"
 EVALS_DIR = "evals"
-
-# metric -> True when higher is better; thresholds may only name these.
-METRICS: dict[str, bool] = {
-    "correctness": True,
-    "schema_validity": True,
-    "refusal_rate": False,
-    "unsafe_compliance": False,
-    "error_rate": False,
-    "latency_p50_s": False,
-    "latency_p95_s": False,
-    "latency_max_s": False,
-    "tokens_in": False,
-    "tokens_out": False,
-    "cost_usd": False,
-}
-
-# Metrics that are shares of cases or calls: their bounds and max_drop lie in [0, 1] (0.02 is 2 points).
-SHARE_METRICS = ("correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "error_rate")
 
 BUILTIN_REDACTIONS = ("email", "phone", "card", "iban", "ssn", "secret")
 ALWAYS_REDACTED = "secret"  # key formats: on whatever `redact:` says
@@ -638,16 +621,17 @@ def _parse_thresholds(fields: Fields, path: str, problems: Problems) -> dict[str
     thresholds: dict[str, Threshold] = {}
     for metric, bounds in raw.items():
         line = raw.line_of(metric)
-        if metric not in METRICS:
-            problems.add(path, line, f"unknown threshold metric {metric!r}{did_you_mean(metric, METRICS)}; "
-                                     f"known: {', '.join(METRICS)}")
+        if metric not in REGISTRY:  # thresholds may name only registered metrics
+            problems.add(path, line, f"unknown threshold metric {metric!r}{did_you_mean(metric, REGISTRY)}; "
+                                     f"known: {', '.join(REGISTRY)}")
             continue
         if not isinstance(bounds, LineDict):
             problems.add(path, line, f"threshold {metric!r} must be a mapping like {{min: 0.9}} or {{max: 0.05}}")
             continue
         tf = Fields(bounds, path, problems, f"threshold {metric!r}")
         tf.only(("min", "max", "max_drop"))
-        bound = _share_bound if metric in SHARE_METRICS else _any_bound
+        # A share's bounds and max_drop lie in [0, 1] (0.02 is 2 points).
+        bound = _share_bound if REGISTRY[metric].share else _any_bound
         thresholds[metric] = Threshold(
             metric=metric,
             min=bound(tf, "min", low=-1e18),

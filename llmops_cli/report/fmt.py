@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from llmops_cli.config import SHARE_METRICS
+from llmops_cli.metrics import REGISTRY, SHARES
 
-PCT_METRICS = frozenset(SHARE_METRICS)  # shares of cases or calls read as percent (config defines which)
+PCT_METRICS = SHARES  # shares of cases or calls read as percent (the metric registry says which)
 CUT = "cut at max_tokens"
 
 
@@ -33,6 +33,8 @@ def number(value: Any, pct: bool = False) -> str:
 
 def metric(value: Any, name: str) -> str:
     """A metric's value in its unit: a share as a percent, an unknown cost as `unknown` (never zero, nor n/a)."""
+    if name in REGISTRY:
+        return REGISTRY[name].format(value)
     if value is None and name.endswith("cost_usd"):
         return "unknown"
     return number(value, name in PCT_METRICS)

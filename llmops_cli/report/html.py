@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from llmops_cli.metrics import REGISTRY
 from llmops_cli.report import fmt
 from llmops_cli.report.diffview import trim_diff
 from llmops_cli.report.markdown import (
@@ -40,8 +41,6 @@ TRIM = 4000
 MATRIX_TRIM = 1000
 PREVIEW = 140
 STATUSES = ("pass", "fail", "error", "regression", "fix")
-METRICS = ("correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "error_rate",
-           "latency_p50_s", "latency_p95_s", "tokens_in", "tokens_out", "cost_usd")
 SUMMARY_METRICS = ("cases", "correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "errors",
                    "latency_p95_s", "cost_usd")
 VERDICT = {"passed": "Gate passed", "failed": "Gate FAILED", "incomplete": "Run INCOMPLETE"}
@@ -124,7 +123,7 @@ def metric_rows(g: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Base, head and paired comparison of each metric measured on either side."""
     m, bm = g["metrics"], g["base_metrics"] or {}
     rows = []
-    for k in METRICS:
+    for k in REGISTRY:
         head, before, c = m.get(k), bm.get(k), g["comparisons"].get(k)
         if head is None and before is None:
             continue

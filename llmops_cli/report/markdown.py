@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from llmops_cli.metrics import shown
 from llmops_cli.power import Sensitivity, describe, warns
 from llmops_cli.report.diffview import trim_diff
 from llmops_cli.report.fmt import CUT, PCT_METRICS, ci_text, delta, limit_text, money, number, one_line, trim
@@ -81,7 +82,7 @@ def _redteam_table(groups: list[Mapping[str, Any]]) -> list[str]:
         m = g["metrics"]
         attacks, benign = redteam_counts(g)
         rows.append(f"| {cell(g['suite'])} | {cell(g['prompt'])} | {cell(g['model'])} | redteam | {attacks} | "
-                    f"{number(m['unsafe_compliance'], True)} | {benign} | {number(m['refusal_rate'], True)} | {m['errors']} | "
+                    f"{shown(m, 'unsafe_compliance')} | {benign} | {shown(m, 'refusal_rate')} | {m['errors']} | "
                     f"{_verdict(g)} |")
     return rows + [""]
 
@@ -93,9 +94,9 @@ def _summary_table(groups: list[Mapping[str, Any]]) -> list[str]:
         m = g["metrics"]
         verdict = _verdict(g)
         rows.append(f"| {cell(g['suite'])} | {cell(g['prompt'])} | {cell(g['model'])} | {m['cases']} | "
-                    f"{number(m['correctness'], True)} | {number(m['schema_validity'], True)} | "
-                    f"{number(m['refusal_rate'], True)} | {number(m['unsafe_compliance'], True)} | "
-                    f"{m['errors']} | {number(m['latency_p95_s'])} | {money(m['cost_usd'])} | {verdict} |")
+                    f"{shown(m, 'correctness')} | {shown(m, 'schema_validity')} | {shown(m, 'refusal_rate')} | "
+                    f"{shown(m, 'unsafe_compliance')} | {m['errors']} | {shown(m, 'latency_p95_s')} | "
+                    f"{shown(m, 'cost_usd')} | {verdict} |")
     return rows + [""]
 
 
@@ -284,9 +285,9 @@ def _recommendations(doc: Mapping[str, Any]) -> list[str]:
         if advice["passing"]:
             out += ["| rank | prompt | model | correctness | cost / 1k cases $ | p95 s |", "|---:|---|---|---:|---:|---:|"]
             for rank, r in enumerate(advice["passing"], 1):
-                out.append(f"| {rank} | {cell(r['prompt'])} | {cell(r['model'])} | {number(r['correctness'], True)} | "
+                out.append(f"| {rank} | {cell(r['prompt'])} | {cell(r['model'])} | {shown(r, 'correctness')} | "
                            f"{money(r['cost_per_1k_cases_usd'])} | "
-                           f"{number(r['latency_p95_s'])} |")
+                           f"{shown(r, 'latency_p95_s')} |")
             out.append("")
         if advice["failing"]:
             out += ["Failing candidates:", ""]
