@@ -29,6 +29,9 @@ BUILTIN_REDACTIONS = ("email", "phone", "card", "iban", "ssn", "secret")
 ALWAYS_REDACTED = "secret"  # key formats: on whatever `redact:` says
 MESSAGE_ROLES = ("system", "user", "assistant")
 SUITE_KINDS = ("quality", "redteam")
+# auto: the openai SDK for OpenAI routes, litellm for the rest; litellm: always litellm; openai: the SDK for an
+# OpenAI-compatible endpoint litellm names another way (hosted_vllm/..., lm_studio/...).
+CLIENTS = ("auto", "litellm", "openai")
 
 # Upper bounds on what a pull request may ask for: past these a value is a mistake or an attack
 # (100,000,000 repeats, a billion retries), never a plan.
@@ -54,6 +57,7 @@ class ModelSpec:
     output_cost_per_token: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     line: int = field(default=0, compare=False)  # where llmops.yaml defines it, for problems
+    client: str = "auto"  # which client sends the calls: one of CLIENTS (see providers.direct_route)
 
 
 @dataclass(frozen=True)
@@ -317,7 +321,7 @@ def _parse_models(top: Fields, problems: Problems, file: str) -> dict[str, Model
             continue
         fields = Fields(value, file, problems, f"model {alias!r}")
         known = ("model", "api_base", "api_base_env", "api_key_env", "input_cost_per_token", "output_cost_per_token",
-                 "params")
+                 "params", "client")
         fields.only(known)
         model = fields.get("model", str, required=True)
         find_endpoint_params(value.get("params"), file, f"models.{alias}.params", problems)
@@ -326,6 +330,7 @@ def _parse_models(top: Fields, problems: Problems, file: str) -> dict[str, Model
         api_base = fields.get("api_base", str)
         if base_env is not None and api_base is not None:
             fields.bad("api_base_env", f"model {alias!r} sets both api_base and api_base_env; keep one")
+        client = _client(fields, alias, model, api_base is not None or base_env is not None)
         if model:
             models[alias] = ModelSpec(
                 alias=alias,
@@ -337,8 +342,23 @@ def _parse_models(top: Fields, problems: Problems, file: str) -> dict[str, Model
                 output_cost_per_token=fields.number("output_cost_per_token", None, high=MAX_COST_PER_TOKEN),
                 extra=dict(fields.get("params", dict, {}) or {}),
                 line=line,
+                client=client,
             )
     return models
+
+
+def _client(fields: Fields, alias: str, model: str | None, has_base: bool) -> str:
+    """`client:` of a model alias; `openai` needs an endpoint unless litellm already routes it to OpenAI."""
+    client = fields.get("client", str, "auto")
+    if client not in CLIENTS:
+        fields.bad("client", f"client {client!r} of model {alias!r} is not one of {', '.join(CLIENTS)}"
+                             f"{did_you_mean(client, CLIENTS)}")
+        return "auto"
+    if client == "openai" and not has_base and not (model or "").startswith("openai/"):
+        fields.bad("client", f"model {alias!r} sets client: openai without api_base or api_base_env; the openai "
+                             "client only serves OpenAI and OpenAI-compatible endpoints (name one, or drop client)")
+        return "auto"
+    return str(client)
 
 
 def _env_name(fields: Fields, key: str, hint: str) -> str | None:

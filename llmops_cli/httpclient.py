@@ -1,4 +1,4 @@
-"""The HTTP client litellm sends model calls through: a cap on size and time of each answer, and no
+"""The HTTP client model calls go through: a cap on size and time of each answer, and no
 redirect to another origin.
 
 A provider (or whatever a pull request points `api_base` at) can answer with 100 MB, or drip a
@@ -11,7 +11,9 @@ compressed bomb cannot slip under the cap. A redirect to another origin is refus
 follows it: httpx would drop `Authorization` on its own, but not the body (the prompts) nor other
 key headers. The client is built from litellm's own pieces (its transport, TLS and proxy
 settings) and used for `openai/`, `azure/` and any `api_base` served through the OpenAI SDK;
-litellm's handlers for other providers keep their clients (providers.py bounds those calls).
+litellm's handlers for other providers keep their clients (providers.py bounds those calls). The
+openai SDK, called directly for OpenAI-compatible endpoints (direct.py), gets the same guards on a
+client built from httpx alone (`plain_client`), so that path never imports litellm.
 
 The transport is also where a call's latency is measured: from just before the request is handed to
 the connection (connect and send included) to the last byte of the body. Timed around the litellm
@@ -28,7 +30,7 @@ import ssl
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Mapping
 
 import httpx
 
@@ -157,7 +159,32 @@ def model_client(limit: int = MAX_RESPONSE_BYTES) -> httpx.AsyncClient:
         ssl_context=ssl_config if isinstance(ssl_config, ssl.SSLContext) else None,
         ssl_verify=ssl_config if isinstance(ssl_config, bool) else None) or httpx.AsyncHTTPTransport(verify=ssl_config)
     mounts = AsyncHTTPHandler.create_httpx_proxy_mounts(transport, verify=ssl_config, cert=None) or {}
+    return _guarded(transport, mounts, ssl_config, limit)
+
+
+def plain_client(limit: int = MAX_RESPONSE_BYTES) -> httpx.AsyncClient:
+    """The same guarded client built from httpx alone, for the openai SDK when litellm is not loaded: httpx's
+    own TLS settings (SSL_CERT_FILE, SSL_CERT_DIR) and the proxy variables (HTTPS_PROXY, NO_PROXY, ...)."""
+    asyncio.get_running_loop()
+    transport = httpx.AsyncHTTPTransport(verify=True, trust_env=True)
+    proxies: dict[str, str | None] = _environment_proxies()
+    mounts = {pattern: httpx.AsyncHTTPTransport(verify=True, trust_env=True, proxy=url) if url else None
+              for pattern, url in proxies.items()}
+    return _guarded(transport, mounts, True, limit)
+
+
+def _environment_proxies() -> dict[str, str | None]:
+    """httpx's reading of the proxy variables: the mount pattern -> proxy URL (None: go direct)."""
+    from httpx._utils import get_environment_proxies  # what httpx does for a client it builds itself
+
+    return dict(get_environment_proxies())
+
+
+def _guarded(transport: httpx.AsyncBaseTransport, mounts: Mapping[str, httpx.AsyncBaseTransport | None],
+             verify: Any, limit: int) -> httpx.AsyncClient:
+    """Every transport capped (size, whole-call deadline, wire time), bodies uncompressed, redirects to
+    another origin refused: the one place both clients get their guards from."""
     return httpx.AsyncClient(
-        verify=ssl_config, transport=_CappedTransport(transport, limit), follow_redirects=True, timeout=None,
+        verify=verify, transport=_CappedTransport(transport, limit), follow_redirects=True, timeout=None,
         mounts={pattern: _CappedTransport(proxy, limit) if proxy is not None else None for pattern, proxy in mounts.items()},
         headers={"Accept-Encoding": "identity"}, event_hooks={"response": [_refuse_cross_origin_redirect]})
