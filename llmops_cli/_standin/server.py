@@ -30,6 +30,7 @@ from llmops_cli._standin.answers import (
     json_reply,
     message_text,
     parse_directives,
+    tool_completion,
     typed,
 )
 
@@ -280,6 +281,8 @@ class StandinServer:
         noise = d.get("noise", cfg["noise"])
         rng = random.Random(f"{cfg['seed']}:{fp}:{attempt}:noise")
         noisy = noise > 0 and rng.random() < noise
+        if "tool_call" in d:
+            return json_reply(200, tool_completion(model, fp, d["tool_call"], messages, prompt_tokens))
         if "reply" in d:
             content = d["reply"]
         else:
