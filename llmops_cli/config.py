@@ -367,7 +367,7 @@ def _env_name(fields: Fields, key: str, hint: str) -> str | None:
     if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         fields.bad(key, f"{key} must name an environment variable ({hint}), got {name[:4]}...")
         return None
-    return name
+    return str(name) if name is not None else None
 
 
 def _parse_limits(top: Fields, problems: Problems, file: str) -> Limits:
@@ -670,7 +670,7 @@ def _share_bound(tf: Fields, key: str, low: float) -> float | None:
     off, and `min: 90` meant as 90% could never pass."""
     value = tf.get(key, float, None)
     if value is None or 0.0 <= value <= 1.0:
-        return value
+        return float(value) if value is not None else None
     hint = ""
     if 1.0 < value <= 100.0:
         hint = f"; use {value / 100:g} for {value:g} points" if key == "max_drop" else f"; use {value / 100:g} for {value:g}%"

@@ -28,9 +28,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 
 import httpx
 
@@ -152,7 +153,7 @@ def model_client(limit: int = MAX_RESPONSE_BYTES) -> httpx.AsyncClient:
     redirect guard; one per event loop (pooled connections belong to one loop)."""
     asyncio.get_running_loop()
     from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
-    from litellm.llms.openai.common_utils import get_ssl_configuration
+    from litellm.llms.openai.common_utils import get_ssl_configuration  # type: ignore[attr-defined]
 
     ssl_config = get_ssl_configuration()
     transport = AsyncHTTPHandler.create_async_transport(

@@ -15,15 +15,15 @@ import json
 import os
 import random
 import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from llmops_cli.config import ModelSpec
 from llmops_cli.direct import DirectClients, direct_route, table_cost
-from llmops_cli.errors import InputError
-from llmops_cli.httpclient import (MAX_RESPONSE_BYTES, WIRE_TIME, RedirectRefused, ResponseTooLarge, WireTime,
-                                   model_client)
+from llmops_cli.errors import InputError, Problem
+from llmops_cli.httpclient import MAX_RESPONSE_BYTES, WIRE_TIME, RedirectRefused, ResponseTooLarge, WireTime, model_client
 from llmops_cli.redact import scrub
 from llmops_cli.store import CachedAnswer, ToolCall
 
@@ -101,7 +101,7 @@ def check_credentials(specs: Iterable[ModelSpec]) -> None:
     (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...); a loopback endpoint needs none. A missing key is an
     input error naming the variable, not a run of retried failures (a fork PR gets no secrets: it
     stops here, exit 2)."""
-    problems: list[str] = []
+    problems: list[Problem | str] = []
     litellm: Any = None
     for spec in {s.alias: s for s in specs}.values():
         try:
@@ -231,7 +231,7 @@ class Provider:
             # bound also covers providers litellm reaches through other clients, with room for its set-up.
             response = await asyncio.wait_for(send(spec, key, {**spec.extra, **request}),
                                               self.timeout_s + SETUP_ALLOWANCE_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise CallFailure("timeout", f"no complete answer within timeout_s={self.timeout_s:g}s") from None
         except Exception as exc:  # noqa: BLE001 - every provider failure is classified, never raised raw
             raise classify(exc) from None
