@@ -164,21 +164,12 @@ def model_client(limit: int = MAX_RESPONSE_BYTES) -> httpx.AsyncClient:
 
 
 def plain_client(limit: int = MAX_RESPONSE_BYTES) -> httpx.AsyncClient:
-    """The same guarded client built from httpx alone, for the openai SDK when litellm is not loaded: httpx's
-    own TLS settings (SSL_CERT_FILE, SSL_CERT_DIR) and the proxy variables (HTTPS_PROXY, NO_PROXY, ...)."""
+    """The same guarded client without litellm, for the openai SDK called directly: its wire is aiohttp
+    (aiotransport.py, as litellm's is), with certifi's roots or SSL_CERT_FILE, and the proxy variables."""
     asyncio.get_running_loop()
-    transport = httpx.AsyncHTTPTransport(verify=True, trust_env=True)
-    proxies: dict[str, str | None] = _environment_proxies()
-    mounts = {pattern: httpx.AsyncHTTPTransport(verify=True, trust_env=True, proxy=url) if url else None
-              for pattern, url in proxies.items()}
-    return _guarded(transport, mounts, True, limit)
+    from llmops_cli.aiotransport import AiohttpTransport
 
-
-def _environment_proxies() -> dict[str, str | None]:
-    """httpx's reading of the proxy variables: the mount pattern -> proxy URL (None: go direct)."""
-    from httpx._utils import get_environment_proxies  # what httpx does for a client it builds itself
-
-    return dict(get_environment_proxies())
+    return _guarded(AiohttpTransport(), {}, True, limit)
 
 
 def _guarded(transport: httpx.AsyncBaseTransport, mounts: Mapping[str, httpx.AsyncBaseTransport | None],

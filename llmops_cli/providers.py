@@ -163,6 +163,10 @@ class Provider:
         self.secrets = secrets
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    async def aclose(self) -> None:
+        """Close the direct client's connections; litellm keeps its own for the process."""
+        await self.direct.aclose()
+
     @property
     def litellm(self) -> Any:
         if self._litellm is None:
