@@ -87,10 +87,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._proxies[host]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()  # a request httpx rebuilt to follow a same-origin redirect comes as a stream
         try:
             response = await self._client().request(
                 request.method, URL(str(request.url), encoded=True), headers=list(request.headers.multi_items()),
-                data=request.content or None, allow_redirects=False, proxy=self._proxy(request.url))
+                data=body or None, allow_redirects=False, proxy=self._proxy(request.url))
         except (aiohttp.ClientError, OSError) as exc:
             raise _as_httpx(exc) from exc
         return httpx.Response(status_code=response.status, headers=list(response.raw_headers), stream=_Body(response),

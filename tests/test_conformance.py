@@ -36,14 +36,14 @@ messages:
   - {role: user, content: "{{ ticket }}"}
 """
 SUITE = "prompt: support\nmodels: [default]\n"
-# Every kind of answer and failure an OpenAI-compatible endpoint gives, each its own case.
+# Every kind of answer and failure an OpenAI-compatible endpoint gives, each its own case (port 9: nothing listens).
 FAULTS = {
     "plain": "What is the capital of France?",
     "rate-limited-then-ok": "[standin: fault=429, times=1, retry_after=0.05] Refund please",
     "rate-limited": "[standin: fault=429, retry_after=0.05] Refund please",
     "server-error": "[standin: fault=500] Refund please",
     "bad-gateway": "[standin: fault=502, times=1] Refund please",
-    "timeout": "[standin: fault=timeout, sleep_s=4] Refund please",
+    "timeout": "[standin: fault=timeout, sleep_s=8] Refund please",
     "malformed": "[standin: fault=malformed] Refund please",
     "reset": "[standin: fault=reset] Refund please",
     "empty-choices": "[standin: fault=empty_choices] Refund please",
@@ -55,8 +55,11 @@ FAULTS = {
     "forbidden": "[standin: fault=403] Refund please",
     "cut-off": "[standin: reply=one two three four five six seven eight nine ten eleven twelve] Go",
     "tool-call": "[standin: tool_call=lookup_order] Where is order 42?",
+    "same-origin-redirect": "[standin: fault=redirect, times=1, location=/v1/chat/completions] Refund please",
+    "cross-origin-redirect": "[standin: fault=redirect, location=http://127.0.0.1:9/v1/chat/completions] Refund",
+    "oversize": "[standin: fault=huge, size_mb=5] Refund please",
 }
-LIMITS = "limits: {concurrency: 4, timeout_s: 2, retries: 1, max_consecutive_errors: 1000}\n"
+LIMITS = "limits: {concurrency: 4, timeout_s: 6, retries: 1, max_consecutive_errors: 1000}\n"
 
 
 def _cases() -> str:
@@ -126,10 +129,12 @@ def test_both_clients_store_the_same_records(tmp_path: Path, server: StandinServ
     expected_errors = {"rate-limited": "rate_limit", "server-error": "server_error", "timeout": "timeout",
                        "malformed": "malformed_response", "reset": "connection", "empty-choices": "empty_choices",
                        "negative-usage": "malformed_response", "absurd-usage": "malformed_response",
-                       "unauthorised": "auth", "forbidden": "auth"}
+                       "unauthorised": "auth", "forbidden": "auth", "cross-origin-redirect": "redirect",
+                       "oversize": "oversize"}
     for case_id, error_class in expected_errors.items():
         assert by_case[case_id]["error_class"] == error_class, case_id
-        assert by_case[case_id]["attempts"] == (1 if error_class == "auth" else 2), case_id
+        assert by_case[case_id]["attempts"] == (1 if error_class in ("auth", "redirect", "oversize") else 2), case_id
+    assert by_case["same-origin-redirect"]["error"] is None and by_case["same-origin-redirect"]["attempts"] == 1
     assert by_case["rate-limited-then-ok"]["attempts"] == by_case["bad-gateway"]["attempts"] == 2
     assert by_case["content-filter"]["finish_reason"] == "content_filter" and by_case["content-filter"]["error"] is None
     assert by_case["huge-usage"]["tokens_in"] == 123456
