@@ -12,8 +12,9 @@ follows it: httpx would drop `Authorization` on its own, but not the body (the p
 key headers. The client is built from litellm's own pieces (its transport, TLS and proxy
 settings) and used for `openai/`, `azure/` and any `api_base` served through the OpenAI SDK;
 litellm's handlers for other providers keep their clients (providers.py bounds those calls). The
-openai SDK, called directly for OpenAI-compatible endpoints (direct.py), gets the same guards on a
-client built from httpx alone (`plain_client`), so that path never imports litellm.
+openai SDK, called directly for OpenAI-compatible endpoints (direct.py), gets the same guards around
+an aiohttp transport of llmops' own (`plain_client`, aiotransport.py), so that path never imports
+litellm.
 
 The transport is also where a call's latency is measured: from just before the request is handed to
 the connection (connect and send included) to the last byte of the body. Timed around the litellm
