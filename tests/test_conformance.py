@@ -165,8 +165,10 @@ def test_request_params_reach_the_endpoint_alike(server: StandinServer, fast_bac
     assert direct_route(spec) and not direct_route(replace(spec, client="litellm"))
     tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
     answers = {}
-    for name, params in {"cut": {"max_tokens": 1}, "json": {"response_format": {"type": "json_object"}},
-                         "tools": {"tools": [tool], "tool_choice": "auto"}, "own": {"top_k": 3, "temperature": 0}}.items():
+    cases: dict[str, dict[str, Any]] = {"cut": {"max_tokens": 1}, "json": {"response_format": {"type": "json_object"}},
+                                        "tools": {"tools": [tool], "tool_choice": "auto"},
+                                        "own": {"top_k": 3, "temperature": 0}}
+    for name, params in cases.items():
         direct = _outcome(Provider(5, 1, [FAKE_KEY]), spec, params)
         litellm = _outcome(Provider(5, 1, [FAKE_KEY]), replace(spec, client="litellm"), params)
         assert direct == litellm, params
