@@ -292,7 +292,8 @@ class Bench:
                               text=True, cwd=REPO)
         if done.returncode != 0:
             raise RuntimeError(f"seeding {root} failed: {done.stderr.strip()[-500:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        info: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return info
 
     def startup(self, check_root: Path, n: int) -> None:
         r = self.args.repeat_startup
