@@ -24,6 +24,7 @@ import asyncio
 import functools
 import importlib.util
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,6 +52,12 @@ def wire_model(spec: ModelSpec) -> str:
     """The model name sent to the endpoint: litellm's provider prefix taken off, as litellm does."""
     provider, slash, name = spec.model.partition("/")
     return name if slash and provider else spec.model
+
+
+def endpoint(spec: ModelSpec) -> str | None:
+    """Where the calls go: the alias's `api_base`, else the variables litellm reads for OpenAI (the SDK reads
+    only the first), else OpenAI itself (None: the SDK's default)."""
+    return spec.api_base or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE") or None
 
 
 # ---- prices: litellm's table, read as data ------------------------------------------------------
@@ -146,5 +153,5 @@ class DirectClients:
         options: dict[str, Any] = {"timeout": timeout_s, "security": {"bearer_auth": True}}
         if request.get("extra_headers"):
             options["headers"] = dict(request["extra_headers"])
-        client = self._client(spec.api_base, key)
+        client = self._client(endpoint(spec), key)
         return await client.post("/chat/completions", cast_to=ChatCompletion, body=body, options=options)
