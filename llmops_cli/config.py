@@ -57,7 +57,7 @@ class ModelSpec:
     output_cost_per_token: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     line: int = field(default=0, compare=False)  # where llmops.yaml defines it, for problems
-    client: str = "auto"  # which client sends the calls: one of CLIENTS (see providers.direct_route)
+    client: str = "auto"  # which client sends the calls: one of CLIENTS (see direct.direct_route)
 
 
 @dataclass(frozen=True)
