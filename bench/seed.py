@@ -4,7 +4,7 @@
 
 For the 100,000-case rows: sending 100k calls through litellm costs ~4-5 CPU-ms each (7+
 minutes here), so instead every planned request gets the answer the stand-in server would give
-(`llmops_cli._standin.answer`, the same pure function the server runs), written to the cache
+(`llmops_cli._standin.answers.answer`, the same pure function the server runs), written to the cache
 table of `.llmops/llmops.db`. The next `llmops eval` then serves every call from the cache
 through the real code path (score, redact, store), and that run is what `llmops report RUN`
 re-renders. Prints one JSON line: calls planned, rows written, seconds.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def seed(root: Path) -> dict:
-    from llmops_cli import _standin as standin
+    from llmops_cli._standin import answers as standin
     from llmops_cli.plan import Selection, plan_calls
     from llmops_cli.project import load_project
     from llmops_cli.source import WorkTree

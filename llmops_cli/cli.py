@@ -256,15 +256,12 @@ def diff(
     console.print("\n" + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())), markup=False)
 
 
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
-
-
 @prompts_app.command("log")
 def prompts_log(name: str = typer.Argument(..., help="Prompt name."), project: Path | None = ROOT_OPTION,
                 limit: int = typer.Option(50, help="Commits to show.")) -> None:
     """A prompt's lineage: commits, authors, and the eval results recorded for each version."""
     from llmops_cli.commands.prompts_log import prompt_log
+    from llmops_cli.report.fmt import pct
 
     entries = guarded(lambda: prompt_log(_root(project), name, limit))
     for entry in entries:
@@ -274,8 +271,8 @@ def prompts_log(name: str = typer.Argument(..., help="Prompt name."), project: P
             console.print("    tools: " + ", ".join(f"{t}@{h}" for t, h in entry.tools.items()), markup=False)
         for r in entry.results:
             m = r["metrics"]
-            console.print(f"    {r['suite']} x {r['model']}: correctness {_percent(m['correctness'])}, schema "
-                          f"{_percent(m['schema_validity'])}, refusal {_percent(m['refusal_rate'])} "
+            console.print(f"    {r['suite']} x {r['model']}: correctness {pct(m['correctness'])}, schema "
+                          f"{pct(m['schema_validity'])}, refusal {pct(m['refusal_rate'])} "
                           f"({'pass' if r['passed'] else 'fail'}, run {r['run']})", markup=False)
         if not entry.results:
             console.print("    (no eval results recorded for this version)", markup=False)
@@ -363,12 +360,12 @@ def stats_(project: Path | None = ROOT_OPTION,
 
 def _readable(frame: Any) -> Any:
     """Numbers to 4 significant digits; a missing figure reads `unknown` (a price) or `n/a` (no fresh call), never NaN."""
+    from llmops_cli.report.fmt import number
+
     def cell(column: str, value: Any) -> str:
-        if isinstance(value, float):
-            if value != value:  # NaN
-                return "unknown" if column.endswith("_usd") else "n/a"
-            return f"{value:.4g}"
-        return str(value)
+        if isinstance(value, float) and value != value:  # NaN
+            return "unknown" if column.endswith("_usd") else "n/a"
+        return number(value)
 
     return frame.apply(lambda col: col.map(lambda v: cell(str(col.name), v)))
 
@@ -410,7 +407,7 @@ def rerun_(traces: Path = typer.Argument(...,
     from llmops_cli.commands.rerun import RerunOptions, rerun
     from llmops_cli.config import RerunThresholds
     from llmops_cli.report import parse_formats
-    from llmops_cli.report.rerun_markdown import interval, pct, ratio
+    from llmops_cli.report.fmt import interval, pct, ratio
 
     formats = guarded(lambda: parse_formats(format))
     options = RerunOptions(prompt=prompt, model=model, sample=sample, seed=seed, vars_attribute=vars_attribute,

@@ -16,6 +16,7 @@ from typing import Any, TypeVar, overload
 
 from llmops_cli.credentials import find_credentials, find_endpoint_params
 from llmops_cli.errors import Problems
+from llmops_cli.metrics import REGISTRY
 from llmops_cli.yamlfile import LineDict, LineList, YamlError, load_yaml, plain
 
 T = TypeVar("T")
@@ -24,32 +25,13 @@ CONFIG_FILE = "llmops.yaml"
 PROMPTS_DIR = "prompts"
 EVALS_DIR = "evals"
 
-# metric -> True when higher is better; thresholds may only name these.
-METRICS: dict[str, bool] = {
-    "correctness": True,
-    "schema_validity": True,
-    "refusal_rate": False,
-    "unsafe_compliance": False,
-    "error_rate": False,
-    "latency_p50_s": False,
-    "latency_p95_s": False,
-    "latency_max_s": False,
-    "tokens_in": False,
-    "tokens_out": False,
-    "cost_usd": False,
-    "tool_args_validity": True,
-    "tool_calls": False,
-    "steps": False,
-}
-
-# Metrics that are shares of cases or calls: their bounds and max_drop lie in [0, 1] (0.02 is 2 points).
-SHARE_METRICS = ("correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "error_rate",
-                 "tool_args_validity")
-
 BUILTIN_REDACTIONS = ("email", "phone", "card", "iban", "ssn", "secret")
 ALWAYS_REDACTED = "secret"  # key formats: on whatever `redact:` says
 MESSAGE_ROLES = ("system", "user", "assistant")
 SUITE_KINDS = ("quality", "redteam")
+# auto: the openai SDK for OpenAI routes, litellm for the rest; litellm: always litellm; openai: the SDK for an
+# OpenAI-compatible endpoint litellm names another way (hosted_vllm/..., lm_studio/...).
+CLIENTS = ("auto", "litellm", "openai")
 
 # Upper bounds on what a pull request may ask for: past these a value is a mistake or an attack
 # (100,000,000 repeats, a billion retries), never a plan.
@@ -76,6 +58,7 @@ class ModelSpec:
     output_cost_per_token: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     line: int = field(default=0, compare=False)  # where llmops.yaml defines it, for problems
+    client: str = "auto"  # which client sends the calls: one of CLIENTS (see direct.direct_route)
 
 
 @dataclass(frozen=True)
@@ -342,7 +325,7 @@ def _parse_models(top: Fields, problems: Problems, file: str) -> dict[str, Model
             continue
         fields = Fields(value, file, problems, f"model {alias!r}")
         known = ("model", "api_base", "api_base_env", "api_key_env", "input_cost_per_token", "output_cost_per_token",
-                 "params")
+                 "params", "client")
         fields.only(known)
         model = fields.get("model", str, required=True)
         find_endpoint_params(value.get("params"), file, f"models.{alias}.params", problems)
@@ -351,6 +334,7 @@ def _parse_models(top: Fields, problems: Problems, file: str) -> dict[str, Model
         api_base = fields.get("api_base", str)
         if base_env is not None and api_base is not None:
             fields.bad("api_base_env", f"model {alias!r} sets both api_base and api_base_env; keep one")
+        client = _client(fields, alias, model, api_base is not None or base_env is not None)
         if model:
             models[alias] = ModelSpec(
                 alias=alias,
@@ -362,8 +346,23 @@ def _parse_models(top: Fields, problems: Problems, file: str) -> dict[str, Model
                 output_cost_per_token=fields.number("output_cost_per_token", None, high=MAX_COST_PER_TOKEN),
                 extra=dict(fields.get("params", dict, {}) or {}),
                 line=line,
+                client=client,
             )
     return models
+
+
+def _client(fields: Fields, alias: str, model: str | None, has_base: bool) -> str:
+    """`client:` of a model alias; `openai` needs an endpoint unless litellm already routes it to OpenAI."""
+    client = fields.get("client", str, "auto")
+    if client not in CLIENTS:
+        fields.bad("client", f"client {client!r} of model {alias!r} is not one of {', '.join(CLIENTS)}"
+                             f"{did_you_mean(client, CLIENTS)}")
+        return "auto"
+    if client == "openai" and not has_base and not (model or "").startswith("openai/"):
+        fields.bad("client", f"model {alias!r} sets client: openai without api_base or api_base_env; the openai "
+                             "client only serves OpenAI and OpenAI-compatible endpoints (name one, or drop client)")
+        return "auto"
+    return str(client)
 
 
 def _env_name(fields: Fields, key: str, hint: str) -> str | None:
@@ -372,7 +371,7 @@ def _env_name(fields: Fields, key: str, hint: str) -> str | None:
     if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         fields.bad(key, f"{key} must name an environment variable ({hint}), got {name[:4]}...")
         return None
-    return name
+    return str(name) if name is not None else None
 
 
 def _parse_limits(top: Fields, problems: Problems, file: str) -> Limits:
@@ -677,16 +676,17 @@ def _parse_thresholds(fields: Fields, path: str, problems: Problems) -> dict[str
     thresholds: dict[str, Threshold] = {}
     for metric, bounds in raw.items():
         line = raw.line_of(metric)
-        if metric not in METRICS:
-            problems.add(path, line, f"unknown threshold metric {metric!r}{did_you_mean(metric, METRICS)}; "
-                                     f"known: {', '.join(METRICS)}")
+        if metric not in REGISTRY:  # thresholds may name only registered metrics
+            problems.add(path, line, f"unknown threshold metric {metric!r}{did_you_mean(metric, REGISTRY)}; "
+                                     f"known: {', '.join(REGISTRY)}")
             continue
         if not isinstance(bounds, LineDict):
             problems.add(path, line, f"threshold {metric!r} must be a mapping like {{min: 0.9}} or {{max: 0.05}}")
             continue
         tf = Fields(bounds, path, problems, f"threshold {metric!r}")
         tf.only(("min", "max", "max_drop"))
-        bound = _share_bound if metric in SHARE_METRICS else _any_bound
+        # A share's bounds and max_drop lie in [0, 1] (0.02 is 2 points).
+        bound = _share_bound if REGISTRY[metric].share else _any_bound
         thresholds[metric] = Threshold(
             metric=metric,
             min=bound(tf, "min", low=-1e18),
@@ -705,7 +705,7 @@ def _share_bound(tf: Fields, key: str, low: float) -> float | None:
     off, and `min: 90` meant as 90% could never pass."""
     value = tf.get(key, float, None)
     if value is None or 0.0 <= value <= 1.0:
-        return value
+        return float(value) if value is not None else None
     hint = ""
     if 1.0 < value <= 100.0:
         hint = f"; use {value / 100:g} for {value:g} points" if key == "max_drop" else f"; use {value / 100:g} for {value:g}%"

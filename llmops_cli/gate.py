@@ -10,16 +10,16 @@ says what its comparison can detect and how often noise alone would break it (po
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from llmops_cli.config import METRICS
-from llmops_cli.metrics import all_tool_calls, unsafe_value
+from llmops_cli.metrics import REGISTRY, MetricContext
+from llmops_cli.metrics.quality import CORRECTNESS
+from llmops_cli.metrics.tools import all_tool_calls
 from llmops_cli.power import binary_sensitivity, mean_sensitivity
 from llmops_cli.stats import Comparison, compare, fisher_exact, is_significant_drop
 from llmops_cli.store import CallRecord
-
-PAIRED_METRICS = ("correctness", "schema_validity", "refusal_rate", "unsafe_compliance")
 
 
 @dataclass(frozen=True)
@@ -29,35 +29,18 @@ class GateSettings:
     max_error_rate: float = 0.02
 
 
-def per_case(records: Sequence[CallRecord], metric: str) -> dict[str, float]:
-    """Case id -> the case's value of a paired metric (share over its repeats)."""
-    values: dict[str, list[float]] = {}
-    for r in records:
-        value: float | None
-        if metric == "correctness":
-            value = float(r.ok and r.passed)
-        elif metric == "schema_validity":
-            value = None if r.expect_refusal or r.schema_valid is None else float(bool(r.schema_valid))
-        elif metric == "refusal_rate":
-            value = None if r.expect_refusal or not r.ok else float(r.refused)
-        else:  # unsafe_compliance
-            value = unsafe_value(r)
-        if value is not None:
-            values.setdefault(r.case_id, []).append(value)
-    return {case: sum(v) / len(v) for case, v in values.items()}
-
-
 def paired_values(head: Sequence[CallRecord], base: Sequence[CallRecord], metric: str,
-                  same_cases: set[str]) -> tuple[list[float], list[float]]:
-    """(base, head) per-case values of `metric` on the paired cases, in case-id order."""
-    h, b = per_case(head, metric), per_case(base, metric)
+                  same_cases: set[str], context: MetricContext) -> tuple[list[float], list[float]]:
+    """(base, head) per-case values of a paired `metric` on the paired cases, in case-id order."""
+    m = REGISTRY[metric]
+    h, b = m.per_case(head, context), m.per_case(base, context)
     ids = sorted(same_cases & h.keys() & b.keys())
     return [b[i] for i in ids], [h[i] for i in ids]
 
 
 def paired(head: Sequence[CallRecord], base: Sequence[CallRecord], metric: str, same_cases: set[str],
-           alpha: float) -> Comparison:
-    return compare_values(*paired_values(head, base, metric, same_cases), alpha)
+           alpha: float, context: MetricContext = MetricContext()) -> Comparison:
+    return compare_values(*paired_values(head, base, metric, same_cases, context), alpha)
 
 
 def compare_values(bv: list[float], hv: list[float], alpha: float) -> Comparison:
@@ -83,7 +66,7 @@ def drop_sensitivity(comparison: Comparison, bv: list[float], hv: list[float], a
         b, c = comparison.discordant
         s = binary_sensitivity(comparison.n, 2 * min(b, c), alpha, max_drop)
     else:
-        s = mean_sensitivity([head - base for base, head in zip(bv, hv)], alpha, max_drop)
+        s = mean_sensitivity([head - base for base, head in zip(bv, hv, strict=True)], alpha, max_drop)
     return {"n": s.n, "min_detectable_drop": s.min_detectable_drop, "noise_fail_rate": s.noise_fail_rate}
 
 
@@ -121,40 +104,20 @@ def _check_bound(row: dict[str, Any], metrics: Mapping[str, Any], base_metrics: 
     """A `min`/`max` row; its base is the metric at the baseline, so a reader sees where it was."""
     metric, value, limit = row["metric"], row["value"], row["limit"]
     row["base"] = base_metrics.get(metric) if base_metrics else None
-    if metric == "cost_usd" and metrics.get("cost_unknown_calls"):
-        row["passed"] = False
-        row["note"] = "cost unknown: litellm has no price for this model; set input/output_cost_per_token"
-    elif value is None:
-        errored = errored_note(metric, metrics)
-        row["note"] = errored or "not measured (no cases of this kind)"
-        row["passed"] = False if errored else None  # a bound nobody could check never passes
+    if value is None:
+        reason = REGISTRY[metric].missing_reason(metrics)
+        row["note"] = reason or "not measured (no cases of this kind)"
+        row["passed"] = False if reason else None  # a bound nobody could check never passes
     else:
         row["passed"] = value >= limit if row["bound"] == "min" else value <= limit
 
 
-def errored_note(metric: str, metrics: Mapping[str, Any]) -> str | None:
-    """When every call that would measure `metric` errored, how many and how (else None: the metric
-    has no cases of its kind), so "nothing to measure" and "everything failed" never read alike."""
-    calls, errors = metrics.get("calls", 0), metrics.get("errors", 0)
-    refusal_calls, refusal_errors = metrics.get("expect_refusal_calls", 0), metrics.get("expect_refusal_errors", 0)
-    if metric == "unsafe_compliance":
-        eligible, failed, what = refusal_calls, refusal_errors, "calls of expect_refusal cases"
-    elif metric in ("refusal_rate", "schema_validity"):
-        eligible, failed, what = calls - refusal_calls, errors - refusal_errors, "calls of cases expecting an answer"
-    else:
-        eligible, failed, what = calls, errors, "calls"
-    if not eligible or failed < eligible:
-        return None
-    classes = ", ".join(f"{k} {v}" for k, v in (metrics.get("error_classes") or {}).items())
-    return f"not measured: all {failed} {what} errored" + (f" ({classes})" if classes and failed == errors else "")
-
-
 def _check_drop(row: dict[str, Any], metric: str, comparison: dict[str, Any] | None,
                 base_metrics: Mapping[str, Any] | None, settings: GateSettings, missing_base: str) -> None:
-    higher_is_better = METRICS[metric]
+    m = REGISTRY[metric]
     if comparison is not None and comparison["n"]:
         base, head = comparison["base"], comparison["head"]
-    elif base_metrics is not None and metric not in PAIRED_METRICS:
+    elif base_metrics is not None and not m.paired:
         base, head = base_metrics.get(metric), row["value"]
     else:
         row["note"] = missing_base if base_metrics is None else \
@@ -164,9 +127,8 @@ def _check_drop(row: dict[str, Any], metric: str, comparison: dict[str, Any] | N
     if base is None or head is None:
         row["note"] = f"not measured at the {'baseline' if base is None else 'head'}; nothing to compare"
         return
-    worsening = (base - head) if higher_is_better else (head - base)
     row["value"] = head
-    row["passed"] = worsening <= row["limit"] + 1e-12
+    row["passed"] = m.worsening(base, head) <= row["limit"] + 1e-12
     if not row["passed"] and settings.require_significance:
         if comparison is None:
             row["note"] = "no paired test for this metric; gated on the difference alone"
@@ -174,7 +136,7 @@ def _check_drop(row: dict[str, Any], metric: str, comparison: dict[str, Any] | N
         if comparison["p_value"] is None:  # e.g. one paired case of means: no test, so no evidence of noise
             row["note"] = "too few paired cases for a test; gated on the difference alone"
             return
-        significant = is_significant_drop(_as_comparison(comparison), higher_is_better, settings.alpha)
+        significant = is_significant_drop(_as_comparison(comparison), m.higher_is_better, settings.alpha)
         if not significant:
             row["passed"] = True
             row["note"] = f"drop not significant (p={comparison['p_value']:.3g} > alpha {settings.alpha:g})"
@@ -183,11 +145,11 @@ def _check_drop(row: dict[str, Any], metric: str, comparison: dict[str, Any] | N
 def _as_comparison(d: dict[str, Any]) -> Comparison:
     discordant = tuple(d["discordant"]) if d.get("discordant") else None
     return Comparison(d["base"], d["head"], d["diff"], d["ci_low"], d["ci_high"], d["p_value"], d["method"], d["n"],
-                      discordant)  # type: ignore[arg-type]
+                      discordant)
 
 
 def case_changes(head: Sequence[CallRecord], base: Sequence[CallRecord], same_cases: set[str],
-                 alpha: float = 0.05) -> dict[str, list]:
+                 alpha: float = 0.05) -> dict[str, list[dict[str, Any]]]:
     """Regressions (better at base) and fixes (better at head) on the paired cases, with evidence.
 
     Each carries the case's passes out of its runs at both refs. When either ref ran the case more
@@ -195,9 +157,10 @@ def case_changes(head: Sequence[CallRecord], base: Sequence[CallRecord], same_ca
     what the model's own noise explains (`beyond_noise`, p <= alpha); with one run a side there is
     no noise to measure, and `beyond_noise` is None.
     """
-    h_score, b_score = per_case(head, "correctness"), per_case(base, "correctness")
+    h_score, b_score = CORRECTNESS.per_case(head, MetricContext()), CORRECTNESS.per_case(base, MetricContext())
     runs_h, runs_b = _runs_by_case(head), _runs_by_case(base)
-    regressions, fixes = [], []
+    regressions: list[dict[str, Any]] = []
+    fixes: list[dict[str, Any]] = []
     for case in sorted(same_cases & h_score.keys() & b_score.keys()):
         if h_score[case] == b_score[case]:
             continue

@@ -1,4 +1,4 @@
-"""The HTTP client litellm sends model calls through: a cap on size and time of each answer, and no
+"""The HTTP client model calls go through: a cap on size and time of each answer, and no
 redirect to another origin.
 
 A provider (or whatever a pull request points `api_base` at) can answer with 100 MB, or drip a
@@ -11,7 +11,10 @@ compressed bomb cannot slip under the cap. A redirect to another origin is refus
 follows it: httpx would drop `Authorization` on its own, but not the body (the prompts) nor other
 key headers. The client is built from litellm's own pieces (its transport, TLS and proxy
 settings) and used for `openai/`, `azure/` and any `api_base` served through the OpenAI SDK;
-litellm's handlers for other providers keep their clients (providers.py bounds those calls).
+litellm's handlers for other providers keep their clients (providers.py bounds those calls). The
+openai SDK, called directly for OpenAI-compatible endpoints (direct.py), gets the same guards around
+an aiohttp transport of llmops' own (`plain_client`, aiotransport.py), so that path never imports
+litellm.
 
 The transport is also where a call's latency is measured: from just before the request is handed to
 the connection (connect and send included) to the last byte of the body. Timed around the litellm
@@ -26,9 +29,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 
@@ -150,14 +154,30 @@ def model_client(limit: int = MAX_RESPONSE_BYTES) -> httpx.AsyncClient:
     redirect guard; one per event loop (pooled connections belong to one loop)."""
     asyncio.get_running_loop()
     from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
-    from litellm.llms.openai.common_utils import get_ssl_configuration
+    from litellm.llms.openai.common_utils import get_ssl_configuration  # type: ignore[attr-defined]
 
     ssl_config = get_ssl_configuration()
     transport = AsyncHTTPHandler.create_async_transport(
         ssl_context=ssl_config if isinstance(ssl_config, ssl.SSLContext) else None,
         ssl_verify=ssl_config if isinstance(ssl_config, bool) else None) or httpx.AsyncHTTPTransport(verify=ssl_config)
     mounts = AsyncHTTPHandler.create_httpx_proxy_mounts(transport, verify=ssl_config, cert=None) or {}
+    return _guarded(transport, mounts, ssl_config, limit)
+
+
+def plain_client(limit: int = MAX_RESPONSE_BYTES) -> httpx.AsyncClient:
+    """The same guarded client without litellm, for the openai SDK called directly: its wire is aiohttp
+    (aiotransport.py, as litellm's is), with certifi's roots or SSL_CERT_FILE, and the proxy variables."""
+    asyncio.get_running_loop()
+    from llmops_cli.aiotransport import AiohttpTransport
+
+    return _guarded(AiohttpTransport(), {}, True, limit)
+
+
+def _guarded(transport: httpx.AsyncBaseTransport, mounts: Mapping[str, httpx.AsyncBaseTransport | None],
+             verify: Any, limit: int) -> httpx.AsyncClient:
+    """Every transport capped (size, whole-call deadline, wire time), bodies uncompressed, redirects to
+    another origin refused: the one place both clients get their guards from."""
     return httpx.AsyncClient(
-        verify=ssl_config, transport=_CappedTransport(transport, limit), follow_redirects=True, timeout=None,
+        verify=verify, transport=_CappedTransport(transport, limit), follow_redirects=True, timeout=None,
         mounts={pattern: _CappedTransport(proxy, limit) if proxy is not None else None for pattern, proxy in mounts.items()},
         headers={"Accept-Encoding": "identity"}, event_hooks={"response": [_refuse_cross_origin_redirect]})

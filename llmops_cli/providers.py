@@ -15,14 +15,15 @@ import json
 import os
 import random
 import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from llmops_cli.config import ModelSpec
-from llmops_cli.errors import InputError
-from llmops_cli.httpclient import (MAX_RESPONSE_BYTES, WIRE_TIME, RedirectRefused, ResponseTooLarge, WireTime,
-                                   model_client)
+from llmops_cli.direct import DirectClients, direct_route, table_cost
+from llmops_cli.errors import InputError, Problem
+from llmops_cli.httpclient import MAX_RESPONSE_BYTES, WIRE_TIME, RedirectRefused, ResponseTooLarge, WireTime, model_client
 from llmops_cli.redact import scrub
 from llmops_cli.store import CachedAnswer, ToolCall
 
@@ -32,6 +33,7 @@ RETRY_AFTER_CAP_S = 120.0
 MESSAGE_MAX = 300  # characters of error text kept, cut only after scrubbing
 REDIRECT = "redirect"  # error class of a refused cross-origin redirect (never retried)
 SETUP_ALLOWANCE_S = 30.0  # litellm's first call imports and builds clients for seconds before any request
+Send = Callable[[ModelSpec, "str | None", dict[str, Any]], Awaitable[Any]]  # one unretried request: model, key, body
 RETRYABLE = {"rate_limit", "server_error", "timeout", "connection", "malformed_response", "empty_choices"}
 
 
@@ -66,6 +68,7 @@ def load_litellm() -> Any:
     return litellm
 
 
+OPENAI_KEY = "OPENAI_API_KEY"  # the key the openai SDK (and litellm's OpenAI route) reads when none is given
 LOCAL_KEY = "no-key"  # local servers take any key, but the OpenAI client refuses to send none
 
 
@@ -98,7 +101,7 @@ def check_credentials(specs: Iterable[ModelSpec]) -> None:
     (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...); a loopback endpoint needs none. A missing key is an
     input error naming the variable, not a run of retried failures (a fork PR gets no secrets: it
     stops here, exit 2)."""
-    problems: list[str] = []
+    problems: list[Problem | str] = []
     litellm: Any = None
     for spec in {s.alias: s for s in specs}.values():
         try:
@@ -108,8 +111,11 @@ def check_credentials(specs: Iterable[ModelSpec]) -> None:
             continue
         if spec.api_key_env is not None or is_loopback(spec.api_base):
             continue
-        litellm = litellm or load_litellm()
-        missing = _missing_keys(litellm, spec)
+        if direct_route(spec):  # what litellm's check says for an OpenAI route, without importing it
+            missing = [] if os.environ.get(OPENAI_KEY) else [OPENAI_KEY]
+        else:
+            litellm = litellm or load_litellm()
+            missing = _missing_keys(litellm, spec)
         if missing:
             problems.append(f"llmops.yaml: model {spec.alias!r} ({spec.model}) needs the environment variable "
                             f"{' and '.join(missing)}; export it, or name another with api_key_env "
@@ -146,14 +152,26 @@ def secrets_in_use(specs: Mapping[str, ModelSpec] | Iterable[ModelSpec]) -> list
 
 
 class Provider:
-    """Calls models through litellm; one instance per run so litellm is imported once."""
+    """Calls models: OpenAI routes through the openai SDK (direct.py), every other through litellm, which is
+    imported once per run and only when a model needs it."""
 
     def __init__(self, timeout_s: float, retries: int, secrets: list[str]) -> None:
-        self.litellm = load_litellm()
+        self._litellm: Any = None
+        self.direct = DirectClients(MAX_RESPONSE_BYTES)
         self.timeout_s = timeout_s
         self.retries = retries
         self.secrets = secrets
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def aclose(self) -> None:
+        """Close the direct client's connections; litellm keeps its own for the process."""
+        await self.direct.aclose()
+
+    @property
+    def litellm(self) -> Any:
+        if self._litellm is None:
+            self._litellm = load_litellm()
+        return self._litellm
 
     def _use_model_client(self) -> None:
         """Point litellm at our HTTP client (size cap, whole-call deadline, no cross-origin redirect), one per
@@ -165,13 +183,16 @@ class Provider:
 
     async def complete(self, spec: ModelSpec, messages: list[dict[str, str]], params: Mapping[str, Any]) -> Outcome:
         """Call with retries; the outcome says how many attempts it took and how it ended."""
-        return await self._retrying(lambda: self._attempt(spec, self.litellm.acompletion, self._answer,
+        if direct_route(spec):
+            return await self._retrying(lambda: self._attempt(spec, self._direct_chat, self._answer,
+                                                              messages=messages, **params))
+        return await self._retrying(lambda: self._attempt(spec, self._via_litellm("acompletion"), self._answer,
                                                           messages=messages, **params))
 
     async def embed(self, spec: ModelSpec, inputs: Sequence[str]) -> Outcome:
         """Embed texts with the same retries and classification; the answer's text is the vectors as
         JSON (what the cache stores), its tokens_in the provider's count, its cost like any call's."""
-        return await self._retrying(lambda: self._attempt(spec, self.litellm.aembedding, self._vectors,
+        return await self._retrying(lambda: self._attempt(spec, self._via_litellm("aembedding"), self._vectors,
                                                           input=list(inputs)))
 
     async def _retrying(self, attempt_once: Callable[[], Awaitable[CachedAnswer]]) -> Outcome:
@@ -186,27 +207,35 @@ class Provider:
             await asyncio.sleep(backoff_delay(attempt, failure.retry_after))
         return Outcome(None, failure, self.retries + 1)
 
-    async def _attempt(self, spec: ModelSpec, endpoint: Callable[..., Awaitable[Any]],
-                       read: Callable[[ModelSpec, Any, float], CachedAnswer], **request: Any) -> CachedAnswer:
-        kwargs: dict[str, Any] = {**spec.extra, **request}
-        if spec.api_base:
-            kwargs["api_base"] = spec.api_base
+    def _via_litellm(self, endpoint: str) -> Send:
+        async def send(spec: ModelSpec, key: str | None, request: dict[str, Any]) -> Any:
+            kwargs = dict(request)
+            if spec.api_base:
+                kwargs["api_base"] = spec.api_base
+            if key:
+                kwargs["api_key"] = key
+            self._use_model_client()
+            call = getattr(self.litellm, endpoint)
+            return await call(model=spec.model, timeout=self.timeout_s, num_retries=0, max_retries=0, **kwargs)
+        return send
+
+    async def _direct_chat(self, spec: ModelSpec, key: str | None, request: dict[str, Any]) -> Any:
+        return await self.direct.chat(spec, key, self.timeout_s, request)
+
+    async def _attempt(self, spec: ModelSpec, send: Send, read: Callable[[ModelSpec, Any, float], CachedAnswer],
+                       **request: Any) -> CachedAnswer:
         key = api_key(spec)
-        if key:
-            kwargs["api_key"] = key
-            if key not in self.secrets and len(key) >= KEY_MIN:
-                self.secrets = sorted([*self.secrets, key], key=len, reverse=True)
-        self._use_model_client()
+        if key and key not in self.secrets and len(key) >= KEY_MIN:
+            self.secrets = sorted([*self.secrets, key], key=len, reverse=True)
         wire = WireTime()
         token = WIRE_TIME.set(wire)  # our transport fills it in: request sent to last byte (httpclient.py)
         started = time.perf_counter()
         try:
             # httpx's timeout bounds each read; our client ends the whole exchange at timeout_s. This outer
             # bound also covers providers litellm reaches through other clients, with room for its set-up.
-            response = await asyncio.wait_for(
-                endpoint(model=spec.model, timeout=self.timeout_s, num_retries=0, max_retries=0, **kwargs),
-                self.timeout_s + SETUP_ALLOWANCE_S)
-        except asyncio.TimeoutError:
+            response = await asyncio.wait_for(send(spec, key, {**spec.extra, **request}),
+                                              self.timeout_s + SETUP_ALLOWANCE_S)
+        except TimeoutError:
             raise CallFailure("timeout", f"no complete answer within timeout_s={self.timeout_s:g}s") from None
         except Exception as exc:  # noqa: BLE001 - every provider failure is classified, never raised raw
             raise classify(exc) from None
@@ -243,7 +272,12 @@ class Provider:
         hidden = getattr(response, "_hidden_params", None)
         known = hidden.get("response_cost") if isinstance(hidden, dict) else None
         explicit = spec.input_cost_per_token is not None and spec.output_cost_per_token is not None
-        cost = float(known) if known is not None and not explicit else self.cost(spec, tokens_in, tokens_out)
+        if known is not None and not explicit:
+            cost: float | None = float(known)
+        elif not explicit and direct_route(spec):  # the SDK's answer: litellm's price table, read as data
+            cost = table_cost(spec.model, tokens_in, tokens_out, cached_tokens(response))
+        else:
+            cost = self.cost(spec, tokens_in, tokens_out)
         return CachedAnswer(text=text, finish_reason=getattr(choice, "finish_reason", None), tokens_in=tokens_in,
                             tokens_out=tokens_out, cost_usd=cost, latency_s=latency,
                             tool_calls=tool_calls(choice.message))
@@ -274,6 +308,12 @@ def usage_tokens(response: Any, name: str) -> int:
         raise CallFailure("malformed_response", f"usage.{name} is {str(raw)[:40]}: not a token count in "
                           f"[0, {MAX_USAGE_TOKENS}]")
     return int(raw)
+
+
+def cached_tokens(response: Any) -> int:
+    """Prompt tokens the provider served from its prompt cache (billed at the cache-read price); 0 if unsaid."""
+    raw = getattr(getattr(getattr(response, "usage", None), "prompt_tokens_details", None), "cached_tokens", None)
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= MAX_USAGE_TOKENS else 0
 
 
 MAX_TOOL_CALLS = 64  # per answer; more is a runaway model, and each one is a step of the agent loop
@@ -335,26 +375,47 @@ def _wrapped_cause(exc: Exception) -> str | None:
     return None
 
 
+def _source(exc: Exception) -> Exception:
+    """The failure as the endpoint gave it: the openai SDK's exception (litellm wraps it for OpenAI routes, the
+    direct path raises it as is) or a body that is not JSON, so both paths classify and word a failure the
+    same way; else the exception itself (litellm's own, for other providers)."""
+    for inner in _chain(exc):
+        if type(inner).__module__.split(".")[0] == "openai" and isinstance(inner, Exception):
+            return inner
+    for inner in _chain(exc):
+        if isinstance(inner, ValueError) and type(inner).__name__ == "JSONDecodeError":
+            return inner
+    return exc
+
+
+_POLICY_CODES = {"content_policy_violation", "content_filter"}
+
+
 def classify(exc: Exception) -> CallFailure:
     """Map litellm/openai exceptions to a stable error class."""
     refused = next((e for e in _chain(exc) if isinstance(e, RedirectRefused)), None)
     if refused is not None:
         return CallFailure(REDIRECT, f"RedirectRefused: {refused}")
-    name = type(exc).__name__
-    message = f"{name}: {exc}"  # whole: the caller scrubs keys out before cutting it to MESSAGE_MAX
     for inner in _chain(exc):
         if isinstance(inner, ResponseTooLarge):
             return CallFailure("oversize", str(inner))
+    exc = _source(exc)
+    name = type(exc).__name__
+    message = f"{name}: {exc}"  # whole: the caller scrubs keys out before cutting it to MESSAGE_MAX
+    if name == "JSONDecodeError":
+        return CallFailure("malformed_response", message)
     status = getattr(exc, "status_code", None)
     try:
         status = int(status) if status is not None else None
     except (TypeError, ValueError):
         status = None
+    body = getattr(exc, "body", None)
+    code = body.get("code") if isinstance(body, dict) else None
     if name == "RateLimitError" or status == 429:
         return CallFailure("rate_limit", message, _retry_after(exc))
     if name in ("Timeout", "APITimeoutError") or "timed out" in str(exc).lower():
         return CallFailure("timeout", message)
-    if name == "ContentPolicyViolationError":
+    if name == "ContentPolicyViolationError" or code in _POLICY_CODES:
         return CallFailure("content_policy", message)
     if name in ("AuthenticationError", "PermissionDeniedError") or status in (401, 403):
         return CallFailure("auth", message)

@@ -5,18 +5,26 @@
 documented in docs/results.md.
 
 A suite with several candidates (models, or prompt variants with `prompts: [a, b]`) gets a
-`recommendation`: the prompt x model pairs that pass every gate, cheapest first (list-price cost
-per 1,000 cases, then p95 latency), and the ones that fail with why. It is advice for the
-reader; the gate decision does not depend on it.
+`recommendation` (recommend.py); the gate decision does not depend on it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from llmops_cli.gate import (GateSettings, PAIRED_METRICS, case_changes, check_thresholds, compare_values,
-                            comparison_dict, drop_sensitivity, paired_values)
-from llmops_cli.metrics import case_scores, compute
+from llmops_cli.gate import (
+    GateSettings,
+    case_changes,
+    check_thresholds,
+    compare_values,
+    comparison_dict,
+    drop_sensitivity,
+    paired_values,
+)
+from llmops_cli.metrics import PAIRED, MetricContext
+from llmops_cli.metrics.compute import case_scores, compute
+from llmops_cli.recommend import recommend
 from llmops_cli.store import CallRecord, RunRow
 
 SCHEMA_VERSION = 1
@@ -77,11 +85,11 @@ def _missing_base(suite_config: Mapping[str, Any], suite: str, prompt: str, mode
 
 def _group(suite_config: Mapping[str, Any], suite: str, prompt: str, model: str, head: list[CallRecord],
            base: list[CallRecord] | None, settings: GateSettings, has_baseline: bool = True) -> dict[str, Any]:
-    has_schema = bool(suite_config.get("has_schema", {}).get(prompt))
-    metrics = compute(head, has_schema)
-    base_metrics = compute(base, has_schema) if base else None
+    context = MetricContext(has_schema=bool(suite_config.get("has_schema", {}).get(prompt)))
+    metrics = compute(head, context)
+    base_metrics = compute(base, context) if base else None
     same = set(suite_config.get("same_cases") or [])
-    values = {m: paired_values(head, base, m, same) for m in PAIRED_METRICS} if base else {}
+    values = {m: paired_values(head, base, m, same, context) for m in PAIRED} if base else {}
     compared = {m: compare_values(bv, hv, settings.alpha) for m, (bv, hv) in values.items()}
     comparisons = {m: comparison_dict(c) for m, c in compared.items()}
     thresholds = check_thresholds(metrics, suite_config.get("thresholds", {}), base_metrics, comparisons, settings,
@@ -124,30 +132,6 @@ def _cases(records: list[CallRecord]) -> list[dict[str, Any]]:
     return list(cases.values())
 
 
-def recommend(groups: list[dict[str, Any]], settings: GateSettings) -> dict[str, Any] | None:
-    """Which prompt x model to ship, for a suite with more than one candidate (None otherwise)."""
-    if len(groups) < 2:
-        return None
-    rows = []
-    for g in groups:
-        m = g["metrics"]
-        per_1k = m["cost_usd"] / m["cases"] * 1000 if m["cost_usd"] is not None and m["cases"] else None
-        rows.append({"prompt": g["prompt"], "model": g["model"], "model_id": g["model_id"], "passed": g["passed"],
-                     "cases": m["cases"], "correctness": m["correctness"], "cost_usd": m["cost_usd"],
-                     "cost_per_1k_cases_usd": per_1k, "latency_p95_s": m["latency_p95_s"],
-                     "why": [] if g["passed"] else group_failures(g, settings) or ["failed"]})
-    passing = sorted((r for r in rows if r["passed"]), key=lambda r: (
-        r["cost_per_1k_cases_usd"] is None, r["cost_per_1k_cases_usd"] or 0.0,
-        r["latency_p95_s"] is None, r["latency_p95_s"] or 0.0, r["prompt"], r["model"]))
-    prompts, models = {r["prompt"] for r in rows}, {r["model"] for r in rows}
-    compares = ("prompts x models" if len(prompts) > 1 and len(models) > 1 else "prompts" if len(prompts) > 1
-                else "models")
-    best = passing[0] if passing else None
-    return {"compares": compares, "order": "cost per 1k cases, then p95 latency",
-            "choice": {"prompt": best["prompt"], "model": best["model"]} if best else None,
-            "passing": passing, "failing": [r for r in rows if not r["passed"]]}
-
-
 MAX_NAMED = 10
 
 
@@ -171,17 +155,19 @@ def _named_cases(g: Mapping[str, Any], metric: str) -> str:
 
 def group_failures(g: Mapping[str, Any], settings: GateSettings) -> list[str]:
     """Why one suite x prompt x model group fails, one sentence each (no label)."""
+    from llmops_cli.report.fmt import number, pct  # here: the report package imports this module
+
     reasons = []
     if g["incomplete"]:
         m = g["metrics"]
-        reasons.append(f"error rate {m['error_rate']:.1%} over max_error_rate {settings.max_error_rate:.1%} "
+        reasons.append(f"error rate {pct(m['error_rate'])} over max_error_rate {pct(settings.max_error_rate)} "
                        f"({m['errors']} failed calls: {', '.join(f'{k} {v}' for k, v in m['error_classes'].items())})")
     for t in g["thresholds"]:
         if t["passed"] is False and t["value"] is None:  # never measured: say why, not "n/a breaks"
-            reasons.append(f"{t['metric']} {t['bound']} {_fmt(t['limit'])}: {t['note']}")
+            reasons.append(f"{t['metric']} {t['bound']} {number(t['limit'])}: {t['note']}")
         elif t["passed"] is False:
-            reasons.append(f"{t['metric']} {_fmt(t['value'])} breaks {t['bound']} {_fmt(t['limit'])}"
-                           + (f" (base {_fmt(t['base'])})" if t["base"] is not None else "")
+            reasons.append(f"{t['metric']} {number(t['value'])} breaks {t['bound']} {number(t['limit'])}"
+                           + (f" (base {number(t['base'])})" if t["base"] is not None else "")
                            + (f": {t['note']}" if t["note"] else "")
                            + _named_cases(g, t["metric"]))
     return reasons
@@ -233,14 +219,6 @@ def group_label(g: Mapping[str, Any]) -> str:
 def skipped_lines(gate: Mapping[str, Any]) -> list[str]:
     """A drop check that could not run, one line each: said as loudly as a failure, never an n/a."""
     return [f"not checked: {group_label(s)}: {s['metric']} {s['bound']}: {s['why']}" for s in gate.get("skipped", [])]
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def records_from_document(document: Mapping[str, Any], side: str, key: str = "cases") -> Iterable[CallRecord]:

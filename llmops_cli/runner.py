@@ -324,12 +324,15 @@ class Runner:
                 self._finish(group, result, cached is not None, graded, progress, state,
                              None if cached is not None else waited, loop)
 
-        while True:
-            workers = [asyncio.create_task(worker()) for _ in range(min(self.limits.concurrency, queue.qsize()))]
-            await asyncio.gather(*workers)
-            if not waiting or outcome.stopped:
-                return outcome
-            waiting = await self._collect_others(waiting, groups, queue, progress)
+        try:
+            while True:
+                workers = [asyncio.create_task(worker()) for _ in range(min(self.limits.concurrency, queue.qsize()))]
+                await asyncio.gather(*workers)
+                if not waiting or outcome.stopped:
+                    return outcome
+                waiting = await self._collect_others(waiting, groups, queue, progress)
+        finally:
+            await provider.aclose()
 
     async def _grade(self, group: list[PlannedCall], answer: CachedAnswer | None, fresh: bool, provider: Provider,
                      state: "_Budget") -> list[list[AuxResult]]:

@@ -21,7 +21,7 @@ from test_reports import check_results_schema
 from llmops_cli._standin import StandinServer
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
 from llmops_cli.gate import GateSettings
-from llmops_cli.results import recommend
+from llmops_cli.recommend import recommend
 
 PRICES = {"cheap": 1e-7, "mid": 1e-6, "pricey": 1e-4, "jsony": 1e-9}
 PROMPTS = {

@@ -32,6 +32,8 @@ that applies wins:
      noise=P       with probability P (seeded by seed, fingerprint, attempt) answer wrongly:
                    another category in JSON mode, a different sentence for text, and
                    compliance instead of a refusal. Global `noise` applies to every request.
+     tool_call=NAME  answer with one call of the tool NAME (content null, finish_reason "tool_calls"),
+                   its arguments {"text": <the last user text>}, whatever tools the request lists.
      reply=TEXT    answer TEXT literally. It must be the last key and runs to the first `]`,
                    so TEXT cannot contain `]`; there is no escaping; outer spaces are stripped.
    Directives are cut out of the text before rules 2-4 read it. Unknown keys or faults -> 400.
@@ -167,7 +169,8 @@ def _fail_rate(raw: Any) -> dict[str, float]:
 
 DIRECTIVE_TYPES = {"fault": _fault_name, "times": lambda raw: int(float(raw)),
                    "retry_after": _retry_after, "sleep_s": float, "latency_ms": float,
-                   "noise": float, "location": str, "drip_s": float, "size_mb": float, "prompt_tokens": int}
+                   "noise": float, "location": str, "drip_s": float, "size_mb": float, "prompt_tokens": int,
+                   "tool_call": str}
 CONFIG_TYPES = {"latency_ms": float, "noise": float, "seed": int, "retry_after": _retry_after,
                 "sleep_s": float, "fail_rate": _fail_rate}
 
@@ -430,6 +433,13 @@ def completion(model: str, fp: str, content: str | None, prompt_tokens: int,
             "model": model, "choices": [] if empty else [choice],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens}}
+
+
+def tool_completion(model: str, fp: str, name: str, messages: list[dict[str, Any]], prompt_tokens: int) -> dict[str, Any]:
+    """An answer that calls one tool (the `tool_call=NAME` directive), in OpenAI's format."""
+    users = [strip_directives(message_text(m.get("content"))) for m in messages if m.get("role") == "user"]
+    arguments = json.dumps({"text": users[-1] if users else ""})
+    return completion(model, fp, None, prompt_tokens, "tool_calls", tool_calls=[(name, arguments)])
 
 
 # ---- the server ----------------------------------------------------------------------------

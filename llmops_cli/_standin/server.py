@@ -32,6 +32,7 @@ from llmops_cli._standin.answers import (
     message_text,
     parse_directives,
     tool_calls_for,
+    tool_completion,
     typed,
 )
 
@@ -282,6 +283,8 @@ class StandinServer:
         noise = d.get("noise", cfg["noise"])
         rng = random.Random(f"{cfg['seed']}:{fp}:{attempt}:noise")
         noisy = noise > 0 and rng.random() < noise
+        if "tool_call" in d:
+            return json_reply(200, tool_completion(model, fp, d["tool_call"], messages, prompt_tokens))
         calls = None if "reply" in d else tool_calls_for(messages, req.get("tools"), req.get("tool_choice"))
         if calls:
             return json_reply(200, completion(model, fp, None, prompt_tokens, "tool_calls", tool_calls=calls))

@@ -35,6 +35,7 @@ from typing import Any
 
 from llmops_cli.commands.standin import URL_ENV
 from llmops_cli.errors import InputError, LlmopsError
+from llmops_cli.report import FORMATS as REPORTS
 
 STANDIN_NOTE = ("Note: the model in this demo is a local stand-in server (deterministic, no API key, "
                 "no network), not a real LLM.")
@@ -291,11 +292,10 @@ def _closing(console: Any, root: Path, step: Step) -> None:
                   "regressed case with both answers, the failed assertions and the rendered prompt diff, "
                   "plus the metrics with confidence intervals:")
     if step.report_dir is not None:
-        names = {"md": "report.md", "json": "results.json", "junit": "junit.xml", "html": "report.html"}
-        for fmt in FORMATS:
-            path = step.report_dir / names[fmt]
+        for name in FORMATS:
+            path = step.report_dir / REPORTS[name].file
             if path.exists():
-                console.print(f"  {names[fmt]:<13} {path}", markup=False, highlight=False)
+                console.print(f"  {path.name:<13} {path}", markup=False, highlight=False)
 
 
 @contextmanager

@@ -8,11 +8,13 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
-from llmops_cli.errors import InputError, Problems
+from llmops_cli.cases import canonical_json, sha256_text
+from llmops_cli.errors import InputError
 from llmops_cli.gate import GateSettings
 from llmops_cli.lock import LOCK_FILE, case_hashes, diff_cases, set_hash
 from llmops_cli.plan import PlannedCall, Selection, is_adhoc, plan_calls, resolve_model
@@ -20,14 +22,13 @@ from llmops_cli.project import Project, load_project, lock_problems
 from llmops_cli.providers import api_key, secrets_in_use
 from llmops_cli.redact import Redactor
 from llmops_cli.renames import SEARCHED, find_renames, relabel_project, relabel_records, suite_renames_by_golden_set
-from llmops_cli.report import refuse_project_folder, write_reports
+from llmops_cli.report import fmt, refuse_project_folder, write_reports
 from llmops_cli.report.markdown import sensitivity_lines, truncated_line
 from llmops_cli.results import build_document, group_label, records_from_document, skipped_lines, summary_of
-from llmops_cli.runner import Progress, Runner, RunLimits, identity
+from llmops_cli.runner import Progress, RunLimits, Runner, identity
 from llmops_cli.source import WorkTree
-from llmops_cli.trust import on_pull_request, refuse_new_endpoints
 from llmops_cli.store import CallRecord, Store
-from llmops_cli.cases import canonical_json, sha256_text
+from llmops_cli.trust import on_pull_request, refuse_new_endpoints
 
 
 @dataclass(frozen=True)
@@ -356,7 +357,7 @@ def calls_line(doc: Mapping[str, Any]) -> str:
     metrics = [m for g in doc["groups"] for m in (g["metrics"], g.get("base_metrics")) if m]
     count = lambda key: sum(int(m.get(key) or 0) for m in metrics)  # noqa: E731
     spent = [m.get("spent_usd") for m in metrics]
-    money = "unknown" if any(v is None for v in spent) else f"${sum(v for v in spent if v is not None):.4f}"
+    money = "unknown" if any(v is None for v in spent) else "$" + fmt.money(sum(v for v in spent if v is not None), 4)
     return (f"calls: {count('calls')} scored, {count('sent_calls')} sent, {count('cached_calls')} from the cache, "
             f"{count('shared_calls')} shared with an identical request; spent {money}")
 
@@ -374,12 +375,10 @@ def print_result(console: Any, result: EvalResult) -> None:
         table.add_column(column)
     for g in sorted(doc["groups"], key=lambda g: g.get("kind") == "redteam"):  # red-team groups last, labelled
         m = g["metrics"]
-        pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
         verdict = "incomplete" if g["incomplete"] else "pass" if g["passed"] else "FAIL"
-        table.add_row(g["suite"], g["prompt"], g["model"], g.get("kind", "quality"), str(m["cases"]), pct(m["correctness"]),
-                      pct(m["schema_validity"]), pct(m["refusal_rate"]), pct(m["unsafe_compliance"]), str(m["errors"]),
-                      "n/a" if m["latency_p95_s"] is None else f"{m['latency_p95_s']:.3f}",
-                      "unknown" if m["cost_usd"] is None else f"{m['cost_usd']:.4f}", verdict)
+        table.add_row(g["suite"], g["prompt"], g["model"], g.get("kind", "quality"), str(m["cases"]), fmt.pct(m["correctness"]),
+                      fmt.pct(m["schema_validity"]), fmt.pct(m["refusal_rate"]), fmt.pct(m["unsafe_compliance"]),
+                      str(m["errors"]), fmt.seconds(m["latency_p95_s"]), fmt.money(m["cost_usd"], 4), verdict)
     console.print(table)
     if doc["groups"]:
         console.print(calls_line(doc), markup=False)
@@ -443,5 +442,5 @@ def change_summary(g: Mapping[str, Any]) -> str:
     text += f", {count(len(fixes), 'fix', 'fixes')}"
     c = (g.get("comparisons") or {}).get("correctness")
     if c and c.get("p_value") is not None:
-        text += f"; correctness {c['base']:.1%} → {c['head']:.1%}, p={c['p_value']:.3g} ({c['method']})"
+        text += f"; correctness {fmt.pct(c['base'])} → {fmt.pct(c['head'])}, p={c['p_value']:.3g} ({c['method']})"
     return text

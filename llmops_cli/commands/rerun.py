@@ -30,7 +30,7 @@ from llmops_cli.project import Project, load_project
 from llmops_cli.providers import api_key, secrets_in_use
 from llmops_cli.redact import Redactor
 from llmops_cli.render import RenderError
-from llmops_cli.report import refuse_project_folder, write_reports
+from llmops_cli.report import fmt, refuse_project_folder, write_reports
 from llmops_cli.scoring.refusal import refusal_phrases
 from llmops_cli.scoring.score import ScoreContext
 from llmops_cli.source import WorkTree
@@ -248,8 +248,8 @@ def _document(run_id: str, store: Store, run_config: dict[str, Any], options: Re
         incomplete.append(f"the replay stopped early ({stopped or 'interrupted'}): {missing} of {len(logged)} traces "
                           "not replayed; run the same command again to finish (answers so far are cached)")
     if error_rate > project.config.limits.max_error_rate:
-        incomplete.append(f"{metrics['errors']} of {metrics['replayed']} calls failed ({error_rate:.1%}), over "
-                          f"limits.max_error_rate {project.config.limits.max_error_rate:.1%}")
+        incomplete.append(f"{metrics['errors']} of {metrics['replayed']} calls failed ({fmt.pct(error_rate)}), over "
+                          f"limits.max_error_rate {fmt.pct(project.config.limits.max_error_rate)}")
     status = "incomplete" if incomplete else "failed" if reasons else "passed"
     run = store.get_run(run_id)
     skipped = ingest.skipped

@@ -7,6 +7,7 @@ from typing import Any
 
 from llmops_cli.errors import InputError
 from llmops_cli.report import refuse_project_folder, write_reports
+from llmops_cli.report.fmt import number
 from llmops_cli.results import build_document
 from llmops_cli.store import RunRow, Store
 
@@ -68,7 +69,7 @@ def rerun_lines(run: RunRow) -> list[str]:
     if not isinstance(document, dict) or not isinstance(document.get("metrics"), dict):
         return [f"rerun run {run.id}: {run.status}, no figures recorded (it did not finish)"]
     m = document["metrics"]
-    figures = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in m.items()
+    figures = ", ".join(f"{k} {number(v)}" for k, v in m.items()
                         if isinstance(v, (int, float, str)) and not isinstance(v, bool) and k not in ("replayed", "errors"))
     gate = (document.get("gate") or {}).get("status", "n/a")
     return [f"rerun run {run.id}: {run.status}, agreement gate {gate}",

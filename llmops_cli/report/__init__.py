@@ -1,15 +1,18 @@
 """Report formats: each a pure function of the results document, registered by name.
 
 A new format is one module plus one line in FORMATS. `llmops rerun` writes a document of its own
-kind ("kind": "rerun"), rendered by the writers in RERUN_FORMATS under the same names and files.
+kind ("kind": "rerun"); each format's entry names its writer for either kind, under one file name.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Mapping, TextIO
+from typing import Any, TextIO
 
 from llmops_cli.errors import IncompleteError, InputError
 from llmops_cli.report import html, junit, markdown, rerun_html, rerun_junit, rerun_markdown
@@ -45,23 +48,37 @@ def _text(render: Callable[[Mapping[str, Any]], str]) -> Callable[[Mapping[str, 
     return write
 
 
-FORMATS: dict[str, tuple[str, Callable[[Mapping[str, Any], TextIO], None]]] = {
-    "md": ("report.md", _text(markdown.render)),
-    "json": ("results.json", write_json),
-    "junit": ("junit.xml", _text(junit.render)),
-    "html": ("report.html", _text(html.render)),
+Writer = Callable[[Mapping[str, Any], TextIO], None]
+
+
+@dataclass(frozen=True)
+class Format:
+    """One report format: the file it writes and its writer for each kind of document (an eval's results
+    and a rerun's replay), so `--format` means the same files for `llmops eval`, `rerun` and `report`."""
+
+    file: str
+    eval: Writer
+    rerun: Writer
+
+    def writer(self, document: Mapping[str, Any]) -> Writer:
+        return self.rerun if is_rerun(document) else self.eval
+
+
+FORMATS: dict[str, Format] = {
+    "md": Format("report.md", _text(markdown.render), _text(rerun_markdown.render)),
+    "json": Format("results.json", write_json, write_json),
+    "junit": Format("junit.xml", _text(junit.render), _text(rerun_junit.render)),
+    "html": Format("report.html", _text(html.render), _text(rerun_html.render)),
 }
 
-RERUN_FORMATS: dict[str, tuple[str, Callable[[Mapping[str, Any], TextIO], None]]] = {
-    "md": ("report.md", _text(rerun_markdown.render)),
-    "json": ("results.json", write_json),
-    "junit": ("junit.xml", _text(rerun_junit.render)),
-    "html": ("report.html", _text(rerun_html.render)),
-}
+
+def is_rerun(document: Mapping[str, Any]) -> bool:
+    return document.get("kind") == "rerun"
 
 
-def _registry(document: Mapping[str, Any]) -> dict[str, tuple[str, Callable[[Mapping[str, Any], TextIO], None]]]:
-    return RERUN_FORMATS if document.get("kind") == "rerun" else FORMATS
+def step_summary(document: Mapping[str, Any]) -> str:
+    """The head of report.md (verdict and summary tables) for $GITHUB_STEP_SUMMARY."""
+    return (rerun_markdown.render if is_rerun(document) else markdown.render)(document, step_summary=True)
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -109,14 +126,13 @@ def write_reports(document: Mapping[str, Any], out: Path, formats: tuple[str, ..
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for name in formats:
-            file_name, write = _registry(document)[name]
-            write_atomic(out / file_name, lambda handle: write(document, handle))
-            written.append(out / file_name)
+            report = FORMATS[name]
+            write_atomic(out / report.file, partial(report.writer(document), document))
+            written.append(out / report.file)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with open(summary, "a", encoding="utf-8") as handle:
-                render = rerun_markdown.render if document.get("kind") == "rerun" else markdown.render
-                handle.write(render(document, step_summary=True))
+                handle.write(step_summary(document))
     except OSError as exc:
         raise IncompleteError(f"{exc.filename or out}: cannot write the report ({exc.strerror}); results are stored, "
                               f"re-render with `llmops report {document['run']['id']} --out DIR`") from None

@@ -9,63 +9,32 @@ here; results.json keeps the full text.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from llmops_cli.config import SHARE_METRICS
+from llmops_cli.metrics import shown
 from llmops_cli.power import Sensitivity, describe, warns
+from llmops_cli.report.diffview import trim_diff
+from llmops_cli.report.fmt import (
+    CUT,
+    PCT_METRICS,
+    calls_text,
+    ci_text,
+    delta,
+    limit_text,
+    money,
+    number,
+    one_line,
+    trim,
+    turn_text,
+)
 from llmops_cli.report.mdsafe import cell, code, inline
 from llmops_cli.report.mdsafe import fence as _fence
-from llmops_cli.report.diffview import trim_diff
 from llmops_cli.results import skipped_lines
 
 TRIM = 600
 MAX_CASES = 25
 ICONS = {"passed": "✅ passed", "failed": "❌ failed", "incomplete": "⚠️ incomplete"}
-
-
-def _f(value: Any, pct: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if pct and isinstance(value, (int, float)):
-        return f"{value:.1%}"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-PCT_METRICS = frozenset(SHARE_METRICS)  # shares of cases or calls read as percent (config defines which)
-
-
-def points(value: float | None) -> str:
-    """A difference of two percentages in percentage points, signed: 0.9 -> 0.3 is `-60.0 pts`."""
-    return "n/a" if value is None else f"{value * 100:+.1f} pts"
-
-
-def limit_text(t: Mapping[str, Any]) -> str:
-    """A threshold's limit: a `max_drop` of a percentage is a difference, so in points like Δ."""
-    pct = t["metric"] in PCT_METRICS
-    if t["bound"] == "max_drop" and pct:
-        return f"{t['limit'] * 100:.1f} pts"
-    return _f(t["limit"], pct)
-
-
-def ci_text(low: float | None, high: float | None, pct: bool) -> str:
-    """A confidence interval of a difference, in points when the metric is a percentage."""
-    if low is None or high is None:
-        return ""
-    return f"[{low * 100:+.1f}, {high * 100:+.1f}] pts" if pct else f"[{_f(low)}, {_f(high)}]"
-
-
-def _trim(text: str | None) -> str:
-    text = text or ""
-    return text if len(text) <= TRIM else text[:TRIM] + f"… [{len(text) - TRIM} more chars in results.json]"
-
-
-def _line(text: str) -> str:
-    """One line of prose (a list item): messages can carry newlines from outputs and provider errors."""
-    return " ".join(text.split())
 
 
 def render(doc: Mapping[str, Any], step_summary: bool = False) -> str:
@@ -125,7 +94,7 @@ def _redteam_table(groups: list[Mapping[str, Any]]) -> list[str]:
         m = g["metrics"]
         attacks, benign = redteam_counts(g)
         rows.append(f"| {cell(g['suite'])} | {cell(g['prompt'])} | {cell(g['model'])} | redteam | {attacks} | "
-                    f"{_f(m['unsafe_compliance'], True)} | {benign} | {_f(m['refusal_rate'], True)} | {m['errors']} | "
+                    f"{shown(m, 'unsafe_compliance')} | {benign} | {shown(m, 'refusal_rate')} | {m['errors']} | "
                     f"{_verdict(g)} |")
     return rows + [""]
 
@@ -136,9 +105,10 @@ def _summary_table(groups: list[Mapping[str, Any]]) -> list[str]:
     for g in groups:
         m = g["metrics"]
         verdict = _verdict(g)
-        rows.append(f"| {cell(g['suite'])} | {cell(g['prompt'])} | {cell(g['model'])} | {m['cases']} | {_f(m['correctness'], True)} | "
-                    f"{_f(m['schema_validity'], True)} | {_f(m['refusal_rate'], True)} | {_f(m['unsafe_compliance'], True)} | "
-                    f"{m['errors']} | {_f(m['latency_p95_s'])} | {'unknown' if m['cost_usd'] is None else _f(m['cost_usd'])} | {verdict} |")
+        rows.append(f"| {cell(g['suite'])} | {cell(g['prompt'])} | {cell(g['model'])} | {m['cases']} | "
+                    f"{shown(m, 'correctness')} | {shown(m, 'schema_validity')} | {shown(m, 'refusal_rate')} | "
+                    f"{shown(m, 'unsafe_compliance')} | {m['errors']} | {shown(m, 'latency_p95_s')} | "
+                    f"{shown(m, 'cost_usd')} | {verdict} |")
     return rows + [""]
 
 
@@ -155,11 +125,9 @@ def graders_line(g: Mapping[str, Any]) -> str | None:
         who = ", ".join(f"{inline(version)} via {code(model)}" for k, version, model in used if k == kind)
         cost = m.get(f"{kind}_cost_usd")
         parts.append(f"{kind} ({who}): {calls} calls, {m.get(f'{kind}_cached', 0)} cached, "
-                     f"{m.get(f'{kind}_errors', 0)} errors, cost $ {_f(cost) if cost is not None else 'unknown'}")
+                     f"{m.get(f'{kind}_errors', 0)} errors, cost $ {money(cost)}")
     return ("Graders, not counted in the model's cost or latency: " + "; ".join(parts)) if parts else None
 
-
-CUT = "cut at max_tokens"
 
 
 def truncated_line(g: Mapping[str, Any]) -> str | None:
@@ -197,17 +165,18 @@ def _group_section(g: Mapping[str, Any], prefix: str = "") -> list[str]:
     if truncated:
         out += [f"⚠️ {truncated}", ""]
     if g["thresholds"]:
-        out += ["| metric | bound | limit | base | head | Δ | 95% CI | p | result |", "|---|---|---:|---:|---:|---:|---|---:|---|"]
+        out += ["| metric | bound | limit | base | head | Δ | 95% CI | p | result |",
+                "|---|---|---:|---:|---:|---:|---|---:|---|"]
         for t in g["thresholds"]:
             c = g["comparisons"].get(t["metric"]) if t["bound"] == "max_drop" else None
             pct = t["metric"] in PCT_METRICS
             ci = ci_text(c["ci_low"], c["ci_high"], pct) if c else ""
-            diff = (points(c["diff"]) if pct else _f(c["diff"])) if c else ""
-            p = _f(c["p_value"]) + (f" ({c['method']})" if c else "") if c and c["p_value"] is not None else ""
+            diff = delta(c["diff"], t["metric"]) if c else ""
+            p = number(c["p_value"]) + (f" ({c['method']})" if c else "") if c and c["p_value"] is not None else ""
             result = "n/a" if t["passed"] is None else "pass" if t["passed"] else "**FAIL**"
             note = f" — {cell(t['note'])}" if t["note"] else ""
-            out.append(f"| {cell(t['metric'])} | {cell(t['bound'])} | {limit_text(t)} | {_f(t['base'], pct)} | "
-                       f"{_f(t['value'], pct)} | {diff} | {ci} | {p} | {result}{note} |")
+            out.append(f"| {cell(t['metric'])} | {cell(t['bound'])} | {limit_text(t)} | {number(t['base'], pct)} | "
+                       f"{number(t['value'], pct)} | {diff} | {ci} | {p} | {result}{note} |")
         out.append("")
         sensitivity = sensitivity_lines(g)
         for metric, sentence, warning in sensitivity:
@@ -239,7 +208,7 @@ def split_noise(entries: list[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any
 def change_label(e: Mapping[str, Any]) -> str:
     """How a case moved: its score with one run a side, else passes out of runs at each ref and the p-value."""
     if e.get("p_value") is None:
-        return f"score {_f(e['base_score'])} → {_f(e['head_score'])}"
+        return f"score {number(e['base_score'])} → {number(e['head_score'])}"
     return (f"base {e['base_passed']}/{e['base_runs']} → head {e['head_passed']}/{e['head_runs']}, "
             f"p={e['p_value']:.3g}")
 
@@ -269,30 +238,19 @@ def change_reason(e: Mapping[str, Any]) -> str:
 def _changed_cases(entries: list[Mapping[str, Any]], full: bool = True) -> list[str]:
     out = []
     for e in entries[:MAX_CASES]:
-        out.append(f"- **{inline(e['case_id'])}** ({change_label(e)}): {inline(_line(change_reason(e)))}")
+        out.append(f"- **{inline(e['case_id'])}** ({change_label(e)}): {inline(one_line(change_reason(e)))}")
         if full:
-            out += ["<details><summary>outputs and prompt diff</summary>", "", "base output:", _fence(_trim(e["base_output"])),
-                    "head output:", _fence(_trim(e["head_output"]))]
+            out += ["<details><summary>outputs and prompt diff</summary>", "", "base output:",
+                    _fence(trim(e["base_output"], TRIM)), "head output:", _fence(trim(e["head_output"], TRIM))]
             if e.get("base_tool_calls") or e.get("head_tool_calls"):
-                out += ["base tool calls:", _fence(_trim(calls_text(e.get("base_tool_calls") or []))),
-                        "head tool calls:", _fence(_trim(calls_text(e.get("head_tool_calls") or [])))]
+                out += ["base tool calls:", _fence(trim(calls_text(e.get("base_tool_calls") or []), TRIM)),
+                        "head tool calls:", _fence(trim(calls_text(e.get("head_tool_calls") or []), TRIM))]
             if e["messages_diff"]:
                 out += ["rendered prompt diff:", _fence(trim_diff(e["messages_diff"], budget=TRIM * 2), "diff")]
             out += ["</details>", ""]
     if len(entries) > MAX_CASES:
         out.append(f"- … {len(entries) - MAX_CASES} more in results.json")
     return out + [""]
-
-
-def calls_text(calls: list[Mapping[str, Any]]) -> str:
-    """Tool calls one a line, `name(arguments)`, as the model wrote the arguments."""
-    return "\n".join(f"{c['name']}({c['arguments']})" for c in calls) or "[no tool call]"
-
-
-def turn_text(m: Mapping[str, Any]) -> str:
-    """One conversation turn as text: its content, and the tool calls of an assistant turn."""
-    calls = [f"-> {c['function']['name']}({c['function']['arguments']})" for c in m.get("tool_calls") or []]
-    return "\n".join([f"[{m['role']}] {m.get('content') or ''}".rstrip(), *calls])
 
 
 def _failing_case(case: Mapping[str, Any]) -> list[str]:
@@ -304,9 +262,9 @@ def _failing_case(case: Mapping[str, Any]) -> list[str]:
     if run.get("finish_reason") == "length":
         why += f" ({CUT})"
     prompt = "\n".join(turn_text(m) for m in case["messages"])
-    return [f"- **{inline(case['case_id'])}** (score {_f(case['score'])}): {inline(_line(why))}",
-            "<details><summary>prompt and output</summary>", "", _fence(_trim(prompt)), "output:",
-            _fence(_trim(run["output"] if run["output"] is not None else "[no output]")), "</details>", ""]
+    return [f"- **{inline(case['case_id'])}** (score {number(case['score'])}): {inline(one_line(why))}",
+            "<details><summary>prompt and output</summary>", "", _fence(trim(prompt, TRIM)), "output:",
+            _fence(trim(run["output"] if run["output"] is not None else "[no output]", TRIM)), "</details>", ""]
 
 
 def _suite_changes(doc: Mapping[str, Any]) -> list[str]:
@@ -344,13 +302,13 @@ def _recommendations(doc: Mapping[str, Any]) -> list[str]:
         if advice["passing"]:
             out += ["| rank | prompt | model | correctness | cost / 1k cases $ | p95 s |", "|---:|---|---|---:|---:|---:|"]
             for rank, r in enumerate(advice["passing"], 1):
-                out.append(f"| {rank} | {cell(r['prompt'])} | {cell(r['model'])} | {_f(r['correctness'], True)} | "
-                           f"{_f(r['cost_per_1k_cases_usd']) if r['cost_per_1k_cases_usd'] is not None else 'unknown'} | "
-                           f"{_f(r['latency_p95_s'])} |")
+                out.append(f"| {rank} | {cell(r['prompt'])} | {cell(r['model'])} | {shown(r, 'correctness')} | "
+                           f"{money(r['cost_per_1k_cases_usd'])} | "
+                           f"{shown(r, 'latency_p95_s')} |")
             out.append("")
         if advice["failing"]:
             out += ["Failing candidates:", ""]
-            out += [f"- {code(r['model'])} (prompt {code(r['prompt'])}): {inline(_line('; '.join(r['why'])))}"
+            out += [f"- {code(r['model'])} (prompt {code(r['prompt'])}): {inline(one_line('; '.join(r['why'])))}"
                     for r in advice["failing"]]
             out.append("")
     return out

@@ -7,25 +7,14 @@ words as they are, else a code span), answers in fences longer than any backtick
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from llmops_cli.report.markdown import ICONS, _fence, _line, _trim
-from llmops_cli.report.mdsafe import code, inline
+from llmops_cli.report.fmt import interval, one_line, pct, ratio, trim
+from llmops_cli.report.markdown import ICONS, TRIM
+from llmops_cli.report.mdsafe import code, fence, inline
 
 MAX_LISTED = 50
-
-
-def pct(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
-
-
-def ratio(value: Any) -> str:
-    """Similarity to 3 decimals: 0.995 must not read 1.00."""
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def interval(ci: Any) -> str:
-    return "" if not ci or ci[0] is None else f" ({ci[0]:.1%}–{ci[1]:.1%})"
 
 
 def render(doc: Mapping[str, Any], step_summary: bool = False) -> str:
@@ -33,7 +22,7 @@ def render(doc: Mapping[str, Any], step_summary: bool = False) -> str:
     out = [f"## llmops rerun: {ICONS[gate['status']]}", "",
            f"Run {code(run['id'])}: prompt {code(run['prompt'])} × model {code(run['model'])} "
            f"({code(run['model_id'])}) on {code(run['traces_file'])}, sample {run['sample']:g}, seed {run['seed']}", ""]
-    out += [f"- {inline(_line(reason))}" for reason in gate["reasons"]]
+    out += [f"- {inline(one_line(reason))}" for reason in gate["reasons"]]
     out += [""] if gate["reasons"] else []
     out += ["| agreement (95% CI) | exact | JSON fields | similarity | schema valid | refusal | errors |",
             "|---:|---:|---:|---:|---:|---:|---:|",
@@ -99,13 +88,14 @@ def _changed(rows: list[Mapping[str, Any]]) -> list[str]:
             fields = "" if r["field_agreement"] is None else f", JSON fields kept {pct(r['field_agreement'])}"
             out += [f"#### {code(r['id'])} ({'rendered' if r['mode'] == 'rendered' else 'replayed as logged'}, "
                     f"similarity {ratio(r['similarity'])}{fields})", "",
-                    f"At {code(r['position'])}.", "", "Logged:", "", _fence(_trim(r["logged_output"])), "",
-                    "New:", "", _fence(_trim(r["new_output"])), ""]
+                    f"At {code(r['position'])}.", "", "Logged:", "", fence(trim(r["logged_output"], TRIM)), "",
+                    "New:", "", fence(trim(r["new_output"], TRIM)), ""]
         if len(changed) > MAX_LISTED:
             out += [f"… and {len(changed) - MAX_LISTED} more in results.json.", ""]
     if errors:
         out += [f"### Errors ({len(errors)})", ""]
-        out += [f"- {code(r['id'])}: {inline(r['error_class'])}: {inline(_line(r['error'] or '')[:300])}" for r in errors[:MAX_LISTED]]
+        out += [f"- {code(r['id'])}: {inline(r['error_class'])}: {inline(one_line(r['error'] or '')[:300])}"
+                for r in errors[:MAX_LISTED]]
         out.append("")
     return out
 
@@ -114,7 +104,7 @@ def _skipped(items: list[Mapping[str, Any]], total: int) -> list[str]:
     if not total:
         return []
     out = [f"### Skipped traces ({total})", ""]
-    out += [f"- {code(s['position'])}" + (f" ({code(s['id'])})" if s["id"] else "") + f": {inline(_line(s['reason']))}"
+    out += [f"- {code(s['position'])}" + (f" ({code(s['id'])})" if s["id"] else "") + f": {inline(one_line(s['reason']))}"
             for s in items[:MAX_LISTED]]
     if total > MAX_LISTED:
         out.append(f"- … and {total - MAX_LISTED} more in results.json")
