@@ -355,7 +355,10 @@ def calls_line(doc: Mapping[str, Any]) -> str:
     """What reached a provider, as opposed to what was scored: cache hits and calls sharing an identical
     request of this run are not sent again, and unknown prices read unknown, never $0."""
     metrics = [m for g in doc["groups"] for m in (g["metrics"], g.get("base_metrics")) if m]
-    count = lambda key: sum(int(m.get(key) or 0) for m in metrics)  # noqa: E731
+
+    def count(key: str) -> int:
+        return sum(int(m.get(key) or 0) for m in metrics)
+
     spent = [m.get("spent_usd") for m in metrics]
     money = "unknown" if any(v is None for v in spent) else "$" + fmt.money(sum(v for v in spent if v is not None), 4)
     return (f"calls: {count('calls')} scored, {count('sent_calls')} sent, {count('cached_calls')} from the cache, "
