@@ -168,7 +168,22 @@ def failure(case: Mapping[str, Any]) -> dict[str, Any]:
         why = "; ".join(f"{a['type']}: {a['message']}" for a in run["assertions"] if not a["passed"]) or "failed"
     return {"why": why, "runs": len(runs), "passed": sum(1 for r in runs if r["passed"]), "repeat": run["repeat"],
             "prompt": "\n".join(fmt.turn_text(m) for m in case["messages"]),
-            "output": run["output"] if run["output"] is not None else "[no output]"}
+            "output": run["output"] if run["output"] is not None else "[no output]",
+            "trajectory": trajectory(run.get("steps") or [])}
+
+
+def trajectory(steps: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """An agent loop's rows: one per tool call (step, call, arguments, the result sent back), and a
+    step that answered in text as its own row, so a reader sees where the agent went astray."""
+    rows: list[dict[str, Any]] = []
+    for number, step in enumerate(steps, 1):
+        results = step.get("tool_results") or []
+        for index, call in enumerate(step.get("tool_calls") or []):
+            rows.append({"step": number, "call": call["name"], "arguments": call["arguments"],
+                         "valid": call.get("valid", True), "result": results[index] if index < len(results) else None})
+        if not step.get("tool_calls"):
+            rows.append({"step": number, "call": None, "arguments": None, "valid": True, "result": step.get("text")})
+    return rows
 
 
 def suite_changes(doc: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -177,10 +192,11 @@ def suite_changes(doc: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     for name, suite in doc["suites"].items():
         changes = suite.get("golden_changes") or {}
         diffs = suite.get("template_diffs") or {}
-        if not (any(changes.values()) or diffs or suite.get("only_in")):
+        tools = suite.get("tool_diffs") or {}
+        if not (any(changes.values()) or diffs or tools or suite.get("only_in")):
             continue
         out.append((name, {"golden": [(kind, ids) for kind, ids in changes.items() if ids], "diffs": list(diffs.items()),
-                           "only_in": suite.get("only_in")}))
+                           "tool_diffs": list(tools.items()), "only_in": suite.get("only_in")}))
     return out
 
 
@@ -197,5 +213,5 @@ _TEMPLATE = environment(
     kind_of=kind_of, cell_of=cell_of, tags_json=tags_json, diff_lines=diff_lines, error_classes=error_classes,
     metric_rows=metric_rows, change_boxes=change_boxes, case_row=case_row, failure=failure, redteam_counts=redteam_counts,
     graders_line=graders_line, truncated_line=truncated_line, sensitivity_lines=sensitivity_lines,
-    change_label=change_label, change_reason=change_reason, limit_text=fmt.limit_text, ci_text=fmt.ci_text,
+    change_label=change_label, change_reason=change_reason, calls_text=fmt.calls_text, limit_text=fmt.limit_text, ci_text=fmt.ci_text,
 ).get_template("report.html")
