@@ -213,5 +213,6 @@ _TEMPLATE = environment(
     kind_of=kind_of, cell_of=cell_of, tags_json=tags_json, diff_lines=diff_lines, error_classes=error_classes,
     metric_rows=metric_rows, change_boxes=change_boxes, case_row=case_row, failure=failure, redteam_counts=redteam_counts,
     graders_line=graders_line, truncated_line=truncated_line, sensitivity_lines=sensitivity_lines,
-    change_label=change_label, change_reason=change_reason, calls_text=fmt.calls_text, limit_text=fmt.limit_text, ci_text=fmt.ci_text,
+    change_label=change_label, change_reason=change_reason, calls_text=fmt.calls_text, limit_text=fmt.limit_text,
+    ci_text=fmt.ci_text,
 ).get_template("report.html")
