@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from llmops_cli import adaptive
 from llmops_cli.gate import (
     GateSettings,
     case_changes,
@@ -41,14 +42,16 @@ def group_records(records: Iterable[CallRecord]) -> dict[tuple[str, str, str, st
 def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[str, Any]) -> dict[str, Any]:
     config = run.config
     settings = GateSettings(**config.get("gate_settings", {}))
+    records = list(records)
     grouped = group_records(records)
+    resampled = set((config.get("adaptive") or {}).get("suites", ()))
     groups = []
     for (side, suite, prompt, model), head in sorted(grouped.items()):
         if side != "head":
             continue
         base = grouped.get(("base", suite, prompt, model))
         groups.append(_group(config["suites"][suite], suite, prompt, model, head, base, settings,
-                             has_baseline=run.baseline_ref is not None))
+                             has_baseline=run.baseline_ref is not None, first_runs_levels=suite in resampled))
     gate = decide(groups, outcome, settings)
     suites = {name: {k: v for k, v in s.items() if k in ("kind", "golden_changes", "golden_changed_by", "template_diffs", "only_in")}
               for name, s in config["suites"].items()}
@@ -56,7 +59,7 @@ def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[
         advice = recommend([g for g in groups if g["suite"] == name], settings)
         if advice is not None:
             entry["recommendation"] = advice
-    return {
+    document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run": {
             "id": run.id, "created_at": run.created_at, "finished_at": run.finished_at, "status": run.status,
@@ -70,6 +73,10 @@ def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[
         "groups": groups,
         "suites": suites,
     }
+    added = adaptive.summary(config, records)
+    if added is not None:
+        document["adaptive"] = added
+    return document
 
 
 def _missing_base(suite_config: Mapping[str, Any], suite: str, prompt: str, model: str, has_baseline: bool) -> str:
@@ -84,13 +91,19 @@ def _missing_base(suite_config: Mapping[str, Any], suite: str, prompt: str, mode
 
 
 def _group(suite_config: Mapping[str, Any], suite: str, prompt: str, model: str, head: list[CallRecord],
-           base: list[CallRecord] | None, settings: GateSettings, has_baseline: bool = True) -> dict[str, Any]:
+           base: list[CallRecord] | None, settings: GateSettings, has_baseline: bool = True,
+           first_runs_levels: bool = False) -> dict[str, Any]:
     context = MetricContext(has_schema=bool(suite_config.get("has_schema", {}).get(prompt)))
     metrics = compute(head, context)
     base_metrics = compute(base, context) if base else None
+    if first_runs_levels:  # `repeat: auto` samples only disagreeing cases again: levels come from first runs
+        metrics = adaptive.level_metrics(metrics, compute(adaptive.first_runs(head), context))
+        if base and base_metrics is not None:
+            base_metrics = adaptive.level_metrics(base_metrics, compute(adaptive.first_runs(base), context))
     same = set(suite_config.get("same_cases") or [])
     values = {m: paired_values(head, base, m, same, context) for m in PAIRED} if base else {}
-    compared = {m: compare_values(bv, hv, settings.alpha) for m, (bv, hv) in values.items()}
+    compare = adaptive.compare if first_runs_levels else compare_values  # adaptive: the weighted sign-flip test
+    compared = {m: compare(bv, hv, settings.alpha) for m, (bv, hv) in values.items()}
     comparisons = {m: comparison_dict(c) for m, c in compared.items()}
     thresholds = check_thresholds(metrics, suite_config.get("thresholds", {}), base_metrics, comparisons, settings,
                                   missing_base=_missing_base(suite_config, suite, prompt, model, has_baseline))

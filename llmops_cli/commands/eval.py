@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmops_cli import adaptive
 from llmops_cli.cases import canonical_json, sha256_text
 from llmops_cli.errors import InputError
 from llmops_cli.gate import GateSettings
@@ -25,7 +26,7 @@ from llmops_cli.renames import SEARCHED, find_renames, relabel_project, relabel_
 from llmops_cli.report import fmt, refuse_project_folder, write_reports
 from llmops_cli.report.markdown import sensitivity_lines, truncated_line
 from llmops_cli.results import build_document, group_label, records_from_document, skipped_lines, summary_of
-from llmops_cli.runner import Progress, RunLimits, Runner, identity
+from llmops_cli.runner import Progress, RunLimits, Runner, RunOutcome, identity
 from llmops_cli.source import WorkTree
 from llmops_cli.store import CallRecord, Store
 from llmops_cli.trust import on_pull_request, refuse_new_endpoints
@@ -108,6 +109,10 @@ def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress],
         if options.dry_run:
             keys = sorted({c.key for c in calls})
             cached = len(store.cache_get_many(keys)) if not options.no_cache else 0
+            if any(adaptive.is_adaptive(s, options.selection) for s in head.suites.values()):
+                notes.append(f"repeat auto: these are the first runs; cases whose first runs disagree between base and "
+                             f"head run again at both refs, up to limits.max_repeat ({head.config.limits.max_repeat}) "
+                             f"runs a side and at most {adaptive.MAX_CALLS_FACTOR}x these calls")
             return DryRun(len(calls), len(keys), cached, len(head.suites), notes)
         return _run(root, store, head, baseline, calls, options, notes, on_progress)
     finally:
@@ -207,7 +212,9 @@ def _plan_baseline(head: Project, base: Project, selection: Selection, notes: li
         if not models:  # an empty selection would mean "the baseline suite's own models"
             notes.append(f"suite {name!r}: none of its models is defined at the baseline; no baseline to compare")
             continue
-        sub = Selection((name,), models, selection.repeat, selection.filter, selection.shard)
+        # An adaptive head runs the baseline once a case too: its first stage is symmetric, whatever `repeat` said there.
+        repeat = 1 if adaptive.is_adaptive(suite, selection) else selection.repeat
+        sub = Selection((name,), models, repeat, selection.filter, selection.shard)
         try:
             calls += plan_calls(base, "base", sub)
         except InputError as exc:
@@ -274,6 +281,10 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
         "prompt_hashes": {name: sha256_text(p.text) for name, p in head.prompts.items()},
         "options": _options_dict(options, limits),
     }
+    resampled = _adaptive_config(head, baseline, options)
+    if resampled is not None:  # max_repeat is part of the plan: a changed one is a new run, not a resume
+        run_config["adaptive"] = resampled
+        run_config["options"] = {**_options_dict(options, limits), "max_repeat": resampled["max_repeat"]}
     plan_hash = sha256_text(canonical_json([run_config["options"], baseline.source if baseline else None,
                                             sorted(c.key + repr(identity(c)) for c in calls)]))
     run_id = store.resume_run(plan_hash)
@@ -294,6 +305,9 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
     outcome: dict[str, Any] = {}
     try:
         result = Runner(store, run_id, limits, redactor, on_progress).run(calls, done)
+        if resampled is not None and resampled["note"] is None and baseline and baseline.project:
+            result = _resample(store, run_id, head, baseline.project, run_config, options.selection, result,
+                               Runner(store, run_id, limits, redactor, on_progress))
         outcome = {"stopped": result.stopped, "offline_misses": len(result.misses),
                    "misses": [f"{c.suite}/{c.case.id} x {c.model.alias}" + (" (baseline)" if c.side == "base" else "")
                               for c in result.misses[:50]]}
@@ -311,6 +325,60 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
     report_dir = options.out or root / ".llmops" / "reports" / run_id
     files = write_reports(document, report_dir, options.formats)
     return EvalResult(document, report_dir, files, notes)
+
+
+def _adaptive_config(head: Project, baseline: Baseline | None, options: EvalOptions) -> dict[str, Any] | None:
+    """The adaptive suites of this run and their max_repeat (None: no suite is adaptive); `note` says why
+    no case can be run again when the comparison cannot be sampled at both refs."""
+    names = [name for name, suite in head.suites.items() if adaptive.is_adaptive(suite, options.selection)]
+    if not names:
+        return None
+    note = None
+    if baseline is None or (baseline.project is None and not baseline.records):
+        note = "no baseline to compare with, so every case ran once"
+    elif baseline.project is None:
+        note = ("the baseline is a saved results.json, whose runs cannot be repeated; every case ran once "
+                "(use --baseline REF to sample disagreeing cases again at both refs)")
+    return {"max_repeat": head.config.limits.max_repeat, "suites": names, "note": note}
+
+
+def _resample(store: Store, run_id: str, head: Project, base: Project, run_config: Mapping[str, Any],
+              selection: Selection, first: RunOutcome, runner: Runner) -> RunOutcome:
+    """The adaptive second stage: more runs, at both refs, of the cases whose first runs disagree. Chosen from
+    the stored first runs, so a resumed run plans the same calls (and skips those already done)."""
+    if first.stopped or first.misses:
+        return first
+    suites = run_config["adaptive"]["suites"]
+    same = {name: set(entry.get("same_cases") or []) for name, entry in run_config["suites"].items()}
+    chosen = adaptive.resample_plan(store.results(run_id), same, suites, run_config["adaptive"]["max_repeat"])
+    if not chosen:
+        return first
+    sub = Selection(tuple(sorted({suite for suite, _, _ in chosen})), selection.models,
+                    max(r.runs for r in chosen.values()), selection.filter, selection.shard)
+    planned = plan_calls(head, "head", sub) + _plan_baseline(head, base, sub, [])
+    extra = []
+    for call in planned:
+        plan = chosen.get((call.suite, call.prompt, call.model.alias))
+        if plan is not None and 1 <= call.repeat < plan.runs and call.case.id in plan.cases:
+            extra.append(call)
+    done = {(r.side, r.suite, r.prompt, r.model, r.case_id, r.repeat) for r in store.results(run_id) if r.ok}
+    second = runner.run(extra, done)
+    return RunOutcome(second.progress, first.misses + second.misses, second.stopped)
+
+
+def power_lines(root: Path, drop: float) -> list[str]:
+    """`--power DROP`: what the last stored comparisons say about the runs a case needed to see DROP."""
+    from llmops_cli import powerplan
+
+    alpha = load_project(WorkTree(root)).config.gate.alpha
+    store = Store(root)
+    try:
+        found = powerplan.estimates(store, drop, alpha)
+    finally:
+        store.close()
+    if not found:
+        raise InputError("--power: no stored run compared a suite with a baseline yet; run `llmops eval` first")
+    return [f"power: {powerplan.describe(e, drop)}" for e in found]
 
 
 def _close_run(store: Store, run_id: str, outcome: dict[str, Any]) -> dict[str, Any]:
@@ -334,7 +402,8 @@ def _close_run(store: Store, run_id: str, outcome: dict[str, Any]) -> dict[str, 
 
 def _options_dict(options: EvalOptions, limits: RunLimits) -> dict[str, Any]:
     s = options.selection
-    return {"suites": list(s.suites), "models": list(s.models), "repeat": s.repeat, "filter": s.filter,
+    return {"suites": list(s.suites), "models": list(s.models), "repeat": "auto" if s.auto_repeat else s.repeat,
+            "filter": s.filter,
             "shard": list(s.shard) if s.shard else None, "concurrency": limits.concurrency,
             "offline": options.offline, "no_cache": options.no_cache, "max_cost_usd": limits.max_cost_usd,
             "require_significance": options.require_significance}
@@ -371,6 +440,8 @@ def print_result(console: Any, result: EvalResult) -> None:
     console.print(table)
     if doc["groups"]:
         console.print(calls_line(doc), markup=False)
+    if doc.get("adaptive"):
+        console.print(adaptive.describe(doc["adaptive"]), markup=False)
     for g in doc["groups"]:
         truncated = truncated_line(g)
         if truncated:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from llmops_cli.adaptive import describe as describe_adaptive
 from llmops_cli.metrics import shown
 from llmops_cli.power import Sensitivity, describe, warns
 from llmops_cli.report.diffview import trim_diff
@@ -39,6 +40,8 @@ def render(doc: Mapping[str, Any], step_summary: bool = False) -> str:
         out.append(f"- ⚠️ {inline(line)}")
     if gate["reasons"] or gate.get("skipped"):
         out.append("")
+    if doc.get("adaptive"):
+        out += [f"- {inline(describe_adaptive(doc['adaptive']))}", ""]
     quality, redteam = split_kinds(doc["groups"])
     out += _summary_table(quality) if quality or not redteam else []
     out += _redteam_table(redteam)
