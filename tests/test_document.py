@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from llmops_cli.document import SCHEMA_VERSION, Document, DocumentError, Metrics
-from llmops_cli.metrics import compute
+from llmops_cli.metrics import MetricContext
+from llmops_cli.metrics.compute import compute
 from llmops_cli.results import build_document
 from llmops_cli.store import CallRecord, RunRow
 
@@ -31,7 +32,7 @@ def _model_keys(tp: Any, seen: set[Any]) -> set[str]:
         return set()
     seen.add(tp)
     if tp is Metrics:
-        return set(compute([], True)) | {"error_classes"}
+        return set(compute([], MetricContext(has_schema=True))) | {"error_classes"}
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = typing.get_type_hints(tp)
         keys = {f.name for f in dataclasses.fields(tp)}
