@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from llmops_cli.document import Adaptive, AdaptiveGroup
 from llmops_cli.gate import compare_values
 from llmops_cli.metrics import PAIRED, REGISTRY, MetricContext
 from llmops_cli.stats import Comparison, is_significant_drop, sign_flip_p_value
@@ -139,7 +140,7 @@ def level_metrics(metrics: Mapping[str, Any], first: Mapping[str, Any]) -> dict[
     return {**metrics, **{k: first[k] for k in LEVEL_METRICS if k in first}}
 
 
-def summary(config: Mapping[str, Any], records: Iterable[CallRecord]) -> dict[str, Any] | None:
+def summary(config: Mapping[str, Any], records: Iterable[CallRecord]) -> Adaptive | None:
     """What the adaptive stage added, for results.json: per group, the cases run again and the calls added."""
     adaptive = config.get("adaptive")
     if not adaptive:
@@ -158,26 +159,26 @@ def summary(config: Mapping[str, Any], records: Iterable[CallRecord]) -> dict[st
         entry["cases"].add(r.case_id)
         entry["calls"] += 1
         entry["runs"] = max(entry["runs"], r.repeat + 1)
-    groups = [{"suite": s, "prompt": p, "model": m, "cases_resampled": len(e["cases"]), "runs": e["runs"],
-               "calls_added": e["calls"]} for (s, p, m), e in sorted(added.items())]
-    return {"max_repeat": adaptive["max_repeat"], "suites": list(adaptive["suites"]), "first_calls": first_calls,
-            "calls_added": sum(g["calls_added"] for g in groups), "groups": groups, "reason": REASON,
-            "note": adaptive.get("note")}
+    groups = tuple(AdaptiveGroup(suite=s, prompt=p, model=m, cases_resampled=len(e["cases"]), runs=e["runs"],
+                                 calls_added=e["calls"]) for (s, p, m), e in sorted(added.items()))
+    return Adaptive(max_repeat=adaptive["max_repeat"], suites=tuple(adaptive["suites"]), first_calls=first_calls,
+                    calls_added=sum(g.calls_added for g in groups), groups=groups, reason=REASON,
+                    note=adaptive.get("note"))
 
 
-def describe(info: Mapping[str, Any]) -> str:
+def describe(info: Adaptive) -> str:
     """One line for the terminal and report.md."""
-    if info.get("note"):
-        return f"repeat auto: {info['note']}"
-    cases = sum(g["cases_resampled"] for g in info["groups"])
+    if info.note:
+        return f"repeat auto: {info.note}"
+    cases = sum(g.cases_resampled for g in info.groups)
     if not cases:
         return (f"repeat auto: every case's first runs agreed at base and head; no calls added "
-                f"({info['first_calls']} calls)")
-    share = info["calls_added"] / info["first_calls"] if info["first_calls"] else 0.0
-    runs = max(g.get("runs", info["max_repeat"]) for g in info["groups"])
-    return (f"repeat auto: {info['calls_added']} calls added (+{share:.0%} on {info['first_calls']}) to run {cases} "
+                f"({info.first_calls} calls)")
+    share = info.calls_added / info.first_calls if info.first_calls else 0.0
+    runs = max(g.runs for g in info.groups)
+    return (f"repeat auto: {info.calls_added} calls added (+{share:.0%} on {info.first_calls}) to run {cases} "
             f"case{'s' if cases != 1 else ''} again whose first runs disagreed between base and head, "
-            f"{runs} runs a side (max_repeat {info['max_repeat']})")
+            f"{runs} runs a side (max_repeat {info.max_repeat})")
 
 
 # Simulation: the same decision functions on simulated pass/fail runs (tests and bench/power.py) --------------

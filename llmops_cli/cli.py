@@ -300,14 +300,14 @@ def show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enou
          project: Path | None = ROOT_OPTION) -> None:
     """Show one stored run: the gate, the summary per suite x model, the reasons (a rerun run: its figures)."""
     from llmops_cli.commands.eval import EvalResult, print_result
-    from llmops_cli.commands.runs import load_document, load_run, rerun_lines
+    from llmops_cli.commands.runs import load_eval_document, load_run, rerun_lines
 
     run = guarded(lambda: load_run(_root(project), run_id))
     if run.kind == "rerun":
         for line in rerun_lines(run):
             console.print(line, markup=False)
         return
-    document = guarded(lambda: load_document(_root(project), run.id))
+    document = guarded(lambda: load_eval_document(_root(project), run))
     print_result(console, EvalResult(document, None))
 
 
@@ -339,7 +339,7 @@ def merge(items: list[str] = typer.Argument(..., help="Run ids or folders/files 
 
     document, files = guarded(lambda: run(_root(project), items, parse_formats(format), out, allow_partial))
     print_result(console, EvalResult(document, files[0].parent if files else None, files))
-    raise typer.Exit(document["gate"]["exit_code"])
+    raise typer.Exit(document.gate.exit_code)
 
 
 @app.command("stats")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from llmops_cli.commands.standin import URL_ENV
+from llmops_cli.document import CaseChange
 from llmops_cli.errors import InputError, LlmopsError
 from llmops_cli.report import FORMATS as REPORTS
 
@@ -59,7 +60,7 @@ class DemoFailed(Exception):
 @dataclass(frozen=True)
 class Step:
     exit_code: int
-    regressions: list[dict[str, Any]]  # the results document's entries, each with its "suite" added
+    regressions: list[tuple[str, CaseChange]]  # (suite, regressed case) from the results document
     report_dir: Path | None
 
 
@@ -182,20 +183,20 @@ def _eval(console: Any, root: Path, baseline: str | None) -> Step:
     console.print()
     print_result(console, result)
     console.print()
-    regressions = [{**r, "suite": g["suite"]} for g in result.document["groups"] for r in g["regressions"]]
+    regressions = [(g.suite, r) for g in result.document.groups for r in g.regressions]
     return Step(result.exit_code, regressions, result.report_dir)
 
 
 def _closing(console: Any, root: Path, step: Step) -> None:
     _heading(console, "What the reviewer sees")
-    ids = [f"{r['suite']}/{r['case_id']}" for r in step.regressions]
+    ids = [f"{suite}/{r.case_id}" for suite, r in step.regressions]
     _say(console, f"Regressed cases (passed on main, fail on {BRANCH}): {', '.join(ids)}")
-    example = next((r for r in step.regressions if r["case_id"].startswith("refund")), step.regressions[0])
-    _say(console, f"For example {example['case_id']}:")
-    for label, output in (("main", example["base_output"]), (BRANCH, example["head_output"])):
+    example = next((r for _, r in step.regressions if r.case_id.startswith("refund")), step.regressions[0][1])
+    _say(console, f"For example {example.case_id}:")
+    for label, output in (("main", example.base_output), (BRANCH, example.head_output)):
         console.print(f"  {label + ':':<{len(BRANCH) + 1}} {output}", markup=False, highlight=False)
-    for failed in example["failed_assertions"]:
-        console.print(f"  failed {failed['type']}: {failed['message']}", markup=False, highlight=False)
+    for failed in example.failed_assertions:
+        console.print(f"  failed {failed.type}: {failed.message}", markup=False, highlight=False)
     _say(console, "The two harmful requests are still refused, so they did not regress. The report lists every "
                   "regressed case with both answers, the failed assertions and the rendered prompt diff, "
                   "plus the metrics with confidence intervals:")

@@ -9,9 +9,10 @@ Jinja2 autoescape for HTML).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from llmops_cli.document import ThresholdRow
 from llmops_cli.metrics import REGISTRY, SHARES
 
 PCT_METRICS = SHARES  # shares of cases or calls read as percent (the metric registry says which)
@@ -86,12 +87,12 @@ def ci_text(low: float | None, high: float | None, pct: bool) -> str:
     return f"[{low * 100:+.1f}, {high * 100:+.1f}] pts" if pct else f"[{number(low)}, {number(high)}]"
 
 
-def limit_text(t: Mapping[str, Any]) -> str:
+def limit_text(t: ThresholdRow) -> str:
     """A threshold's limit: a `max_drop` of a percentage is a difference, so in points like Δ."""
-    is_pct = t["metric"] in PCT_METRICS
-    if t["bound"] == "max_drop" and is_pct:
-        return f"{t['limit'] * 100:.1f} pts"
-    return number(t["limit"], is_pct)
+    is_pct = t.metric in PCT_METRICS
+    if t.bound == "max_drop" and is_pct:
+        return f"{t.limit * 100:.1f} pts"
+    return number(t.limit, is_pct)
 
 
 def trim(text: str | None, limit: int) -> str:
