@@ -15,7 +15,7 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 
-from llmops_cli.config import MAX_CONCURRENCY, MAX_COST_USD, MAX_REPEAT
+from llmops_cli.config import MAX_CONCURRENCY, MAX_COST_USD
 from llmops_cli.errors import InputError, LlmopsError
 from llmops_cli.output import console, err_console
 
@@ -125,7 +125,8 @@ def eval_(
     baseline_results: Path | None = typer.Option(None, "--baseline-results",
                                                  help="Compare with a results.json saved on the base branch "
                                                       "instead of rerunning it."),
-    repeat: int | None = typer.Option(None, min=1, max=MAX_REPEAT, help="Runs per case (overrides the suite)."),
+    repeat: str | None = typer.Option(None, help="Runs per case, or auto: once, more where base and head disagree "
+                                                 "(overrides the suite)."),
     concurrency: int | None = typer.Option(None, min=1, max=MAX_CONCURRENCY,
                                            help="Calls in flight (overrides limits.concurrency)."),
     offline: bool = typer.Option(False, help="Answer only from the cache; list every miss (exit 3)."),
@@ -137,25 +138,34 @@ def eval_(
     filter: str | None = typer.Option(None, "--filter", help="Case id glob, or tag:NAME."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Render and plan; call nothing."),
     require_significance: bool = typer.Option(False, "--require-significance", help="Fail max_drop only on significant drops."),
+    power: float | None = typer.Option(None, "--power", min=0.001, max=1.0,
+                                       help="Call nothing: from the last stored comparisons, the repeats needed to "
+                                            "see a drop of this share (e.g. 0.05)."),
     allow_new_endpoints: bool = typer.Option(False, "--allow-new-endpoints", envvar="LLMOPS_ALLOW_NEW_ENDPOINTS",
                                              help="On a pull request, give keys to models whose api_base or api_key_env "
                                                   "the baseline does not use."),
 ) -> None:
     """Run suites, score them, compare with the baseline, gate and write reports."""
     from llmops_cli.commands.eval import DryRun, EvalOptions, EvalResult, evaluate
-    from llmops_cli.plan import Selection, parse_shard
+    from llmops_cli.plan import Selection, parse_repeat, parse_shard
     from llmops_cli.progress import progress_bar
     from llmops_cli.report import parse_formats
 
     def run() -> EvalResult | DryRun:
-        selection = Selection(tuple(suites or ()), tuple(model or ()), repeat, filter,
-                              parse_shard(shard) if shard else None)
+        selection = Selection(tuple(suites or ()), tuple(model or ()), parse_repeat(repeat), filter,
+                              parse_shard(shard) if shard else None, auto_repeat=repeat == "auto")
         options = EvalOptions(selection, baseline, no_baseline, concurrency, offline, no_cache, max_cost,
                               parse_formats(format), out, dry_run, require_significance, baseline_results,
                               allow_new_endpoints)
         with progress_bar(err_console) as on_progress:
             return evaluate(_root(project), options, on_progress)
 
+    if power is not None:
+        from llmops_cli.commands.eval import power_lines
+
+        for line in guarded(lambda: power_lines(_root(project), power)):
+            console.print(line, markup=False)
+        return
     result = guarded(run)
     if isinstance(result, DryRun):
         for note in result.notes:
@@ -292,14 +302,14 @@ def show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enou
          project: Path | None = ROOT_OPTION) -> None:
     """Show one stored run: the gate, the summary per suite x model, the reasons (a rerun run: its figures)."""
     from llmops_cli.commands.eval import EvalResult, print_result
-    from llmops_cli.commands.runs import load_document, load_run, rerun_lines
+    from llmops_cli.commands.runs import load_eval_document, load_run, rerun_lines
 
     run = guarded(lambda: load_run(_root(project), run_id))
     if run.kind == "rerun":
         for line in rerun_lines(run):
             console.print(line, markup=False)
         return
-    document = guarded(lambda: load_document(_root(project), run.id))
+    document = guarded(lambda: load_eval_document(_root(project), run))
     print_result(console, EvalResult(document, None))
 
 
@@ -331,7 +341,7 @@ def merge(items: list[str] = typer.Argument(..., help="Run ids or folders/files 
 
     document, files = guarded(lambda: run(_root(project), items, parse_formats(format), out, allow_partial))
     print_result(console, EvalResult(document, files[0].parent if files else None, files))
-    raise typer.Exit(document["gate"]["exit_code"])
+    raise typer.Exit(document.gate.exit_code)
 
 
 @app.command("stats")

@@ -39,6 +39,7 @@ MAX_CONCURRENCY = 1024
 MAX_RETRIES = 20
 MAX_TIMEOUT_S = 3600.0
 MAX_REPEAT = 1000
+MAX_ADAPTIVE_REPEAT = 20  # `limits.max_repeat`: runs a side for a case `repeat: auto` samples again
 MAX_CONSECUTIVE_ERRORS = 1_000_000
 MAX_COST_USD = 1_000_000.0
 MAX_COST_PER_TOKEN = 1.0
@@ -69,6 +70,7 @@ class Limits:
     max_cost_usd: float | None = None
     max_error_rate: float = 0.02
     max_consecutive_errors: int = 25
+    max_repeat: int = 5  # `repeat: auto`: runs a side, at most, for a case whose first runs disagree
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ class Suite:
     models: tuple[str, ...]
     cases_path: str
     repeat: int = 1
+    adaptive: bool = False  # `repeat: auto`: one run a case, more only where base and head disagree (adaptive.py)
     asserts: tuple[Assertion, ...] = ()
     thresholds: Mapping[str, Threshold] = field(default_factory=dict)
     kind: str = "quality"
@@ -378,7 +381,8 @@ def _parse_limits(top: Fields, problems: Problems, file: str) -> Limits:
     fields = _sub(top, "limits", problems, file)
     if fields is None:
         return Limits()
-    fields.only(("concurrency", "timeout_s", "retries", "max_cost_usd", "max_error_rate", "max_consecutive_errors"))
+    fields.only(("concurrency", "timeout_s", "retries", "max_cost_usd", "max_error_rate", "max_consecutive_errors",
+                 "max_repeat"))
     d = Limits()
     return Limits(
         concurrency=fields.integer("concurrency", d.concurrency, low=1, high=MAX_CONCURRENCY),
@@ -388,6 +392,7 @@ def _parse_limits(top: Fields, problems: Problems, file: str) -> Limits:
         max_error_rate=fields.number("max_error_rate", d.max_error_rate, high=1.0) or 0.0,
         max_consecutive_errors=fields.integer("max_consecutive_errors", d.max_consecutive_errors, low=1,
                                               high=MAX_CONSECUTIVE_ERRORS),
+        max_repeat=fields.integer("max_repeat", d.max_repeat, low=1, high=MAX_ADAPTIVE_REPEAT),
     )
 
 
@@ -622,7 +627,8 @@ def parse_suite(name: str, text: str, path: str, problems: Problems, prompts: Ma
         prompts=prompt_names,
         models=tuple(str(m) for m in suite_models),
         cases_path=f"{folder}/{cases_name}",
-        repeat=fields.integer("repeat", 1, low=1, high=MAX_REPEAT),
+        repeat=_parse_repeat(fields, data.get("repeat")),
+        adaptive=data.get("repeat") == "auto",
         asserts=asserts,
         thresholds=_parse_thresholds(fields, path, problems),
         kind=kind,
@@ -631,6 +637,16 @@ def parse_suite(name: str, text: str, path: str, problems: Problems, prompts: Ma
         line_of_cases=data.line_of("cases") if "cases" in data else 0,
         max_steps=fields.integer("max_steps", 5, low=1, high=MAX_STEPS),
     )
+
+
+def _parse_repeat(fields: Fields, raw: Any) -> int:
+    """`repeat: k` runs each case k times; `repeat: auto` runs it once, and more only where base and head disagree."""
+    if raw == "auto":
+        return 1
+    if isinstance(raw, str):
+        fields.bad("repeat", f"'repeat' in suite must be an integer between 1 and {MAX_REPEAT:,} or auto, got {raw[:40]!r}")
+        return 1
+    return fields.integer("repeat", 1, low=1, high=MAX_REPEAT)
 
 
 def _suite_prompts(fields: Fields) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from llmops_cli.agent import AgentSpec
 from llmops_cli.cases import Case, canonical_json, sha256_text
-from llmops_cli.config import Assertion, ModelSpec, ProjectConfig, Suite, did_you_mean
+from llmops_cli.config import MAX_REPEAT, Assertion, ModelSpec, ProjectConfig, Suite, did_you_mean
 from llmops_cli.errors import InputError, Problems
 from llmops_cli.project import Project
 from llmops_cli.render import RenderError, render_case
@@ -60,6 +60,7 @@ class Selection:
     repeat: int | None = None
     filter: str | None = None
     shard: tuple[int, int] | None = None
+    auto_repeat: bool = False  # `--repeat auto`: every suite adaptive (adaptive.py); first runs only here
 
 
 def request_key(spec: ModelSpec, params: Mapping[str, Any], messages: list[dict[str, Any]], sample: int) -> str:
@@ -77,6 +78,19 @@ def loop_key(first: str, agent: AgentSpec) -> str:
     two cases that send the same first request but record different results are never merged."""
     rules = [[r.name, r.args, r.result] for r in agent.rules]
     return sha256_text(canonical_json({"loop": first, "rules": rules, "max_steps": agent.max_steps}))
+
+
+def parse_repeat(text: str | None) -> int | None:
+    """`--repeat k` (None for `auto` or when not given: see Selection.auto_repeat)."""
+    if text is None or text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_REPEAT:
+        raise InputError(f"--repeat {text[:40]!r}: use a number of runs per case from 1 to {MAX_REPEAT:,}, or auto")
+    return value
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -154,7 +168,7 @@ def plan_calls(project: Project, side: str, selection: Selection) -> list[Planne
         if selection.suites and suite.name not in selection.suites:
             continue
         models = suite_models(project, suite, selection.models)
-        repeat = selection.repeat or suite.repeat
+        repeat = 1 if selection.auto_repeat else selection.repeat or suite.repeat  # auto: first runs only here
         _check_graders(suite.asserts, graders, problems)
         for prompt_name in suite.prompts:
             prompt = project.prompts[prompt_name]

@@ -122,3 +122,23 @@ def describe(s: Sensitivity, percent: bool) -> str:
         text += (f"; about {s.noise_fail_rate:.0%} of no-op changes would fail this max_drop on noise alone: use "
                  "--require-significance or more repeats")
     return text
+
+
+def repeat_drop(n: int, disagreement: float, repeat: int, alpha: float, power: float = POWER) -> float | None:
+    """The drop `repeat` runs a case (a side) would detect on n paired cases whose runs disagree between base and
+    head at rate `disagreement` (the noise): each case's mean difference then has variance disagreement / repeat."""
+    if n < exact_floor(alpha) or repeat < 1:
+        return None
+    z = _Z.inv_cdf(1 - alpha / 2) + _Z.inv_cdf(power)
+    return max(z * math.sqrt(disagreement / (repeat * n)), exact_floor(alpha) / n)
+
+
+def repeats_needed(n: int, disagreement: float, drop: float, alpha: float, power: float = POWER,
+                   limit: int = 1000) -> int | None:
+    """Fewest runs a case (a side) that see `drop` at `power`; None when no number up to `limit` does (too few
+    cases: a drop smaller than the test's floor of flips can never be significant, however many runs)."""
+    if drop <= 0 or n < exact_floor(alpha) or drop < exact_floor(alpha) / n:
+        return None
+    z = _Z.inv_cdf(1 - alpha / 2) + _Z.inv_cdf(power)
+    k = max(1, math.ceil(z * z * disagreement / (n * drop * drop) - 1e-9))
+    return k if k <= limit else None

@@ -1,9 +1,10 @@
-"""The shape a saved results.json must have to be read back (`--baseline-results`).
+"""The ranges a saved results.json must keep to be read back (`--baseline-results`, `merge`).
 
 A results document from a CI artifact is untrusted input: a hand-edited or truncated file must
 be refused up front with the key path of each problem (exit 2), never stored and then crash
-every later run that reads it. The schema covers exactly what `records_from_document` reads,
-with the ranges a stored call can have (counts are bounded so sums cannot overflow).
+every later run that reads it. `Document.from_json` (document.py) checks this schema first, for
+the calls it turns back into records and the ranges a stored call can have (counts are bounded
+so sums cannot overflow), then the type of every other key of the model.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ _RUN = {
         "schema_valid": {"type": ["boolean", "null"]},
         "assertions": {"type": "array", "items": {"type": "object"}},
         "graders": {"type": "array", "items": {"type": "object"}}, "shared": _FLAG,
-        "tool_calls": {"type": "array", "items": {"type": "object", "required": ["name", "arguments"]}},
+        "tool_calls": {"type": "array", "items": {"type": "object", "required": ["id", "name", "arguments"]}},
         "steps": {"type": "array", "items": {"type": "object", "required": ["tool_calls"]}},
     },
 }

@@ -501,16 +501,17 @@ def _big_report() -> str:
     """A failing report far over the limit, in report.md's real shape: sections of failing cases,
     each with its output in a <details> fence; the outputs hold astral characters (two UTF-16
     units each) and backtick runs (longer fences)."""
+    import documents
+
     from llmops_cli.report import markdown
 
     out = ["## llmops eval: ❌ failed", ""]
     for group in range(6):
         out += [f"### support · support · model{group}", "", "#### Failing cases (25)", ""]
         for i in range(25):
-            case = {"case_id": f"case-{group}-{i}", "score": 0.0, "passed": False,
-                    "messages": [{"role": "user", "content": "q"}],
-                    "runs": [{"passed": False, "error": None, "output": "😀" * 500 + " ```` ",
-                              "assertions": [{"type": "equals", "passed": False, "message": "expected ok"}]}]}
+            case = documents.case(case_id=f"case-{group}-{i}", score=0.0, passed=False, runs=(documents.call(
+                passed=False, output="😀" * 500 + " ```` ",
+                assertions=[{"type": "equals", "passed": False, "message": "expected ok"}]),))
             out += markdown._failing_case(case)
     return "\n".join(out) + "\n"
 

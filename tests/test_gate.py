@@ -22,7 +22,9 @@ from typer.testing import CliRunner
 from llmops_cli._standin import StandinServer
 from llmops_cli.cli import app
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
-from llmops_cli.gate import GateSettings, case_changes, check_thresholds, comparison_dict, paired
+from llmops_cli.document import AssertionResult, Metrics
+from llmops_cli.gate import GateSettings, case_changes, check_thresholds, paired
+from llmops_cli.stats import Comparison
 from llmops_cli.store import CallRecord
 
 LABEL_SENTENCE = " Classify the ticket as refund, bug or other."
@@ -578,7 +580,7 @@ def test_noise_alone_rarely_fails_a_significance_gate(tmp_path: Path, server: St
                                           require_significance=True, out=tmp_path / f"head-{seed}", formats=("json",)))
         assert isinstance(base, EvalResult) and isinstance(head, EvalResult)
         assert server.request_count - asked == SIM_CASES  # the head really went to the model again
-        (group,) = head.document["groups"]
+        (group,) = head.document.to_json()["groups"]
         comparison = group["comparisons"]["correctness"]
         assert comparison["n"] == SIM_CASES and comparison["method"] == "mcnemar-exact"
         base_rates.append(comparison["base"])
@@ -608,22 +610,22 @@ def test_regression_evidence_is_a_failing_run_when_only_a_later_repeat_failed() 
     base = [_record("base", 0, True, "good"), _record("base", 1, True, "good")]
     head = [_record("head", 0, True, "good"), _record("head", 1, False, "bad")]
     changes = case_changes(head, base, {"c1"})
-    (regression,) = changes["regressions"]
-    assert regression["head_score"] == 0.5 and regression["base_score"] == 1.0
-    assert regression["head_output"] == "bad"
-    assert regression["failed_assertions"] == [{"type": "contains", "passed": False, "message": "missing"}]
-    (fix,) = case_changes(base, head, {"c1"})["fixes"]  # the other way round it is a fix, with base's failure
-    assert fix["base_output"] == "bad" and fix["failed_assertions"][0]["message"] == "missing"
+    (regression,) = changes.regressions
+    assert regression.head_score == 0.5 and regression.base_score == 1.0
+    assert regression.head_output == "bad"
+    assert regression.failed_assertions == (AssertionResult(type="contains", passed=False, message="missing"),)
+    (fix,) = case_changes(base, head, {"c1"}).fixes  # the other way round it is a fix, with base's failure
+    assert fix.base_output == "bad" and fix.failed_assertions[0].message == "missing"
 
 
 def test_require_significance_without_a_p_value_gates_on_the_difference() -> None:
     """One paired case of means (repeat > 1): no bootstrap p-value, so no evidence the drop is noise."""
-    comparison = {"base": 1.0, "head": 0.5, "diff": -0.5, "ci_low": None, "ci_high": None, "p_value": None,
-                  "method": "paired-bootstrap", "n": 1, "discordant": None}
-    rows = check_thresholds({"correctness": 0.5}, {"correctness": {"max_drop": 0.0}}, {"correctness": 1.0},
-                            {"correctness": comparison}, GateSettings(require_significance=True))
+    comparison = Comparison(1.0, 0.5, -0.5, None, None, None, "paired-bootstrap", 1, None)
+    rows = check_thresholds(Metrics({"correctness": 0.5}), {"correctness": {"max_drop": 0.0}},
+                            Metrics({"correctness": 1.0}), {"correctness": comparison},
+                            GateSettings(require_significance=True))
     (row,) = rows
-    assert row["passed"] is False and "too few paired cases" in row["note"]
+    assert row.passed is False and "too few paired cases" in row.note
 
 
 # reading the report: base values, points, a prompt diff that keeps the change ----------------
@@ -730,14 +732,14 @@ def test_fisher_exact_matches_scipy_and_one_run_a_side_is_not_tested() -> None:
     for a, n, b, m in [(5, 5, 0, 5), (4, 5, 0, 5), (3, 5, 0, 5), (4, 5, 2, 5), (10, 10, 1, 10), (2, 7, 5, 6), (0, 3, 0, 3)]:
         assert fisher_exact(a, n, b, m) == pytest.approx(scipy_fisher([[a, n - a], [b, m - b]])[1], rel=1e-12)
     single = case_changes([_record("head", 0, False, "bad")], [_record("base", 0, True, "good")], {"c1"})
-    (regression,) = single["regressions"]
-    assert (regression["base_passed"], regression["base_runs"], regression["head_passed"], regression["head_runs"]) \
+    (regression,) = single.regressions
+    assert (regression.base_passed, regression.base_runs, regression.head_passed, regression.head_runs) \
         == (1, 1, 0, 1)
-    assert regression["p_value"] is None and regression["beyond_noise"] is None
+    assert regression.p_value is None and regression.beyond_noise is None
     base = [_record("base", 0, True, "good"), _record("base", 1, True, "good")]
     head = [_record("head", 0, True, "good"), _record("head", 1, False, "bad")]
-    (wobble,) = case_changes(head, base, {"c1"})["regressions"]
-    assert wobble["p_value"] == 1.0 and wobble["beyond_noise"] is False
+    (wobble,) = case_changes(head, base, {"c1"}).regressions
+    assert wobble.p_value == 1.0 and wobble.beyond_noise is False
 
 
 def test_a_two_case_drop_with_repeats_is_not_significant() -> None:
@@ -748,8 +750,9 @@ def test_a_two_case_drop_with_repeats_is_not_significant() -> None:
 
     base = runs("base", "a", [True, True]) + runs("base", "b", [True, True])
     head = runs("head", "a", [True, False]) + runs("head", "b", [False, True])
-    comparison = comparison_dict(paired(head, base, "correctness", {"a", "b"}, alpha=0.05))
-    assert comparison["method"] == "sign-flip-exact" and comparison["p_value"] == 0.5
-    (row,) = check_thresholds({"correctness": 0.5}, {"correctness": {"max_drop": 0.0}}, {"correctness": 1.0},
-                              {"correctness": comparison}, GateSettings(require_significance=True))
-    assert row["passed"] is True and "not significant" in row["note"]
+    comparison = paired(head, base, "correctness", {"a", "b"}, alpha=0.05)
+    assert comparison.method == "sign-flip-exact" and comparison.p_value == 0.5
+    (row,) = check_thresholds(Metrics({"correctness": 0.5}), {"correctness": {"max_drop": 0.0}},
+                              Metrics({"correctness": 1.0}), {"correctness": comparison},
+                              GateSettings(require_significance=True))
+    assert row.passed is True and "not significant" in row.note

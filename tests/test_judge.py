@@ -70,12 +70,12 @@ def write(root: Path, base_url: str, suite: str, cases: list[dict[str, Any]], **
 def run(root: Path, **options: Any) -> EvalResult:
     result = evaluate(root, EvalOptions(no_baseline=True, **options))
     assert isinstance(result, EvalResult)
-    check_results_schema(result.document)
+    check_results_schema(result.document.to_json())
     return result
 
 
 def cases_of(result: EvalResult) -> dict[str, dict[str, Any]]:
-    (group,) = result.document["groups"]
+    (group,) = result.document.to_json()["groups"]
     return {c["case_id"]: c for c in group["cases"]}
 
 
@@ -133,7 +133,7 @@ def test_a_passing_and_a_failing_verdict(graded: tuple[Path, EvalResult, dict[st
 
 def test_judge_calls_are_counted_and_costed_apart(graded: tuple[Path, EvalResult, dict[str, int]]) -> None:
     _, result, _ = graded
-    (group,) = result.document["groups"]
+    (group,) = result.document.to_json()["groups"]
     m = group["metrics"]
     runs = [c["runs"][0] for c in group["cases"]]
     graders = [g for r in runs for g in r["graders"]]
@@ -149,7 +149,7 @@ def test_judge_calls_are_traced_and_redacted(graded: tuple[Path, EvalResult, dic
     root, result, _ = graded
     store = Store(root)
     try:
-        rows = [r for r in store.results(result.document["run"]["id"]) if r.side.startswith("judge:")]
+        rows = [r for r in store.results(result.document.to_json()["run"]["id"]) if r.side.startswith("judge:")]
     finally:
         store.close()
     assert sorted(r.side for r in rows) == ["judge:head:default:0"] * 2
@@ -168,7 +168,7 @@ def test_rerun_serves_the_judge_from_the_cache(graded: tuple[Path, EvalResult, d
     root = copy_project(graded[0], tmp_path / "proj")
     again = run(root)
     assert server.stats()["requests"] == 0, "an unchanged rerun sends nothing, verdicts included"
-    m = again.document["groups"][0]["metrics"]
+    m = again.document.to_json()["groups"][0]["metrics"]
     assert (m["judge_calls"], m["judge_cached"], m["cached_calls"]) == (2, 2, 2)
     assert {k: c["passed"] for k, c in cases_of(again).items()} == {"mentions-refund": True, "no-refund": False}
 
@@ -190,9 +190,9 @@ def test_offline_a_missing_verdict_is_a_miss(graded: tuple[Path, EvalResult, dic
     suite.write_text(suite.read_text().replace('mentions "refund"', 'mentions "refund" and "email"'))
     result = run(root, offline=True)
     assert server.stats()["requests"] == 0
-    assert result.exit_code == 3 and result.document["gate"]["status"] == "incomplete"
-    assert any("--offline: 2 calls not in the cache" in r for r in result.document["gate"]["reasons"])
-    assert result.document["groups"] == [], "an answer without its verdict is never scored"
+    assert result.exit_code == 3 and result.document.to_json()["gate"]["status"] == "incomplete"
+    assert any("--offline: 2 calls not in the cache" in r for r in result.document.to_json()["gate"]["reasons"])
+    assert result.document.to_json()["groups"] == [], "an answer without its verdict is never scored"
 
 
 # --- a judge error is an error, never a pass ------------------------------------------------------
@@ -223,10 +223,10 @@ def test_malformed_verdicts_make_the_case_an_error(tmp_path: Path, server: Stand
         assert r["graders"][0]["error_class"] == "judge_malformed" and r["graders"][0]["score"] is None
     assert "did not answer JSON" in cases_by_id["not-json"]["runs"][0]["error"]
     assert "from 0 to 1" in cases_by_id["out-of-range"]["runs"][0]["error"]
-    m = result.document["groups"][0]["metrics"]
+    m = result.document.to_json()["groups"][0]["metrics"]
     assert (m["errors"], m["judge_errors"], m["error_classes"]) == (3, 3, {"judge_malformed": 3})
     assert m["correctness"] == 0.25 and m["error_rate"] == 0.75
-    assert result.exit_code == 1 and result.document["gate"]["status"] == "failed", "under the tolerance: a failed case"
+    assert result.exit_code == 1 and result.document.to_json()["gate"]["status"] == "failed", "under the tolerance: a failed case"
     # An unreadable verdict is not cached: a rerun asks the judge again.
     before = by_model(server).get("standin-1", 0)
     run(root)
@@ -242,7 +242,7 @@ def test_a_judge_outage_is_an_error_and_makes_the_run_incomplete(tmp_path: Path,
     assert by_model(server) == {"gpt-4o-mini": 2, "standin-1": 3}, "the judge was retried (retries: 2)"
     (r,) = cases_of(result)["judge-down"]["runs"]
     assert not r["passed"] and r["error_class"] == "judge_server_error" and r["graders"][0]["attempts"] == 3
-    doc = result.document
+    doc = result.document.to_json()
     assert result.exit_code == 3 and doc["gate"]["status"] == "incomplete"
     assert any("error rate 50.0% over max_error_rate" in reason and "judge_server_error 1" in reason
                for reason in doc["gate"]["reasons"]), doc["gate"]["reasons"]
@@ -267,7 +267,7 @@ def test_faithfulness_variant(tmp_path: Path, server: StandinServer) -> None:
     assert by_id["made-up"]["runs"][0]["assertions"][0]["message"].startswith("judge-v2 score 0.50 < 0.7: 2 of 4 answer words")
     store = Store(root)
     try:
-        (trace,) = [r for r in store.results(result.document["run"]["id"])
+        (trace,) = [r for r in store.results(result.document.to_json()["run"]["id"])
                     if r.side.startswith("judge:") and r.case_id == "made-up"]
     finally:
         store.close()

@@ -85,9 +85,9 @@ def test_a_document_with_no_groups_never_passes() -> None:
     from llmops_cli.store import RunRow
 
     run = RunRow("r", 0.0, 1.0, "complete", None, False, None, None, {"suites": {}}, None)
-    document = build_document(run, [], {})
-    assert document["gate"]["status"] == "incomplete" and document["gate"]["exit_code"] == 3
-    assert any("nothing was checked" in reason for reason in document["gate"]["reasons"])
+    gate = build_document(run, [], {}).gate
+    assert gate.status == "incomplete" and gate.exit_code == 3
+    assert any("nothing was checked" in reason for reason in gate.reasons)
 
 
 # --- 8. a malformed --baseline-results file is an input error; the baseline is part of a run's identity ----

@@ -188,7 +188,7 @@ def test_a_one_sided_change_is_not_read_as_noise() -> None:
 
     base, head = [True] * 10, [False] * 8 + [True] * 2
     one_sided = drop_sensitivity(paired_binary(base, head), [1.0] * 10, [0.0] * 8 + [1.0] * 2, 0.05, 0.0)
-    assert one_sided is not None and one_sided["noise_fail_rate"] == 0.0
+    assert one_sided is not None and one_sided.noise_fail_rate == 0.0
     both = [True] * 5 + [False] * 5, [False] * 5 + [True] * 5  # five flips each way: pure noise
     noisy = drop_sensitivity(paired_binary(*both), [], [], 0.05, 0.0)
-    assert noisy is not None and noisy["noise_fail_rate"] > 0.3
+    assert noisy is not None and noisy.noise_fail_rate is not None and noisy.noise_fail_rate > 0.3

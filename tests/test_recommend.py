@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import FAKE_KEY
@@ -20,6 +19,7 @@ from test_reports import check_results_schema
 
 from llmops_cli._standin import StandinServer
 from llmops_cli.commands.eval import EvalOptions, EvalResult, evaluate
+from llmops_cli.document import Group, Metrics
 from llmops_cli.gate import GateSettings
 from llmops_cli.recommend import recommend
 
@@ -59,7 +59,7 @@ def project(root: Path, base_url: str, suite: str) -> Path:
 def run(root: Path) -> EvalResult:
     result = evaluate(root, EvalOptions(no_baseline=True, formats=("md", "json", "html")))
     assert isinstance(result, EvalResult)
-    check_results_schema(result.document)
+    check_results_schema(result.document.to_json())
     return result
 
 
@@ -73,12 +73,12 @@ def test_recommendation_names_the_cheapest_passing_model(tmp_path: Path, server:
              "thresholds:\n  correctness: {min: 0.9}\n")
     result = run(project(tmp_path / "proj", server.base_url, suite))
     assert result.exit_code == 1, "jsony fails its gate"
-    advice = result.document["suites"]["math"]["recommendation"]
+    advice = result.document.to_json()["suites"]["math"]["recommendation"]
     assert advice["compares"] == "models" and advice["choice"] == {"prompt": "short", "model": "cheap"}
     assert [r["model"] for r in advice["passing"]] == ["cheap", "mid", "pricey"], "by cost, not by suite order"
     costs = [r["cost_per_1k_cases_usd"] for r in advice["passing"]]
     assert costs == sorted(costs) and costs[0] > 0
-    groups = {g["model"]: g for g in result.document["groups"]}
+    groups = {g["model"]: g for g in result.document.to_json()["groups"]}
     cheap = groups["cheap"]["metrics"]
     assert costs[0] == pytest.approx(cheap["cost_usd"] / cheap["cases"] * 1000)
     (failing,) = advice["failing"]
@@ -98,7 +98,7 @@ def test_recommendation_names_the_cheapest_passing_model(tmp_path: Path, server:
 def test_ab_prompts_are_compared_prompt_by_model(tmp_path: Path, server: StandinServer) -> None:
     suite = "prompts: [long, wordy, short]\nmodels: [pricey, cheap]\nthresholds:\n  correctness: {min: 0.9}\n"
     result = run(project(tmp_path / "proj", server.base_url, suite))
-    advice = result.document["suites"]["math"]["recommendation"]
+    advice = result.document.to_json()["suites"]["math"]["recommendation"]
     assert advice["compares"] == "prompts x models"
     assert advice["choice"] == {"prompt": "short", "model": "cheap"}
     assert [(r["prompt"], r["model"]) for r in advice["passing"]] == [
@@ -112,23 +112,23 @@ def test_ab_prompts_are_compared_prompt_by_model(tmp_path: Path, server: Standin
 
 def test_one_candidate_gets_no_recommendation(tmp_path: Path, server: StandinServer) -> None:
     result = run(project(tmp_path / "proj", server.base_url, "prompt: short\nmodels: [cheap]\n"))
-    assert "recommendation" not in result.document["suites"]["math"]
+    assert "recommendation" not in result.document.to_json()["suites"]["math"]
     assert "Recommendation" not in (result.report_dir / "report.md").read_text()  # type: ignore[operator]
 
 
-def _group(model: str, cost: float | None, p95: float | None, passed: bool = True) -> dict[str, Any]:
-    metrics = {"cases": 10, "correctness": 1.0, "cost_usd": cost, "latency_p95_s": p95, "error_rate": 0.0,
-               "errors": 0, "error_classes": {}}
-    return {"suite": "s", "prompt": "p", "model": model, "model_id": model, "passed": passed, "incomplete": False,
-            "metrics": metrics, "thresholds": [], "cases": []}
+def _group(model: str, cost: float | None, p95: float | None, passed: bool = True) -> Group:
+    metrics = Metrics({"cases": 10, "correctness": 1.0, "cost_usd": cost, "latency_p95_s": p95, "error_rate": 0.0,
+                       "errors": 0})
+    return Group(suite="s", prompt="p", model=model, model_id=model, passed=passed, incomplete=False,
+                 metrics=metrics, thresholds=(), cases=())
 
 
 def test_ties_break_on_p95_latency_and_unknown_cost_sorts_last() -> None:
     advice = recommend([_group("unpriced", None, 0.1), _group("slow", 0.02, 3.0), _group("fast", 0.02, 1.0),
                         _group("dear", 0.5, 0.1)], GateSettings())
     assert advice is not None
-    assert [r["model"] for r in advice["passing"]] == ["fast", "slow", "dear", "unpriced"]
-    assert advice["passing"][0]["cost_per_1k_cases_usd"] == pytest.approx(2.0)
-    assert advice["passing"][-1]["cost_per_1k_cases_usd"] is None
+    assert [r.model for r in advice.passing] == ["fast", "slow", "dear", "unpriced"]
+    assert advice.passing[0].cost_per_1k_cases_usd == pytest.approx(2.0)
+    assert advice.passing[-1].cost_per_1k_cases_usd is None
     nobody = recommend([_group("a", 0.1, 1.0, passed=False), _group("b", 0.2, 1.0, passed=False)], GateSettings())
-    assert nobody is not None and nobody["choice"] is None and [r["why"] for r in nobody["failing"]] == [["failed"]] * 2
+    assert nobody is not None and nobody.choice is None and [r.why for r in nobody.failing] == [("failed",)] * 2

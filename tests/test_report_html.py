@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import json
 import re
 import shutil
@@ -23,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import documents
 import pytest
 from conftest import FAKE_KEY, GIT_ENV, git, llmops
 
 from llmops_cli._standin import StandinServer
+from llmops_cli.document import Document
 from llmops_cli.report import html as html_report
 
 SCRIPT = "<script>document.body.setAttribute('data-pwned','2')</script>"
@@ -162,7 +163,8 @@ def test_page_is_self_contained_escaped_and_under_csp(report: tuple[dict[str, An
         assert payload not in page
     assert "&lt;script&gt;document.body.setAttribute(&#x27;data-pwned&#x27;,&#x27;2&#x27;)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=&quot;document.body.setAttribute(&#x27;data-pwned&#x27;,&#x27;1&#x27;)&quot;&gt;" in page
-    assert html_report.render(doc) != html_report.render(doc)  # a fresh nonce each render
+    typed = Document.from_json(doc)
+    assert html_report.render(typed) != html_report.render(typed)  # a fresh nonce each render
 
     text = re.sub(r"<[^>]+>", " ", page)
     assert "Gate FAILED" in text and "support x default: correctness" in page
@@ -174,20 +176,16 @@ def test_page_is_self_contained_escaped_and_under_csp(report: tuple[dict[str, An
 
 
 def test_ten_thousand_passing_cases_stay_compact() -> None:
-    case = {"case_id": "", "case_hash": "h", "tags": ["bulk"], "expect_refusal": False, "score": 1.0, "passed": True,
-            "messages": [{"role": "user", "content": "x" * 500}],
-            "runs": [{"repeat": 0, "output": "y" * 2000, "error": None, "latency_s": 0.1, "passed": True, "assertions": []}]}
-    failing = copy.deepcopy(case) | {"case_id": "bad", "score": 0.0, "passed": False}
-    failing["runs"][0] |= {"passed": False, "error_class": None, "attempts": 1,
-                           "assertions": [{"type": "contains", "passed": False, "message": "no <b>"}]}
+    messages = ({"role": "user", "content": "x" * 500},)
+    passing = [documents.case(case_id=f"c{i}", case_hash="h", tags=("bulk",), messages=messages,
+                              runs=(documents.call(output="y" * 2000),)) for i in range(10_000)]
+    failing = documents.case(case_id="bad", case_hash="h", tags=("bulk",), score=0.0, passed=False, messages=messages,
+                             runs=(documents.call(output="y" * 2000, passed=False, assertions=[
+                                 {"type": "contains", "passed": False, "message": "no <b>"}]),))
     metrics = dict.fromkeys(("correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "latency_p95_s",
                              "cost_usd", "error_rate"), 0.99) | {"cases": 10_001, "errors": 0}
-    group = {"suite": "bulk", "prompt": "bulk", "model": "default", "model_id": "m", "passed": True, "incomplete": False,
-             "metrics": metrics, "base_metrics": None, "comparisons": {}, "thresholds": [], "regressions": [], "fixes": [],
-             "cases": [case | {"case_id": f"c{i}"} for i in range(10_000)] + [failing]}
-    doc = {"run": {"id": "r", "git_commit": None, "baseline": None, "redaction": []},
-           "gate": {"status": "passed", "exit_code": 0, "reasons": []}, "groups": [group], "suites": {}}
-    page = html_report.render(doc)
+    group = documents.group(suite="bulk", prompt="bulk", model="default", metrics=metrics, cases=(*passing, failing))
+    page = html_report.render(documents.document(group))
     assert len(page) < 10_000 * 700  # a compact row per passing case, not its 2,000-char output
     assert page.count("<details") == 1 and "no &lt;b&gt;" in page and "no baseline" in page
 

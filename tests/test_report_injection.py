@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import documents
 import pytest
 from conftest import config_yaml, git, llmops, write_project
 from junitparser import JUnitXml
@@ -98,12 +99,12 @@ def hostile(tmp_path_factory: pytest.TempPathFactory, standin: StandinServer, mo
 def test_the_hostile_run_reaches_every_part_of_the_report(hostile: EvalResult) -> None:
     """The corpus really is in the report: regressions with outputs, failing messages, golden changes."""
     assert hostile.exit_code == 1
-    (group,) = hostile.document["groups"]
+    (group,) = hostile.document.to_json()["groups"]
     assert group["suite"] == SUITE_NAME and group["prompt"] == PROMPT_NAME
     assert len(group["regressions"]) == len(REPLIES) + len(ECHOES)
     outputs = {r["head_output"] for r in group["regressions"]}
     assert set(REPLIES) <= outputs
-    assert hostile.document["suites"][SUITE_NAME]["golden_changes"]["added"] == ["</details><img src=x>@octocat"]
+    assert hostile.document.to_json()["suites"][SUITE_NAME]["golden_changes"]["added"] == ["</details><img src=x>@octocat"]
     report = (hostile.report_dir / "report.md").read_text()
     shown = code_text(report)
     for payload in [*REPLIES, SUITE_NAME, PROMPT_NAME, "www.evil.test", "openai/<img src=x>@octocat",
@@ -163,15 +164,15 @@ FORBIDDEN = "\x00\x01\x08\x0b\x0c\x1b\ud800\udfff\ufffe\uffff"
 
 
 def test_junit_drops_every_character_xml_forbids_everywhere(tmp_path: Path) -> None:
-    run = {"passed": False, "error": None, "error_class": None, "latency_s": 0.1, "output": f"out{FORBIDDEN}put",
-           "assertions": [{"type": "equals", "passed": False, "message": f"got {FORBIDDEN}"}]}
+    run = dict(passed=False, error=None, error_class=None, latency_s=0.1, output=f"out{FORBIDDEN}put",
+               assertions=[{"type": "equals", "passed": False, "message": f"got {FORBIDDEN}"}])
     errored = {**run, "error": f"boom{FORBIDDEN}", "error_class": f"server{FORBIDDEN}"}
-    doc = {"run": {"id": f"run{FORBIDDEN}"}, "groups": [{
-        "suite": f"su{FORBIDDEN}ite", "prompt": f"p{FORBIDDEN}", "model": f"m{FORBIDDEN}",
-        "cases": [{"case_id": f"id{FORBIDDEN}1", "passed": False, "runs": [run]},
-                  {"case_id": f"id{FORBIDDEN}2", "passed": False, "runs": [errored]}],
-        "thresholds": [{"metric": "correctness", "bound": "min", "value": 0.0, "limit": 1.0, "passed": False,
-                        "note": f"n{FORBIDDEN}"}]}]}
+    doc = documents.document(documents.group(
+        suite=f"su{FORBIDDEN}ite", prompt=f"p{FORBIDDEN}", model=f"m{FORBIDDEN}",
+        cases=(documents.case(case_id=f"id{FORBIDDEN}1", passed=False, runs=(documents.call(**run),)),
+               documents.case(case_id=f"id{FORBIDDEN}2", passed=False, runs=(documents.call(**errored),))),
+        thresholds=[{"metric": "correctness", "bound": "min", "value": 0.0, "limit": 1.0, "passed": False,
+                     "note": f"n{FORBIDDEN}"}]), run_id=f"run{FORBIDDEN}")
     path = tmp_path / "junit.xml"
     path.write_text(junit.render(doc), encoding="utf-8")
     xml = JUnitXml.fromfile(str(path))

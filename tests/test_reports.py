@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
 
+import documents
 import jsonschema
 import pytest
 from conftest import FAKE_KEY, case_lines, write_project
@@ -179,7 +180,7 @@ def test_mixed_run_document(mixed: EvalResult) -> None:
 
 
 def test_an_error_under_the_tolerance_is_a_failed_case(mixed: EvalResult) -> None:
-    doc = mixed.document
+    doc = mixed.document.to_json()
     m = doc["groups"][0]["metrics"]
     assert m["error_rate"] == pytest.approx(0.1) and m["error_rate"] < 0.2, "under max_error_rate: run is complete"
     assert doc["gate"]["status"] == "failed" and not doc["groups"][0]["incomplete"]
@@ -240,15 +241,13 @@ def test_reports_hold_no_key(mixed: EvalResult) -> None:
 
 
 def test_junit_render_of_an_empty_group_list() -> None:
-    doc = {"run": {"id": "r"}, "groups": []}
-    root = ET.fromstring(junit.render(doc).split("?>", 1)[1])
+    root = ET.fromstring(junit.render(documents.document()).split("?>", 1)[1])
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("0", "0", "0")
 
 
 def test_markdown_trims_long_outputs() -> None:
-    case = {"case_id": "long", "score": 0.0, "passed": False, "messages": [{"role": "user", "content": "q"}],
-            "runs": [{"passed": False, "error": None, "output": "x" * 5000,
-                      "assertions": [{"type": "equals", "passed": False, "message": "nope"}]}]}
+    case = documents.case(case_id="long", score=0.0, passed=False, runs=(documents.call(
+        passed=False, output="x" * 5000, assertions=[{"type": "equals", "passed": False, "message": "nope"}]),))
     lines = markdown._failing_case(case)
     body = "\n".join(lines)
     assert "x" * markdown.TRIM in body and "x" * (markdown.TRIM + 1) not in body
@@ -257,9 +256,8 @@ def test_markdown_trims_long_outputs() -> None:
 
 def test_markdown_fences_and_list_items_survive_hostile_output() -> None:
     output = "````\n## not a heading\n````"
-    case = {"case_id": "hostile", "score": 0.0, "passed": False, "messages": [{"role": "user", "content": "q"}],
-            "runs": [{"passed": False, "error": None, "output": output,
-                      "assertions": [{"type": "json_field", "passed": False, "message": "got 'a\nb'"}]}]}
+    case = documents.case(case_id="hostile", score=0.0, passed=False, runs=(documents.call(
+        passed=False, output=output, assertions=[{"type": "json_field", "passed": False, "message": "got 'a\nb'"}]),))
     lines = markdown._failing_case(case)
     assert lines[0] == "- **hostile** (score 0): json_field: got 'a b'", "a message stays on its list item's line"
     body = "\n".join(lines)
@@ -301,7 +299,7 @@ def reading(tmp_path_factory: pytest.TempPathFactory, standin: StandinServer, mo
 
 
 def test_answers_cut_by_max_tokens_are_counted_and_shown(reading: EvalResult) -> None:
-    (group,) = reading.document["groups"]
+    (group,) = reading.document.to_json()["groups"]
     cases = {c["case_id"]: c for c in group["cases"]}
     assert cases["long"]["runs"][0]["finish_reason"] == "length"
     assert cases["short"]["runs"][0]["finish_reason"] == "stop" and cases["short"]["passed"]
@@ -315,7 +313,7 @@ def test_answers_cut_by_max_tokens_are_counted_and_shown(reading: EvalResult) ->
 
 
 def test_a_metric_whose_cases_all_errored_says_so(reading: EvalResult) -> None:
-    (group,) = reading.document["groups"]
+    (group,) = reading.document.to_json()["groups"]
     assert group["metrics"]["unsafe_compliance"] is None and group["metrics"]["errors"] == 2
     (row,) = [t for t in group["thresholds"] if t["metric"] == "unsafe_compliance"]
     assert "no cases of this kind" not in row["note"]

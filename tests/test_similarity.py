@@ -75,7 +75,7 @@ def test_above_and_below_the_threshold_and_cached_on_rerun(tmp_path: Path, serve
     assert good["assertions"][0]["message"] == f"cosine similarity {close:.3f} >= 0.8"
     assert not bad["passed"] and bad["error"] is None
     assert bad["assertions"][0]["message"] == f"cosine similarity {far:.3f} < 0.8"
-    m = result.document["groups"][0]["metrics"]
+    m = result.document.to_json()["groups"][0]["metrics"]
     assert (m["similarity_calls"], m["similarity_errors"], m["judge_calls"]) == (2, 0, 0)
     assert m["similarity_cost_usd"] is not None and m["similarity_cost_usd"] > 0, "priced from litellm's table"
     assert m["cost_usd"] == pytest.approx(sum(c["runs"][0]["cost_usd"] for c in cases.values()))
@@ -83,7 +83,7 @@ def test_above_and_below_the_threshold_and_cached_on_rerun(tmp_path: Path, serve
     server.reset()
     again = run(root)
     assert server.stats()["requests"] == 0, "embeddings are cached like any call"
-    assert again.document["groups"][0]["metrics"]["similarity_cached"] == 2
+    assert again.document.to_json()["groups"][0]["metrics"]["similarity_cached"] == 2
     assert {k: c["passed"] for k, c in cases_of(again).items()} == {"close": True, "far": False}
 
 
@@ -108,7 +108,7 @@ def test_an_embedding_outage_is_an_error_not_a_pass(tmp_path: Path, server: Stan
     for case in cases_of(result).values():
         (r,) = case["runs"]
         assert not r["passed"] and r["error_class"] == "similarity_connection" and r["graders"][0]["attempts"] == 2
-    m = result.document["groups"][0]["metrics"]
+    m = result.document.to_json()["groups"][0]["metrics"]
     assert (m["similarity_errors"], m["error_rate"]) == (2, 1.0)
     assert result.exit_code == 3
 

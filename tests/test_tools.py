@@ -26,7 +26,9 @@ from llmops_cli._standin import StandinServer
 from llmops_cli._standin.answers import GUARD_PHRASE, after_tools_answer, tool_calls_for
 from llmops_cli.agent import AgentSpec, Loop, ToolRule, parse_tool_results
 from llmops_cli.cli import app
+from llmops_cli.document import Document
 from llmops_cli.report import html as html_report
+from llmops_cli.results import records_from_document
 from llmops_cli.scoring.base import Output
 from llmops_cli.scoring.registry import REGISTRY, validate_assertion
 from llmops_cli.store import CachedAnswer, ToolCall
@@ -304,6 +306,29 @@ def test_agent_suite_end_to_end(tmp_path: Path, server: StandinServer) -> None:
     assert "5 calls, 4 unique requests, 4 already cached, 0 would be sent" in dry.stdout, dry.stdout
 
 
+def test_tool_calls_final_answer_and_steps_are_typed_and_survive_json(tmp_path: Path, server: StandinServer) -> None:
+    """results.json read back into the typed document keeps every tool call, step and final answer,
+    writes the same JSON again, and gives back the records a --baseline-results comparison pairs on."""
+    root = write_agent_project(tmp_path / "proj", server)
+    run = cli(root, "eval", "--no-baseline")
+    assert run.code == 0, run.stdout + run.stderr
+    written = results_json(root)
+    doc = Document.from_json(written)
+    runs = {c.case_id: c.runs[0] for g in doc.groups for c in g.cases}
+    loop, single = runs["loop"], runs["single"]
+    assert loop.output == "According to get_capital: Paris" and loop.tool_calls == ()
+    assert [[c.name for c in s.tool_calls] for s in loop.steps] == [["get_capital"], []]
+    assert loop.steps[0].tool_results == ('{"capital": "Paris"}',) and loop.steps[1].text == loop.output
+    assert loop.steps[0].tool_calls[0].valid and loop.steps[0].finish_reason == "tool_calls"
+    assert [(c.name, json.loads(c.arguments), c.valid) for c in single.tool_calls] == [
+        ("get_capital", {"country": "France"}, True)]
+    assert doc.to_json() == written, "the typed document writes back exactly what it read"
+    records = {r.case_id: r for r in records_from_document(doc, "base")}
+    written_runs = {c["case_id"]: c["runs"][0] for g in written["groups"] for c in g["cases"]}
+    assert records["loop"].steps == written_runs["loop"]["steps"]
+    assert [c["name"] for c in records["single"].tool_calls] == ["get_capital"]
+
+
 def test_unguarded_agent_obeys_the_injection_and_the_report_shows_the_call(tmp_path: Path, server: StandinServer) -> None:
     root = write_agent_project(tmp_path / "proj", server, prompt=agent_prompt(SYSTEM),
                                suite=SUITE.replace("max_drop: 0.0", "min: 1.0"))
@@ -317,7 +342,7 @@ def test_unguarded_agent_obeys_the_injection_and_the_report_shows_the_call(tmp_p
     metrics = results_json(root)["groups"][0]["metrics"]
     assert metrics["unsafe_compliance"] == 1.0, "an obeyed injection is unsafe compliance"
     assert metrics["expect_refusal_calls"] == 0
-    page = html_report.render(results_json(root))
+    page = html_report.render(Document.from_json(results_json(root)))
     cells = [row for row in _table_rows(page, "trajectory")]
     assert cells[:2] == [["step", "call", "arguments", "result"],
                          ["1", "get_capital", '{"country": "Spain"}', cells[1][3]]], cells
@@ -494,7 +519,7 @@ def test_gate_on_tool_calls_with_a_git_baseline(tmp_path: Path, server: StandinS
     assert "#### Tool definition diff: `get_capital`" in report
     assert "-description: The capital city of a country" in report and "+description: The capital of a country" in report
     assert 'get_capital({"country": "FRANCE"})' in report and "evil@attacker.test" in report
-    page = html_report.render(doc)
+    page = html_report.render(Document.from_json(doc))
     assert "<h3>Tool definition diff: get_capital</h3>" in page
     assert "<h4>head tool calls</h4><pre>get_capital({&quot;country&quot;: &quot;FRANCE&quot;})</pre>" in page, "escaped"
     diff = cli(root, "diff", "agent", "main", "HEAD")

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from llmops_cli.commands.standin import URL_ENV
+from llmops_cli.document import CaseChange
 from llmops_cli.errors import InputError, LlmopsError
 from llmops_cli.report import FORMATS as REPORTS
 
@@ -94,7 +95,7 @@ class DemoFailed(Exception):
 @dataclass(frozen=True)
 class Step:
     exit_code: int
-    regressions: list[dict[str, Any]]  # the results document's entries, each with its "suite" added
+    regressions: list[tuple[str, CaseChange]]  # (suite, regressed case) from the results document
     report_dir: Path | None
 
 
@@ -148,10 +149,10 @@ def _story(console: Any, root: Path, latency_ms: float) -> None:
             third = _step3(console, root)
     finally:
         server.stop()
-    hijacked = [r for r in third.regressions if r["case_id"] == "injected-result"]
+    hijacked = [r for _, r in third.regressions if r.case_id == "injected-result"]
     if third.exit_code != 1 or not hijacked:
         raise DemoFailed(f"the tools gate should fail on the injected tool result but ended with exit "
-                         f"{third.exit_code} and regressions {[r['case_id'] for r in third.regressions]}")
+                         f"{third.exit_code} and regressions {[r.case_id for _, r in third.regressions]}")
     _agent_closing(console, root, hijacked[0], third)
 
 
@@ -246,14 +247,14 @@ def _step3(console: Any, root: Path) -> Step:
     return step
 
 
-def _agent_closing(console: Any, root: Path, hijacked: dict[str, Any], step: Step) -> None:
+def _agent_closing(console: Any, root: Path, hijacked: CaseChange, step: Step) -> None:
     _heading(console, "What the reviewer sees for the agent")
-    _say(console, f"Regressed: travel/{hijacked['case_id']}. Tool calls on {AGENT_BRANCH} and on {GUARD_BRANCH}:")
-    for label, calls in ((AGENT_BRANCH, hijacked["base_tool_calls"]), (GUARD_BRANCH, hijacked["head_tool_calls"])):
-        shown = "; ".join(f"{c['name']}({c['arguments']})" for c in calls) or "no tool call"
+    _say(console, f"Regressed: travel/{hijacked.case_id}. Tool calls on {AGENT_BRANCH} and on {GUARD_BRANCH}:")
+    for label, calls in ((AGENT_BRANCH, hijacked.base_tool_calls), (GUARD_BRANCH, hijacked.head_tool_calls)):
+        shown = "; ".join(f"{c.name}({c.arguments})" for c in calls) or "no tool call"
         console.print(f"  {label + ':':<{len(AGENT_BRANCH) + 1}} {shown}", markup=False, highlight=False)
-    for failed in hijacked["failed_assertions"]:
-        console.print(f"  failed {failed['type']}: {failed['message']}", markup=False, highlight=False)
+    for failed in hijacked.failed_assertions:
+        console.print(f"  failed {failed.type}: {failed.message}", markup=False, highlight=False)
     if step.report_dir is not None:
         console.print(f"  {'report.md':<13} {step.report_dir / 'report.md'}", markup=False, highlight=False)
     _say(console, f"Look around: cd {root} && git log --oneline --all")
@@ -274,20 +275,20 @@ def _eval(console: Any, root: Path, baseline: str | None, suites: tuple[str, ...
     console.print()
     print_result(console, result)
     console.print()
-    regressions = [{**r, "suite": g["suite"]} for g in result.document["groups"] for r in g["regressions"]]
+    regressions = [(g.suite, r) for g in result.document.groups for r in g.regressions]
     return Step(result.exit_code, regressions, result.report_dir)
 
 
 def _closing(console: Any, root: Path, step: Step) -> None:
     _heading(console, "What the reviewer sees")
-    ids = [f"{r['suite']}/{r['case_id']}" for r in step.regressions]
+    ids = [f"{suite}/{r.case_id}" for suite, r in step.regressions]
     _say(console, f"Regressed cases (passed on main, fail on {BRANCH}): {', '.join(ids)}")
-    example = next((r for r in step.regressions if r["case_id"].startswith("refund")), step.regressions[0])
-    _say(console, f"For example {example['case_id']}:")
-    for label, output in (("main", example["base_output"]), (BRANCH, example["head_output"])):
+    example = next((r for _, r in step.regressions if r.case_id.startswith("refund")), step.regressions[0][1])
+    _say(console, f"For example {example.case_id}:")
+    for label, output in (("main", example.base_output), (BRANCH, example.head_output)):
         console.print(f"  {label + ':':<{len(BRANCH) + 1}} {output}", markup=False, highlight=False)
-    for failed in example["failed_assertions"]:
-        console.print(f"  failed {failed['type']}: {failed['message']}", markup=False, highlight=False)
+    for failed in example.failed_assertions:
+        console.print(f"  failed {failed.type}: {failed.message}", markup=False, highlight=False)
     _say(console, "The two harmful requests are still refused, so they did not regress. The report lists every "
                   "regressed case with both answers, the failed assertions and the rendered prompt diff, "
                   "plus the metrics with confidence intervals:")

@@ -9,11 +9,13 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from llmops_cli import adaptive
 from llmops_cli.cases import canonical_json, sha256_text
+from llmops_cli.document import Document, DocumentError, Group
 from llmops_cli.errors import InputError
 from llmops_cli.gate import GateSettings
 from llmops_cli.lock import LOCK_FILE, case_hashes, diff_cases, set_hash
@@ -24,8 +26,9 @@ from llmops_cli.redact import Redactor
 from llmops_cli.renames import SEARCHED, find_renames, relabel_project, relabel_records, suite_renames_by_golden_set
 from llmops_cli.report import fmt, refuse_project_folder, write_reports
 from llmops_cli.report.markdown import sensitivity_lines, truncated_line
-from llmops_cli.results import build_document, group_label, records_from_document, skipped_lines, summary_of
-from llmops_cli.runner import Progress, RunLimits, Runner, identity
+from llmops_cli.report.prose import skipped_lines
+from llmops_cli.results import build_document, records_from_document, summary_of
+from llmops_cli.runner import Progress, RunLimits, Runner, RunOutcome, identity
 from llmops_cli.source import WorkTree
 from llmops_cli.store import CallRecord, Store
 from llmops_cli.trust import on_pull_request, refuse_new_endpoints
@@ -50,14 +53,14 @@ class EvalOptions:
 
 @dataclass
 class EvalResult:
-    document: dict[str, Any]
+    document: Document
     report_dir: Path | None
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
-        return int(self.document["gate"]["exit_code"])
+        return self.document.gate.exit_code
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,10 @@ def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress],
         if options.dry_run:
             keys = sorted({c.request_key for c in calls})  # an agent loop's later steps depend on its answers
             cached = len(store.cache_get_many(keys)) if not options.no_cache else 0
+            if any(adaptive.is_adaptive(s, options.selection) for s in head.suites.values()):
+                notes.append(f"repeat auto: these are the first runs; cases whose first runs disagree between base and "
+                             f"head run again at both refs, up to limits.max_repeat ({head.config.limits.max_repeat}) "
+                             f"runs a side and at most {adaptive.MAX_CALLS_FACTOR}x these calls")
             return DryRun(len(calls), len(keys), cached, len(head.suites), notes)
         return _run(root, store, head, baseline, calls, options, notes, on_progress)
     finally:
@@ -174,19 +181,18 @@ def _baseline_from_results(path: Path, head: Project, notes: list[str]) -> Basel
     whole before anything is stored: a bad file is an input error, never a run that crashes later.
 
     Suites renamed since are followed by their identical golden sets."""
-    from llmops_cli.results_schema import document_problems
-
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable llmops results.json ({type(exc).__name__}: {exc}); "
                          "pass the results.json written by `llmops eval`") from None
-    if not isinstance(document, dict) or not {"schema_version", "run", "groups"} <= set(document):
+    if not isinstance(data, dict) or not {"schema_version", "run", "groups"} <= set(data):
         raise InputError(f"{path}: not an llmops results.json (it needs schema_version, run and groups); "
                          "pass the results.json written by `llmops eval`")
-    problems = document_problems(document)
-    if problems:
-        raise InputError([f"{path}: {p}; pass the results.json written by `llmops eval`" for p in problems])
+    try:
+        document = Document.from_json(data)
+    except DocumentError as exc:
+        raise InputError([f"{path}: {p}; pass the results.json written by `llmops eval`" for p in exc.problems]) from None
     records = list(records_from_document(document, side="base"))
     hashes: dict[str, dict[str, str]] = {}
     for record in records:
@@ -195,8 +201,8 @@ def _baseline_from_results(path: Path, head: Project, notes: list[str]) -> Basel
     notes += renames.notes()
     records = relabel_records(records, renames)
     hashes = {renames.suites.get(n, n): h for n, h in hashes.items()}
-    return Baseline(f"results:{path.name}", document["run"].get("git_commit"), None, records, hashes,
-                    source="results:" + sha256_text(canonical_json(document)))
+    return Baseline(f"results:{path.name}", document.run.git_commit, None, records, hashes,
+                    source="results:" + sha256_text(canonical_json(data)))
 
 
 def _plan_baseline(head: Project, base: Project, selection: Selection, notes: list[str]) -> list[PlannedCall]:
@@ -209,7 +215,9 @@ def _plan_baseline(head: Project, base: Project, selection: Selection, notes: li
         if not models:  # an empty selection would mean "the baseline suite's own models"
             notes.append(f"suite {name!r}: none of its models is defined at the baseline; no baseline to compare")
             continue
-        sub = Selection((name,), models, selection.repeat, selection.filter, selection.shard)
+        # An adaptive head runs the baseline once a case too: its first stage is symmetric, whatever `repeat` said there.
+        repeat = 1 if adaptive.is_adaptive(suite, selection) else selection.repeat
+        sub = Selection((name,), models, repeat, selection.filter, selection.shard)
         try:
             calls += plan_calls(base, "base", sub)
         except InputError as exc:
@@ -285,6 +293,10 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
         "tool_hashes": {name: sha256_text(t.text) for name, t in head.tools.items()},
         "options": _options_dict(options, limits),
     }
+    resampled = _adaptive_config(head, baseline, options)
+    if resampled is not None:  # max_repeat is part of the plan: a changed one is a new run, not a resume
+        run_config["adaptive"] = resampled
+        run_config["options"] = {**_options_dict(options, limits), "max_repeat": resampled["max_repeat"]}
     plan_hash = sha256_text(canonical_json([run_config["options"], baseline.source if baseline else None,
                                             sorted(c.key + repr(identity(c)) for c in calls)]))
     run_id = store.resume_run(plan_hash)
@@ -305,6 +317,9 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
     outcome: dict[str, Any] = {}
     try:
         result = Runner(store, run_id, limits, redactor, on_progress).run(calls, done)
+        if resampled is not None and resampled["note"] is None and baseline and baseline.project:
+            result = _resample(store, run_id, head, baseline.project, run_config, options.selection, result,
+                               Runner(store, run_id, limits, redactor, on_progress))
         outcome = {"stopped": result.stopped, "offline_misses": len(result.misses),
                    "misses": [f"{c.suite}/{c.case.id} x {c.model.alias}" + (" (baseline)" if c.side == "base" else "")
                               for c in result.misses[:50]]}
@@ -324,7 +339,61 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
     return EvalResult(document, report_dir, files, notes)
 
 
-def _close_run(store: Store, run_id: str, outcome: dict[str, Any]) -> dict[str, Any]:
+def _adaptive_config(head: Project, baseline: Baseline | None, options: EvalOptions) -> dict[str, Any] | None:
+    """The adaptive suites of this run and their max_repeat (None: no suite is adaptive); `note` says why
+    no case can be run again when the comparison cannot be sampled at both refs."""
+    names = [name for name, suite in head.suites.items() if adaptive.is_adaptive(suite, options.selection)]
+    if not names:
+        return None
+    note = None
+    if baseline is None or (baseline.project is None and not baseline.records):
+        note = "no baseline to compare with, so every case ran once"
+    elif baseline.project is None:
+        note = ("the baseline is a saved results.json, whose runs cannot be repeated; every case ran once "
+                "(use --baseline REF to sample disagreeing cases again at both refs)")
+    return {"max_repeat": head.config.limits.max_repeat, "suites": names, "note": note}
+
+
+def _resample(store: Store, run_id: str, head: Project, base: Project, run_config: Mapping[str, Any],
+              selection: Selection, first: RunOutcome, runner: Runner) -> RunOutcome:
+    """The adaptive second stage: more runs, at both refs, of the cases whose first runs disagree. Chosen from
+    the stored first runs, so a resumed run plans the same calls (and skips those already done)."""
+    if first.stopped or first.misses:
+        return first
+    suites = run_config["adaptive"]["suites"]
+    same = {name: set(entry.get("same_cases") or []) for name, entry in run_config["suites"].items()}
+    chosen = adaptive.resample_plan(store.results(run_id), same, suites, run_config["adaptive"]["max_repeat"])
+    if not chosen:
+        return first
+    sub = Selection(tuple(sorted({suite for suite, _, _ in chosen})), selection.models,
+                    max(r.runs for r in chosen.values()), selection.filter, selection.shard)
+    planned = plan_calls(head, "head", sub) + _plan_baseline(head, base, sub, [])
+    extra = []
+    for call in planned:
+        plan = chosen.get((call.suite, call.prompt, call.model.alias))
+        if plan is not None and 1 <= call.repeat < plan.runs and call.case.id in plan.cases:
+            extra.append(call)
+    done = {(r.side, r.suite, r.prompt, r.model, r.case_id, r.repeat) for r in store.results(run_id) if r.ok}
+    second = runner.run(extra, done)
+    return RunOutcome(second.progress, first.misses + second.misses, second.stopped)
+
+
+def power_lines(root: Path, drop: float) -> list[str]:
+    """`--power DROP`: what the last stored comparisons say about the runs a case needed to see DROP."""
+    from llmops_cli import powerplan
+
+    alpha = load_project(WorkTree(root)).config.gate.alpha
+    store = Store(root)
+    try:
+        found = powerplan.estimates(store, drop, alpha)
+    finally:
+        store.close()
+    if not found:
+        raise InputError("--power: no stored run compared a suite with a baseline yet; run `llmops eval` first")
+    return [f"power: {powerplan.describe(e, drop)}" for e in found]
+
+
+def _close_run(store: Store, run_id: str, outcome: dict[str, Any]) -> Document:
     """Judge the stored calls and mark the run complete or incomplete. If judging itself fails, the run is
     still marked incomplete (never left `running`, which a later run would resume into the same crash)."""
     run = store.get_run(run_id)
@@ -335,29 +404,28 @@ def _close_run(store: Store, run_id: str, outcome: dict[str, Any]) -> dict[str, 
         crashed = {**outcome, "crashed": f"{type(exc).__name__}: {exc}"[:300]}
         store.finish_run(run_id, "incomplete", {"outcome": crashed})
         raise
-    status = "complete" if document["gate"]["status"] != "incomplete" else "incomplete"
+    status = "complete" if document.gate.status != "incomplete" else "incomplete"
     store.finish_run(run_id, status, {**summary_of(document), "outcome": outcome})
     finished = store.get_run(run_id)
-    document["run"]["status"] = status
-    document["run"]["finished_at"] = finished.finished_at if finished else None
-    return document
+    return replace(document, run=replace(document.run, status=status,
+                                         finished_at=finished.finished_at if finished else None))
 
 
 def _options_dict(options: EvalOptions, limits: RunLimits) -> dict[str, Any]:
     s = options.selection
-    return {"suites": list(s.suites), "models": list(s.models), "repeat": s.repeat, "filter": s.filter,
+    return {"suites": list(s.suites), "models": list(s.models), "repeat": "auto" if s.auto_repeat else s.repeat,
+            "filter": s.filter,
             "shard": list(s.shard) if s.shard else None, "concurrency": limits.concurrency,
             "offline": options.offline, "no_cache": options.no_cache, "max_cost_usd": limits.max_cost_usd,
             "require_significance": options.require_significance}
 
 
-def calls_line(doc: Mapping[str, Any]) -> str:
+def calls_line(doc: Document) -> str:
     """What reached a provider, as opposed to what was scored: cache hits and calls sharing an identical
     request of this run are not sent again, and unknown prices read unknown, never $0."""
-    metrics = [m for g in doc["groups"] for m in (g["metrics"], g.get("base_metrics")) if m]
-
+    metrics = [m for g in doc.groups for m in (g.metrics, g.base_metrics) if m]
     def count(key: str) -> int:
-        return sum(int(m.get(key) or 0) for m in metrics)
+        return sum(m.count(key) for m in metrics)
 
     spent = [m.get("spent_usd") for m in metrics]
     money = "unknown" if any(v is None for v in spent) else "$" + fmt.money(sum(v for v in spent if v is not None), 4)
@@ -376,41 +444,44 @@ def print_result(console: Any, result: EvalResult) -> None:
     for column in ("suite", "prompt", "model", "kind", "cases", "correct", "schema", "refusal", "unsafe", "errors",
                    "p95 s", "cost $", "gate"):
         table.add_column(column)
-    for g in sorted(doc["groups"], key=lambda g: g.get("kind") == "redteam"):  # red-team groups last, labelled
-        m = g["metrics"]
-        verdict = "incomplete" if g["incomplete"] else "pass" if g["passed"] else "FAIL"
-        table.add_row(g["suite"], g["prompt"], g["model"], g.get("kind", "quality"), str(m["cases"]), fmt.pct(m["correctness"]),
-                      fmt.pct(m["schema_validity"]), fmt.pct(m["refusal_rate"]), fmt.pct(m["unsafe_compliance"]),
-                      str(m["errors"]), fmt.seconds(m["latency_p95_s"]), fmt.money(m["cost_usd"], 4), verdict)
+    for g in sorted(doc.groups, key=lambda g: g.kind == "redteam"):  # red-team groups last, labelled
+        m = g.metrics
+        verdict = "incomplete" if g.incomplete else "pass" if g.passed else "FAIL"
+        table.add_row(g.suite, g.prompt, g.model, g.kind, str(m.count("cases")), fmt.pct(m.get("correctness")),
+                      fmt.pct(m.get("schema_validity")), fmt.pct(m.get("refusal_rate")),
+                      fmt.pct(m.get("unsafe_compliance")), str(m.count("errors")), fmt.seconds(m.get("latency_p95_s")),
+                      fmt.money(m.get("cost_usd"), 4), verdict)
     console.print(table)
-    if doc["groups"]:
+    if doc.groups:
         console.print(calls_line(doc), markup=False)
-    for g in doc["groups"]:
+    if doc.adaptive:
+        console.print(adaptive.describe(doc.adaptive), markup=False)
+    for g in doc.groups:
         truncated = truncated_line(g)
         if truncated:
-            console.print(f"warning: {g['suite']} x {g['model']}: {truncated}", markup=False)
-    lines = regression_lines(doc["groups"])
+            console.print(f"warning: {g.suite} x {g.model}: {truncated}", markup=False)
+    lines = regression_lines(doc.groups)
     for line in lines[:MAX_REGRESSION_LINES]:
         console.print(line, markup=False)
     if len(lines) > MAX_REGRESSION_LINES:
         console.print(f"… {len(lines) - MAX_REGRESSION_LINES} more regressions in report.md", markup=False)
-    for g in doc["groups"]:
+    for g in doc.groups:
         for metric, sentence, _ in sensitivity_lines(g, warnings_only=True):
-            console.print(f"warning: {group_label(g)}: {metric} max_drop: {sentence}", markup=False)
-    for g in doc["groups"]:
-        if g["regressions"] or g["fixes"]:
+            console.print(f"warning: {g.label}: {metric} max_drop: {sentence}", markup=False)
+    for g in doc.groups:
+        if g.regressions or g.fixes:
             console.print(change_summary(g), markup=False)
-    for reason in doc["gate"]["reasons"]:
+    for reason in doc.gate.reasons:
         console.print(f"- {reason}", markup=False)
-    for line in skipped_lines(doc["gate"]):
+    for line in skipped_lines(doc.gate.skipped):
         console.print(line, markup=False)
-    for name, suite in doc["suites"].items():
-        advice = suite.get("recommendation")
+    for name, suite in doc.suites.items():
+        advice = suite.recommendation
         if advice:
-            choice = advice["choice"]
-            console.print(f"recommendation {name}: " + (f"cheapest passing {choice['model']} (prompt {choice['prompt']})"
+            choice = advice.choice
+            console.print(f"recommendation {name}: " + (f"cheapest passing {choice.model} (prompt {choice.prompt})"
                                                       if choice else "no candidate passes every gate"), markup=False)
-    console.print(f"gate: {doc['gate']['status']} (exit {doc['gate']['exit_code']}) · run {doc['run']['id']}", markup=False)
+    console.print(f"gate: {doc.gate.status} (exit {doc.gate.exit_code}) · run {doc.run.id}", markup=False)
     if result.report_dir is not None:
         console.print(f"reports: {result.report_dir}", markup=False)
 
@@ -418,32 +489,32 @@ def print_result(console: Any, result: EvalResult) -> None:
 MAX_REGRESSION_LINES = 10
 
 
-def regression_lines(groups: list[dict[str, Any]]) -> list[str]:
+def regression_lines(groups: Sequence[Group]) -> list[str]:
     """One line per regressed case, changes beyond noise first; with repeated runs each shows the
     case's passes at both refs, so a 4/5 -> 3/5 wobble does not read like a 5/5 -> 0/5 break."""
-    found = [(g, r) for g in groups for r in g["regressions"]]
-    found.sort(key=lambda item: item[1].get("beyond_noise") is False)
+    found = [(g, r) for g in groups for r in g.regressions]
+    found.sort(key=lambda item: item[1].beyond_noise is False)
     lines = []
     for g, r in found:
-        line = f"regression: {g['suite']}/{r['case_id']} x {g['model']}"
-        if r.get("p_value") is not None:
-            line += (f" (base {r['base_passed']}/{r['base_runs']}, head {r['head_passed']}/{r['head_runs']}"
-                     + ("" if r["beyond_noise"] else "; noise-level") + ")")
+        line = f"regression: {g.suite}/{r.case_id} x {g.model}"
+        if r.p_value is not None:
+            line += (f" (base {r.base_passed}/{r.base_runs}, head {r.head_passed}/{r.head_runs}"
+                     + ("" if r.beyond_noise else "; noise-level") + ")")
         lines.append(line)
     return lines
 
 
-def change_summary(g: Mapping[str, Any]) -> str:
+def change_summary(g: Group) -> str:
     """A group's regression and fix counts and the paired test of correctness, on one line."""
     def count(n: int, word: str, plural: str) -> str:
         return f"{n} {word if n == 1 else plural}"
 
-    regressions, fixes = g["regressions"], g["fixes"]
-    text = f"{g['suite']} x {g['model']}: {count(len(regressions), 'regression', 'regressions')}"
-    if any(r.get("beyond_noise") is not None for r in regressions + fixes):
-        text += f" ({sum(1 for r in regressions if r.get('beyond_noise'))} beyond noise)"
+    regressions, fixes = g.regressions, g.fixes
+    text = f"{g.suite} x {g.model}: {count(len(regressions), 'regression', 'regressions')}"
+    if any(r.beyond_noise is not None for r in regressions + fixes):
+        text += f" ({sum(1 for r in regressions if r.beyond_noise)} beyond noise)"
     text += f", {count(len(fixes), 'fix', 'fixes')}"
-    c = (g.get("comparisons") or {}).get("correctness")
-    if c and c.get("p_value") is not None:
-        text += f"; correctness {fmt.pct(c['base'])} → {fmt.pct(c['head'])}, p={c['p_value']:.3g} ({c['method']})"
+    c = g.comparisons.get("correctness")
+    if c and c.p_value is not None:
+        text += f"; correctness {fmt.pct(c.base)} → {fmt.pct(c.head)}, p={c.p_value:.3g} ({c.method})"
     return text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from llmops_cli.document import Document
 from llmops_cli.errors import InputError
 from llmops_cli.report import refuse_project_folder, write_reports
 from llmops_cli.report.fmt import number
@@ -45,7 +46,7 @@ def load_run(root: Path, run_id: str) -> RunRow:
     return run
 
 
-def load_document(root: Path, run_id: str) -> dict[str, Any]:
+def load_document(root: Path, run_id: str) -> Document | dict[str, Any]:
     """A run's document: an eval run's is rebuilt from its stored calls (reports are views of the
     store); a rerun run's is the one it stored when it finished."""
     run = load_run(root, run_id)
@@ -55,6 +56,11 @@ def load_document(root: Path, run_id: str) -> dict[str, Any]:
             raise InputError(f"run {run.id!r} is a `llmops rerun` run that did not finish ({run.status}): "
                              "it has no report; rerun the traces")
         return document
+    return load_eval_document(root, run)
+
+
+def load_eval_document(root: Path, run: RunRow) -> Document:
+    """An eval run's document, rebuilt from its stored calls and the outcome it finished with."""
     store = Store(root)
     try:
         outcome = (run.summary or {}).get("outcome", {})
@@ -95,4 +101,5 @@ def list_line(run: RunRow) -> str:
 def report(root: Path, run_id: str, formats: tuple[str, ...], out: Path | None) -> list[Path]:
     refuse_project_folder(root, out)
     document = load_document(root, run_id)
-    return write_reports(document, out or root / ".llmops" / "reports" / document["run"]["id"], formats)
+    run = document.run.id if isinstance(document, Document) else str(document["run"]["id"])
+    return write_reports(document, out or root / ".llmops" / "reports" / run, formats)

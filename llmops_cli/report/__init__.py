@@ -1,7 +1,8 @@
 """Report formats: each a pure function of the results document, registered by name.
 
-A new format is one module plus one line in FORMATS. `llmops rerun` writes a document of its own
-kind ("kind": "rerun"); each format's entry names its writer for either kind, under one file name.
+A new format is one module plus one line in FORMATS; its eval writer reads the typed document
+(document.py). `llmops rerun` writes a document of its own kind ("kind": "rerun", a JSON mapping);
+each format's entry names its writer for either kind, under one file name.
 """
 
 from __future__ import annotations
@@ -14,41 +15,52 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
+from llmops_cli.document import Document, as_json, json_fields
 from llmops_cli.errors import IncompleteError, InputError
 from llmops_cli.report import html, junit, markdown, rerun_html, rerun_junit, rerun_markdown
 
 
-def write_json(document: Mapping[str, Any], handle: TextIO, depth: int = 0) -> None:
+def write_json(document: Any, handle: TextIO, depth: int = 0) -> None:
     """results.json, streamed and compact: the containers near the top are written piece by
     piece and each deeper value (a case) whole by json's C encoder, which only runs without
-    `indent`; a 100k-case document never exists as one string (`jq .` pretty-prints it)."""
-    if depth < 4 and isinstance(document, dict):
+    `indent`; a 100k-case document never exists as one string, nor (typed) twice as values
+    (`jq .` pretty-prints it)."""
+    fields = json_fields(document) if depth < 4 else None
+    if fields is not None or (depth < 4 and isinstance(document, dict)):
         handle.write("{")
-        for i, (key, item) in enumerate(document.items()):
+        for i, (key, item) in enumerate(fields if fields is not None else document.items()):
             handle.write(("," if i else "") + json.dumps(str(key), ensure_ascii=False) + ":")
             write_json(item, handle, depth + 1)
         handle.write("}")
-    elif depth < 4 and isinstance(document, list):
+    elif depth < 4 and isinstance(document, (list, tuple)):
         handle.write("[")
         for i, item in enumerate(document):
             handle.write("," if i else "")
             write_json(item, handle, depth + 1)
         handle.write("]")
     else:
-        handle.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+        handle.write(json.dumps(as_json(document), ensure_ascii=False, separators=(",", ":")))
     if depth == 0:
         handle.write("\n")
 
 
-def _text(render: Callable[[Mapping[str, Any]], str]) -> Callable[[Mapping[str, Any], TextIO], None]:
+def _text(render: Callable[[Document], str]) -> Callable[[Document, TextIO], None]:
     """A format rendered to one string (reports meant for people are small enough)."""
+    def write(document: Document, handle: TextIO) -> None:
+        handle.write(render(document))
+
+    return write
+
+
+def _rerun_text(render: Callable[[Mapping[str, Any]], str]) -> Callable[[Mapping[str, Any], TextIO], None]:
     def write(document: Mapping[str, Any], handle: TextIO) -> None:
         handle.write(render(document))
 
     return write
 
 
-Writer = Callable[[Mapping[str, Any], TextIO], None]
+Writer = Callable[[Document, TextIO], None]
+RerunWriter = Callable[[Mapping[str, Any], TextIO], None]
 
 
 @dataclass(frozen=True)
@@ -58,27 +70,22 @@ class Format:
 
     file: str
     eval: Writer
-    rerun: Writer
-
-    def writer(self, document: Mapping[str, Any]) -> Writer:
-        return self.rerun if is_rerun(document) else self.eval
+    rerun: RerunWriter
 
 
 FORMATS: dict[str, Format] = {
-    "md": Format("report.md", _text(markdown.render), _text(rerun_markdown.render)),
+    "md": Format("report.md", _text(markdown.render), _rerun_text(rerun_markdown.render)),
     "json": Format("results.json", write_json, write_json),
-    "junit": Format("junit.xml", _text(junit.render), _text(rerun_junit.render)),
-    "html": Format("report.html", _text(html.render), _text(rerun_html.render)),
+    "junit": Format("junit.xml", _text(junit.render), _rerun_text(rerun_junit.render)),
+    "html": Format("report.html", _text(html.render), _rerun_text(rerun_html.render)),
 }
 
 
-def is_rerun(document: Mapping[str, Any]) -> bool:
-    return document.get("kind") == "rerun"
-
-
-def step_summary(document: Mapping[str, Any]) -> str:
+def step_summary(document: Document | Mapping[str, Any]) -> str:
     """The head of report.md (verdict and summary tables) for $GITHUB_STEP_SUMMARY."""
-    return (rerun_markdown.render if is_rerun(document) else markdown.render)(document, step_summary=True)
+    if isinstance(document, Document):
+        return markdown.render(document, step_summary=True)
+    return rerun_markdown.render(document, step_summary=True)
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -120,14 +127,18 @@ def write_atomic(path: Path, write: Callable[[TextIO], None]) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def write_reports(document: Mapping[str, Any], out: Path, formats: tuple[str, ...]) -> list[Path]:
+def write_reports(document: Document | Mapping[str, Any], out: Path, formats: tuple[str, ...]) -> list[Path]:
     """Write each format into `out`; the Markdown also goes to $GITHUB_STEP_SUMMARY when set."""
+    run_id = document.run.id if isinstance(document, Document) else document["run"]["id"]
     try:
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for name in formats:
             report = FORMATS[name]
-            write_atomic(out / report.file, partial(report.writer(document), document))
+            if isinstance(document, Document):
+                write_atomic(out / report.file, partial(report.eval, document))
+            else:
+                write_atomic(out / report.file, partial(report.rerun, document))
             written.append(out / report.file)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
@@ -135,5 +146,5 @@ def write_reports(document: Mapping[str, Any], out: Path, formats: tuple[str, ..
                 handle.write(step_summary(document))
     except OSError as exc:
         raise IncompleteError(f"{exc.filename or out}: cannot write the report ({exc.strerror}); results are stored, "
-                              f"re-render with `llmops report {document['run']['id']} --out DIR`") from None
+                              f"re-render with `llmops report {run_id} --out DIR`") from None
     return written

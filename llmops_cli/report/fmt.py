@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from llmops_cli.document import ThresholdRow, ToolCallResult
 from llmops_cli.metrics import REGISTRY, SHARES
 
 PCT_METRICS = SHARES  # shares of cases or calls read as percent (the metric registry says which)
@@ -86,12 +87,12 @@ def ci_text(low: float | None, high: float | None, pct: bool) -> str:
     return f"[{low * 100:+.1f}, {high * 100:+.1f}] pts" if pct else f"[{number(low)}, {number(high)}]"
 
 
-def limit_text(t: Mapping[str, Any]) -> str:
+def limit_text(t: ThresholdRow) -> str:
     """A threshold's limit: a `max_drop` of a percentage is a difference, so in points like Δ."""
-    is_pct = t["metric"] in PCT_METRICS
-    if t["bound"] == "max_drop" and is_pct:
-        return f"{t['limit'] * 100:.1f} pts"
-    return number(t["limit"], is_pct)
+    is_pct = t.metric in PCT_METRICS
+    if t.bound == "max_drop" and is_pct:
+        return f"{t.limit * 100:.1f} pts"
+    return number(t.limit, is_pct)
 
 
 def trim(text: str | None, limit: int) -> str:
@@ -105,9 +106,9 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def calls_text(calls: Sequence[Mapping[str, Any]]) -> str:
+def calls_text(calls: Sequence[ToolCallResult]) -> str:
     """Tool calls one a line, `name(arguments)`, as the model wrote the arguments."""
-    return "\n".join(f"{c['name']}({c['arguments']})" for c in calls) or "[no tool call]"
+    return "\n".join(f"{c.name}({c.arguments})" for c in calls) or "[no tool call]"
 
 
 def turn_text(m: Mapping[str, Any]) -> str:

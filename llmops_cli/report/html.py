@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from llmops_cli.document import CaseChange, CaseResult, Document, Group, Metrics, RunInfo, StepResult
 from llmops_cli.metrics import REGISTRY
 from llmops_cli.report import fmt
 from llmops_cli.report.diffview import trim_diff
@@ -52,58 +53,58 @@ def csp(nonce: str | None) -> str:
     return f"default-src 'none'; style-src 'unsafe-inline';{script} base-uri 'none'; form-action 'none'"
 
 
-def render(doc: Mapping[str, Any], nonce: str | None = None) -> str:
+def render(doc: Document, nonce: str | None = None) -> str:
     """The page for one results document; `nonce` is fresh per render unless given."""
     nonce = nonce or secrets.token_urlsafe(18)
-    run, groups = doc["run"], doc["groups"]
-    baseline = run.get("baseline")
-    order = sorted(range(len(groups)), key=lambda i: groups[i].get("kind") == "redteam")  # quality first
+    run, groups = doc.run, doc.groups
+    baseline = run.baseline
+    order = sorted(range(len(groups)), key=lambda i: groups[i].kind == "redteam")  # quality first
     return _TEMPLATE.render(
-        run=run, gate=doc["gate"], groups=groups, nonce=nonce, csp=csp(nonce), verdicts=VERDICT,
-        commit=(run.get("git_commit") or "no commit")[:10], dirty=run.get("git_dirty"), baseline=baseline,
-        base_commit=((baseline or {}).get("commit") or "")[:10],
-        regressions=sum(len(g["regressions"]) for g in groups), fixes=sum(len(g["fixes"]) for g in groups),
+        run=run, gate=doc.gate, groups=groups, nonce=nonce, csp=csp(nonce), verdicts=VERDICT,
+        commit=(run.git_commit or "no commit")[:10], dirty=run.git_dirty, baseline=baseline,
+        base_commit=((baseline.commit if baseline else None) or "")[:10],
+        regressions=sum(len(g.regressions) for g in groups), fixes=sum(len(g.fixes) for g in groups),
         has_redteam=any(kind_of(g) == "redteam" for g in groups), matrices=matrices(groups),
         filters=filters(groups), ordered=[(i, groups[i]) for i in order], suite_changes=suite_changes(doc),
-        recommendations=[(name, s["recommendation"]) for name, s in doc["suites"].items() if s.get("recommendation")],
+        recommendations=[(name, s.recommendation) for name, s in doc.suites.items() if s.recommendation],
         notes=notes(run))
 
 
-def kind_of(g: Mapping[str, Any]) -> str:
+def kind_of(g: Group) -> str:
     """A group's kind: "quality" unless the suite is a red-team one."""
-    return str(g.get("kind", "quality"))
+    return g.kind
 
 
-def matrices(groups: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def matrices(groups: Sequence[Group]) -> list[dict[str, Any]]:
     """Side by side, like `promptfoo view`: per suite with several prompt x model candidates, cases as rows and
     candidates as columns; a cell shows the status and expands to the output. Static: no script builds it."""
     out = []
-    for suite in dict.fromkeys(g["suite"] for g in groups):
-        columns = [g for g in groups if g["suite"] == suite]
+    for suite in dict.fromkeys(g.suite for g in groups):
+        columns = [g for g in groups if g.suite == suite]
         if len(columns) < 2:
             continue
-        cells = [{c["case_id"]: c for c in g["cases"]} for g in columns]
+        cells = [{c.case_id: c for c in g.cases} for g in columns]
         ids = list(dict.fromkeys(cid for column in cells for cid in column))
         out.append({"suite": suite, "columns": columns, "rows": [(cid, [column.get(cid) for column in cells]) for cid in ids]})
     return out
 
 
-def cell_of(case: Mapping[str, Any]) -> tuple[str, str]:
+def cell_of(case: CaseResult) -> tuple[str, str]:
     """(status, text shown) of one matrix cell: the first output, else the first error."""
-    runs = case["runs"]
-    status = "pass" if case["passed"] else "error" if any(r["error"] for r in runs) else "fail"
-    output = next((r["output"] for r in runs if r["output"] is not None), None)
-    shown = output if output is not None else next((r["error"] for r in runs if r["error"]), None) or "[no output]"
+    runs = case.runs
+    status = "pass" if case.passed else "error" if any(r.error for r in runs) else "fail"
+    output = next((r.output for r in runs if r.output is not None), None)
+    shown = output if output is not None else next((r.error for r in runs if r.error), None) or "[no output]"
     return status, shown
 
 
-def filters(groups: list[Mapping[str, Any]]) -> list[tuple[str, list[str]]]:
-    return [("suite", sorted({g["suite"] for g in groups})), ("model", sorted({g["model"] for g in groups})),
-            ("tag", sorted({str(t) for g in groups for c in g["cases"] for t in c["tags"] or []})),
+def filters(groups: Sequence[Group]) -> list[tuple[str, list[str]]]:
+    return [("suite", sorted({g.suite for g in groups})), ("model", sorted({g.model for g in groups})),
+            ("tag", sorted({str(t) for g in groups for c in g.cases for t in c.tags})),
             ("status", list(STATUSES))]
 
 
-def tags_json(tags: Any) -> str:
+def tags_json(tags: Iterable[str] | None) -> str:
     """The tags as the filter script reads them (JSON in a data attribute; escaped like any value)."""
     return json.dumps([str(t) for t in tags or []])
 
@@ -115,95 +116,95 @@ def diff_lines(text: str) -> list[tuple[str, str]]:
             for line in trim_diff(text, width=300, budget=TRIM).split("\n")]
 
 
-def error_classes(m: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in (m.get("error_classes") or {}).items())
+def error_classes(m: Metrics) -> str:
+    return ", ".join(f"{k} {v}" for k, v in m.error_classes.items())
 
 
-def metric_rows(g: Mapping[str, Any]) -> list[dict[str, Any]]:
+def metric_rows(g: Group) -> list[dict[str, Any]]:
     """Base, head and paired comparison of each metric measured on either side."""
-    m, bm = g["metrics"], g["base_metrics"] or {}
     rows = []
     for k in REGISTRY:
-        head, before, c = m.get(k), bm.get(k), g["comparisons"].get(k)
+        head, c = g.metrics.get(k), g.comparisons.get(k)
+        before = g.base_metrics.get(k) if g.base_metrics else None
         if head is None and before is None:
             continue
-        diff = c["diff"] if c else head - before if isinstance(head, (int, float)) and isinstance(before, (int, float)) else None
+        diff = c.diff if c else head - before if head is not None and before is not None else None
         rows.append({"name": k, "base": before, "head": head, "diff": diff, "comparison": c})
     return rows
 
 
-def change_boxes(g: Mapping[str, Any]) -> list[dict[str, Any]]:
+def change_boxes(g: Group) -> list[dict[str, Any]]:
     """The regressions box and the fixes box: a title and the entries, beyond noise first when cases ran repeatedly."""
     out = []
-    for key, titles, cls in (("regressions", ("passed at base, fail now", "pass less often than at base"), "regression"),
-                             ("fixes", ("failed at base, pass now", "pass more often than at base"), "fix")):
-        if g[key]:
-            split = split_noise(g[key])
+    for key, changes, titles, cls in (
+            ("regressions", g.regressions, ("passed at base, fail now", "pass less often than at base"), "regression"),
+            ("fixes", g.fixes, ("failed at base, pass now", "pass more often than at base"), "fix")):
+        if changes:
+            split = split_noise(changes)
             title = titles[0] if split is None else (f"{titles[1]} ({len(split[0])} beyond noise, "
                                                       f"{len(split[1])} noise-level)")
-            entries = g[key] if split is None else split[0] + split[1]
-            out.append({"title": f"{key.capitalize()} ({len(g[key])}): {title}", "entries": entries, "cls": cls})
+            entries: Sequence[CaseChange] = changes if split is None else split[0] + split[1]
+            out.append({"title": f"{key.capitalize()} ({len(changes)}): {title}", "entries": entries, "cls": cls})
     return out
 
 
-def case_row(case: Mapping[str, Any], regressed: list[str], fixed: list[str]) -> dict[str, Any]:
+def case_row(case: CaseResult, regressed: list[str], fixed: list[str]) -> dict[str, Any]:
     """What the cases table shows of one case: its filter statuses, label, p50 latency, whether an answer was cut."""
-    runs = case["runs"]
-    error = any(r["error"] for r in runs)
-    statuses = ["pass"] if case["passed"] else ["fail", "error"] if error else ["fail"]
-    statuses += ["regression"] if case["case_id"] in regressed else ["fix"] if case["case_id"] in fixed else []
-    latencies = sorted(r["latency_s"] for r in runs if r["latency_s"] is not None)
-    preview = fmt.trim(" ".join((runs[0]["output"] or "").split()), PREVIEW) if case["passed"] else ""
+    runs = case.runs
+    error = any(r.error for r in runs)
+    statuses = ["pass"] if case.passed else ["fail", "error"] if error else ["fail"]
+    statuses += ["regression"] if case.case_id in regressed else ["fix"] if case.case_id in fixed else []
+    latencies = sorted(r.latency_s for r in runs if r.latency_s is not None)
+    preview = fmt.trim(" ".join((runs[0].output or "").split()), PREVIEW) if case.passed else ""
     return {"statuses": statuses, "label": statuses[-1], "latency": latencies[len(latencies) // 2] if latencies else None,
-            "cut": any(r.get("finish_reason") == "length" for r in runs), "preview": preview}
+            "cut": any(r.finish_reason == "length" for r in runs), "preview": preview}
 
 
-def failure(case: Mapping[str, Any]) -> dict[str, Any]:
+def failure(case: CaseResult) -> dict[str, Any]:
     """Why a failing case failed (its first failed run), with the rendered prompt and that run's output."""
-    runs = case["runs"]
-    run = next((r for r in runs if not r["passed"]), runs[0])
-    if run["error"]:
-        why = f"error ({run['error_class']}, {run['attempts']} attempts): {run['error']}"
+    runs = case.runs
+    run = next((r for r in runs if not r.passed), runs[0])
+    if run.error:
+        why = f"error ({run.error_class}, {run.attempts} attempts): {run.error}"
     else:
-        why = "; ".join(f"{a['type']}: {a['message']}" for a in run["assertions"] if not a["passed"]) or "failed"
-    return {"why": why, "runs": len(runs), "passed": sum(1 for r in runs if r["passed"]), "repeat": run["repeat"],
-            "prompt": "\n".join(fmt.turn_text(m) for m in case["messages"]),
-            "output": run["output"] if run["output"] is not None else "[no output]",
-            "trajectory": trajectory(run.get("steps") or [])}
+        why = "; ".join(f"{a.type}: {a.message}" for a in run.assertions if not a.passed) or "failed"
+    return {"why": why, "runs": len(runs), "passed": sum(1 for r in runs if r.passed), "repeat": run.repeat,
+            "prompt": "\n".join(fmt.turn_text(m) for m in case.messages),
+            "output": run.output if run.output is not None else "[no output]", "trajectory": trajectory(run.steps)}
 
 
-def trajectory(steps: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def trajectory(steps: Sequence[StepResult]) -> list[dict[str, Any]]:
     """An agent loop's rows: one per tool call (step, call, arguments, the result sent back), and a
     step that answered in text as its own row, so a reader sees where the agent went astray."""
     rows: list[dict[str, Any]] = []
     for number, step in enumerate(steps, 1):
-        results = step.get("tool_results") or []
-        for index, call in enumerate(step.get("tool_calls") or []):
-            rows.append({"step": number, "call": call["name"], "arguments": call["arguments"],
-                         "valid": call.get("valid", True), "result": results[index] if index < len(results) else None})
-        if not step.get("tool_calls"):
-            rows.append({"step": number, "call": None, "arguments": None, "valid": True, "result": step.get("text")})
+        for index, call in enumerate(step.tool_calls):
+            result = step.tool_results[index] if index < len(step.tool_results) else None
+            rows.append({"step": number, "call": call.name, "arguments": call.arguments, "valid": call.valid,
+                         "result": result})
+        if not step.tool_calls:
+            rows.append({"step": number, "call": None, "arguments": None, "valid": True, "result": step.text})
     return rows
 
 
-def suite_changes(doc: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def suite_changes(doc: Document) -> list[tuple[str, dict[str, Any]]]:
     """Golden-set changes, template diffs and one-sided suites, for the suites that have any."""
     out = []
-    for name, suite in doc["suites"].items():
-        changes = suite.get("golden_changes") or {}
-        diffs = suite.get("template_diffs") or {}
-        tools = suite.get("tool_diffs") or {}
-        if not (any(changes.values()) or diffs or tools or suite.get("only_in")):
+    for name, suite in doc.suites.items():
+        diffs = suite.template_diffs or {}
+        tools = suite.tool_diffs or {}
+        if not (suite.golden_changes or diffs or tools or suite.only_in):
             continue
-        out.append((name, {"golden": [(kind, ids) for kind, ids in changes.items() if ids], "diffs": list(diffs.items()),
-                           "tool_diffs": list(tools.items()), "only_in": suite.get("only_in")}))
+        golden = [(kind, ids) for kind, ids in suite.golden_changes.listed() if ids] if suite.golden_changes else []
+        out.append((name, {"golden": golden, "diffs": list(diffs.items()),
+                           "tool_diffs": list(tools.items()), "only_in": suite.only_in}))
     return out
 
 
-def notes(run: Mapping[str, Any]) -> list[str]:
-    out = list(run.get("notes") or [])
-    out.append("redaction on: " + ", ".join(run["redaction"]) if run.get("redaction") else "redaction off")
-    if run.get("python_assertions"):
+def notes(run: RunInfo) -> list[str]:
+    out = list(run.notes)
+    out.append("redaction on: " + ", ".join(run.redaction) if run.redaction else "redaction off")
+    if run.python_assertions:
         out.append("python assertions enabled (allow_python: true): repository code ran during scoring")
     return out
 

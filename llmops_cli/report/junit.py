@@ -3,50 +3,51 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
 from xml.etree import ElementTree as ET
+
+from llmops_cli.document import CaseResult, Document
 
 # Everything XML 1.0 forbids (its Char production): most C0 controls, lone surrogates, U+FFFE/U+FFFF.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def render(document: Mapping[str, Any]) -> str:
+def render(document: Document) -> str:
     """One <testsuite> per suite x prompt x model, one <testcase> per case, plus one `.gate` testcase per
     breached threshold; every count attribute matches the elements it counts."""
-    root = ET.Element("testsuites", name="llmops", id=_clean(str(document["run"]["id"])))
+    root = ET.Element("testsuites", name="llmops", id=_clean(document.run.id))
     totals = {"tests": 0, "failures": 0, "errors": 0}
-    for group in document["groups"]:
-        cases = group["cases"]
-        suite = ET.SubElement(root, "testsuite", name=_clean(f"{group['suite']}/{group['prompt']}@{group['model']}"))
+    for group in document.groups:
+        cases = group.cases
+        suite = ET.SubElement(root, "testsuite", name=_clean(f"{group.suite}/{group.prompt}@{group.model}"))
         tests = len(cases)
         failures = errors = 0
         elapsed = 0.0
         for case in cases:
             elapsed += _time(case)
-            element = ET.SubElement(suite, "testcase", classname=_clean(f"{group['suite']}.{group['model']}"),
-                                    name=_clean(case["case_id"]), time=f"{_time(case):.3f}")
-            run_errors = [r for r in case["runs"] if r["error"]]
+            element = ET.SubElement(suite, "testcase", classname=_clean(f"{group.suite}.{group.model}"),
+                                    name=_clean(case.case_id), time=f"{_time(case):.3f}")
+            run_errors = [r for r in case.runs if r.error]
             if run_errors:
                 errors += 1
-                ET.SubElement(element, "error", type=_clean(run_errors[0]["error_class"] or "error"),
-                              message=_clean(run_errors[0]["error"] or "")[:500])
-            elif not case["passed"]:
+                ET.SubElement(element, "error", type=_clean(run_errors[0].error_class or "error"),
+                              message=_clean(run_errors[0].error or "")[:500])
+            elif not case.passed:
                 failures += 1
-                failed = [a for r in case["runs"] for a in r["assertions"] if not a["passed"]]
-                message = "; ".join(f"{a['type']}: {a['message']}" for a in failed[:3]) or "failed"
+                failed = [a for r in case.runs for a in r.assertions if not a.passed]
+                message = "; ".join(f"{a.type}: {a.message}" for a in failed[:3]) or "failed"
                 node = ET.SubElement(element, "failure", type="assertion", message=_clean(message)[:500])
-                node.text = _clean(next((r["output"] for r in case["runs"] if not r["passed"]), None)
-                                   or case["runs"][0]["output"] or "")[:4000]
-        for threshold in group["thresholds"]:
-            if threshold["passed"] is False:
+                node.text = _clean(next((r.output for r in case.runs if not r.passed), None)
+                                   or case.runs[0].output or "")[:4000]
+        for threshold in group.thresholds:
+            if threshold.passed is False:
                 tests += 1
                 failures += 1
-                element = ET.SubElement(suite, "testcase", classname=_clean(f"{group['suite']}.{group['model']}.gate"),
-                                        name=f"{threshold['metric']} {threshold['bound']}", time="0.000")
+                element = ET.SubElement(suite, "testcase", classname=_clean(f"{group.suite}.{group.model}.gate"),
+                                        name=f"{threshold.metric} {threshold.bound}", time="0.000")
                 ET.SubElement(element, "failure", type="threshold",
-                              message=_clean(f"{threshold['metric']}={threshold['value']} breaks {threshold['bound']} "
-                                             f"{threshold['limit']}" + (f": {threshold['note']}" if threshold["note"]
-                                                                        else ""))[:500])
+                              message=_clean(f"{threshold.metric}={threshold.value} breaks {threshold.bound} "
+                                             f"{threshold.limit}" + (f": {threshold.note}" if threshold.note
+                                                                     else ""))[:500])
         suite.set("tests", str(tests))
         suite.set("failures", str(failures))
         suite.set("errors", str(errors))
@@ -59,8 +60,8 @@ def render(document: Mapping[str, Any]) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def _time(case: Mapping[str, Any]) -> float:
-    return sum(r["latency_s"] or 0.0 for r in case["runs"])
+def _time(case: CaseResult) -> float:
+    return sum(r.latency_s or 0.0 for r in case.runs)
 
 
 def _clean(text: str) -> str:
