@@ -8,7 +8,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
