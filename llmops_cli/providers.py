@@ -24,13 +24,13 @@ from llmops_cli.config import ModelSpec
 from llmops_cli.direct import DirectClients, direct_route, table_cost
 from llmops_cli.errors import InputError, Problem
 from llmops_cli.httpclient import MAX_RESPONSE_BYTES, WIRE_TIME, RedirectRefused, ResponseTooLarge, WireTime, model_client
-from llmops_cli.redact import scrub
+from llmops_cli.redact import Redactor, scrub
 from llmops_cli.store import CachedAnswer, ToolCall
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 RETRY_AFTER_CAP_S = 120.0
-MESSAGE_MAX = 300  # characters of error text kept, cut only after scrubbing
+MESSAGE_MAX = 300  # characters of error text kept, cut only after redaction
 REDIRECT = "redirect"  # error class of a refused cross-origin redirect (never retried)
 SETUP_ALLOWANCE_S = 30.0  # litellm's first call imports and builds clients for seconds before any request
 Send = Callable[[ModelSpec, "str | None", dict[str, Any]], Awaitable[Any]]  # one unretried request: model, key, body
@@ -155,12 +155,13 @@ class Provider:
     """Calls models: OpenAI routes through the openai SDK (direct.py), every other through litellm, which is
     imported once per run and only when a model needs it."""
 
-    def __init__(self, timeout_s: float, retries: int, secrets: list[str]) -> None:
+    def __init__(self, timeout_s: float, retries: int, secrets: list[str], *, redactor: Redactor | None = None) -> None:
         self._litellm: Any = None
         self.direct = DirectClients(MAX_RESPONSE_BYTES)
         self.timeout_s = timeout_s
         self.retries = retries
         self.secrets = secrets
+        self.redactor = redactor  # the run's rules: error text is redacted whole, before it is cut
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def aclose(self) -> None:
@@ -201,11 +202,17 @@ class Provider:
             try:
                 return Outcome(await attempt_once(), None, attempt)
             except CallFailure as exc:
-                failure = CallFailure(exc.error_class, scrub(exc.message, self.secrets)[:MESSAGE_MAX], exc.retry_after)
+                failure = CallFailure(exc.error_class, self._redacted(exc.message)[:MESSAGE_MAX], exc.retry_after)
             if not failure.retryable or attempt > self.retries:
                 return Outcome(None, failure, attempt)
             await asyncio.sleep(backoff_delay(attempt, failure.retry_after))
         return Outcome(None, failure, self.retries + 1)
+
+    def _redacted(self, message: str) -> str:
+        """Keys and key formats, then every rule of the run, on the whole text: a value the cut would
+        split (a key, an address) is no longer recognisable afterwards, so nothing may be cut before."""
+        text = scrub(message, self.secrets)
+        return self.redactor.text(text) if self.redactor is not None else text
 
     def _via_litellm(self, endpoint: str) -> Send:
         async def send(spec: ModelSpec, key: str | None, request: dict[str, Any]) -> Any:
@@ -401,7 +408,7 @@ def classify(exc: Exception) -> CallFailure:
             return CallFailure("oversize", str(inner))
     exc = _source(exc)
     name = type(exc).__name__
-    message = f"{name}: {exc}"  # whole: the caller scrubs keys out before cutting it to MESSAGE_MAX
+    message = f"{name}: {exc}"  # whole: the caller redacts it (keys and every rule) before cutting it to MESSAGE_MAX
     if name == "JSONDecodeError":
         return CallFailure("malformed_response", message)
     status = getattr(exc, "status_code", None)

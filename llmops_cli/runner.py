@@ -226,7 +226,7 @@ class Runner:
         # A model or grader without its key is an input error before anything is sent.
         check_credentials([*(c.model for c in todo), *(s for c in [*todo, *(c for g, _ in grading for c in g)]
                                                        for s in grader_specs(c))])
-        provider = Provider(self.limits.timeout_s, self.limits.retries, self.redactor.secrets)
+        provider = Provider(self.limits.timeout_s, self.limits.retries, self.redactor.secrets, redactor=self.redactor)
         groups: dict[str, list[PlannedCall]] = {}
         for call in todo:
             groups.setdefault(call.key, []).append(call)

@@ -176,6 +176,29 @@ def test_runner_records_every_call_and_caches_only_answers(tmp_path: Path, serve
         store.close()
 
 
+def test_personal_data_in_error_text_is_redacted_before_it_is_cut(tmp_path: Path, server: StandinServer) -> None:
+    """The provider quotes the request back in its error (the stand-in's 400 names a bad directive value).
+    Wherever the 300-character cut falls inside an email address, no part of it may be stored: every
+    redaction rule runs on the whole text before it is cut, not only the key formats."""
+    email = "jane.doe@example.com"
+    cases = "".join(json.dumps({"id": f"pad-{pad}", "vars": {"product": "Acme",
+                                                             "ticket": f"[standin: times={'p' * pad}{email}]"}}) + "\n"
+                    for pad in range(190, 230))
+    root = write_project(tmp_path / "p", server.base_url, cases=cases, config_extra="redact: [email]\n")
+    project, calls = plan(root)
+    outcome, store = run(root, calls, project, retries=0, max_consecutive_errors=1000)
+    try:
+        records = list(store.results("run-1"))
+        assert len(records) == 40 and all(r.error_class == "bad_request" for r in records)
+        assert any("[email]" in (r.error or "") for r in records), "the email was quoted in full somewhere"
+        for r in records:
+            assert "jane" not in (r.error or ""), f"{r.case_id}: part of the address survived: {r.error}"
+    finally:
+        store.close()
+    for path in (root / ".llmops").iterdir():
+        assert b"jane" not in path.read_bytes(), path.name
+
+
 def test_identical_requests_are_sent_once(tmp_path: Path, server: StandinServer) -> None:
     same = {"product": "Acme", "ticket": "I want my money back"}
     cases = "".join(json.dumps({"id": f"twin-{i}", "vars": same}) + "\n" for i in range(3))
