@@ -23,13 +23,20 @@ from urllib.parse import urlsplit
 from llmops_cli.config import ModelSpec
 from llmops_cli.direct import DirectClients, direct_route, table_cost
 from llmops_cli.errors import InputError, Problem
-from llmops_cli.httpclient import MAX_RESPONSE_BYTES, WIRE_TIME, RedirectRefused, ResponseTooLarge, WireTime, model_client
+from llmops_cli.httpclient import (MAX_RESPONSE_BYTES, WIRE_TIME, RedirectRefused, ResponseTooLarge, WireTime,
+                                   guarded_handler, model_client)
 from llmops_cli.redact import Redactor, scrub
 from llmops_cli.store import CachedAnswer, ToolCall
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 RETRY_AFTER_CAP_S = 120.0
+# Providers whose chat litellm sends through its own httpx handler and which take that handler as `client=` (read
+# from litellm's dispatch: anthropic's and gemini's handlers, and those served by its base HTTP handler). Its default
+# client follows redirects to any host; given ours, they are refused like the OpenAI SDK's.
+HTTPX_PROVIDERS = frozenset({"anthropic", "gemini", "vertex_ai", "vertex_ai_beta", "mistral", "groq", "xai", "deepseek",
+                             "together_ai", "fireworks_ai", "openrouter", "hosted_vllm", "ollama", "ollama_chat",
+                             "huggingface", "databricks", "bedrock"})
 MESSAGE_MAX = 300  # characters of error text kept, cut only after redaction
 REDIRECT = "redirect"  # error class of a refused cross-origin redirect (never retried)
 SETUP_ALLOWANCE_S = 30.0  # litellm's first call imports and builds clients for seconds before any request
@@ -163,6 +170,7 @@ class Provider:
         self.secrets = secrets
         self.redactor = redactor  # the run's rules: error text is redacted whole, before it is cut
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._handler: Any = None  # litellm's handler type around our client, for HTTPX_PROVIDERS
 
     async def aclose(self) -> None:
         """Close the direct client's connections; litellm keeps its own for the process."""
@@ -180,7 +188,17 @@ class Provider:
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self.litellm.aclient_session is None:
             self.litellm.aclient_session = model_client(MAX_RESPONSE_BYTES)
+            self._handler = guarded_handler(MAX_RESPONSE_BYTES)
             self._loop = loop
+
+    def _own_handler(self, spec: ModelSpec) -> bool:
+        """Whether litellm calls this model's chat through its httpx handler, which takes our client as `client=`
+        (the OpenAI SDK's providers take an SDK client instead, and already use ours through aclient_session)."""
+        try:
+            provider = self.litellm.get_llm_provider(spec.model, api_base=spec.api_base)[1]
+        except Exception:  # noqa: BLE001 - an unknown provider fails in the call itself, classified there
+            return False
+        return provider in HTTPX_PROVIDERS
 
     async def complete(self, spec: ModelSpec, messages: list[dict[str, str]], params: Mapping[str, Any]) -> Outcome:
         """Call with retries; the outcome says how many attempts it took and how it ended."""
@@ -222,6 +240,8 @@ class Provider:
             if key:
                 kwargs["api_key"] = key
             self._use_model_client()
+            if endpoint == "acompletion" and self._own_handler(spec):
+                kwargs["client"] = self._handler
             call = getattr(self.litellm, endpoint)
             return await call(model=spec.model, timeout=self.timeout_s, num_retries=0, max_retries=0, **kwargs)
         return send

@@ -34,7 +34,8 @@ EXIT_CODES = {"passed": 0, "failed": 1, "incomplete": 3}
 def group_records(records: Iterable[CallRecord]) -> dict[tuple[str, str, str, str], list[CallRecord]]:
     groups: dict[tuple[str, str, str, str], list[CallRecord]] = {}
     for r in records:
-        groups.setdefault((r.side, r.suite, r.prompt, r.model), []).append(r)
+        if r.grader is None:  # a grader call's own row is summarised in the record it graded
+            groups.setdefault((r.side, r.suite, r.prompt, r.model), []).append(r)
     return groups
 
 
@@ -50,7 +51,8 @@ def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[
         groups.append(_group(config["suites"][suite], suite, prompt, model, head, base, settings,
                              has_baseline=run.baseline_ref is not None))
     gate = decide(groups, outcome, settings)
-    suites = {name: {k: v for k, v in s.items() if k in ("kind", "golden_changes", "golden_changed_by", "template_diffs", "only_in")}
+    kept = ("kind", "golden_changes", "golden_changed_by", "template_diffs", "only_in")
+    suites = {name: {k: v for k, v in s.items() if k in kept}
               for name, s in config["suites"].items()}
     for name, entry in suites.items():
         advice = recommend([g for g in groups if g["suite"] == name], settings)
@@ -128,7 +130,7 @@ def _cases(records: list[CallRecord]) -> list[dict[str, Any]]:
             "attempts": r.attempts, "cached": r.cached, "finish_reason": r.finish_reason, "latency_s": r.latency_s,
             "tokens_in": r.tokens_in, "tokens_out": r.tokens_out, "cost_usd": r.cost_usd, "passed": r.passed and r.ok,
             "refused": r.refused, "empty": r.empty, "schema_valid": r.schema_valid, "assertions": r.assertions,
-            "graders": r.aux, "shared": r.shared})
+            "graders": r.graders, "shared": r.shared})
     return list(cases.values())
 
 
@@ -234,7 +236,7 @@ def records_from_document(document: Mapping[str, Any], side: str, key: str = "ca
                     tokens_in=run["tokens_in"], tokens_out=run["tokens_out"], cost_usd=run["cost_usd"],
                     passed=run["passed"], refused=run["refused"], empty=run["empty"], schema_valid=run["schema_valid"],
                     expect_refusal=case["expect_refusal"], tags=case["tags"], assertions=run["assertions"],
-                    case_hash=case.get("case_hash", ""), aux=run.get("graders", []), shared=run.get("shared", False))
+                    case_hash=case.get("case_hash", ""), graders=run.get("graders", []), shared=run.get("shared", False))
 
 
 def summary_of(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,16 +12,15 @@ the report of what is there, and its gate says incomplete, never passed.
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from llmops_cli.commands.runs import load_document
 from llmops_cli.errors import IncompleteError, InputError
+from llmops_cli.lifecycle import Run, RunStart, report_dir
 from llmops_cli.report import refuse_project_folder, write_reports
 from llmops_cli.results import build_document, records_from_document, summary_of
-from llmops_cli.store import Store
+from llmops_cli.store import CallId, Store
 
 
 def _load(root: Path, item: str) -> dict[str, Any]:
@@ -30,9 +29,12 @@ def _load(root: Path, item: str) -> dict[str, Any]:
         path = path / "results.json"
     if path.is_file():
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            document = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise InputError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(document, dict):
+            raise InputError(f"{path}: not an llmops results.json (not a JSON object); pass a shard's results.json")
+        return document
     return load_document(root, item)
 
 
@@ -56,12 +58,12 @@ def merge(root: Path, items: list[str], formats: tuple[str, ...], out: Path | No
         raise IncompleteError(f"incomplete shard set: missing shards {missing}; merge every shard of the run "
                               "(or pass --allow-partial to report what is there without gating)")
     commits = {d["run"]["git_commit"] for d in documents}
-    seen: dict[tuple[Any, ...], str] = {}
+    seen: dict[CallId, str] = {}
     records = []
-    for item, document in zip(items, documents):
+    for item, document in zip(items, documents, strict=True):
         for side, key in (("head", "cases"), ("base", "base_cases")):
             for record in records_from_document(document, side, key):
-                ident = (side, record.suite, record.prompt, record.model, record.case_id, record.repeat)
+                ident = record.call_id
                 if ident in seen:
                     raise InputError(f"{item}: case {record.suite}/{record.case_id} is also in {seen[ident]}; "
                                      "shards must not overlap")
@@ -71,32 +73,27 @@ def merge(root: Path, items: list[str], formats: tuple[str, ...], out: Path | No
     outcome = _merged_outcome(documents)
     if missing:
         outcome["partial"] = f"missing shards {missing}"
-    run_id = time.strftime("%Y%m%d-%H%M%S") + "-merged-" + uuid.uuid4().hex[:4]
     config = {**configs[0], "options": {**first.get("options", {}), "shard": None, "merged_from": items},
               "redaction": first.get("redaction", []), "allow_python": first.get("python_assertions", False),
               "notes": sorted({n for d in documents for n in d["run"].get("notes", [])})}
-    store = Store(root)
-    try:
-        baseline = first.get("baseline") or {}
-        store.start_run(run_id, "", config, first["git_commit"] if len(commits) == 1 else None,
-                        bool(first.get("git_dirty")), baseline.get("ref"), baseline.get("commit"))
-        store.record_many(run_id, records)
-        run = store.get_run(run_id)
-        assert run is not None
-        document = build_document(run, records, outcome)
-        status = "incomplete" if document["gate"]["status"] == "incomplete" else "complete"
-        store.finish_run(run_id, status, {**summary_of(document), "outcome": outcome})
-        document["run"]["status"] = status
-    finally:
-        store.close()
-    return document, write_reports(document, out or root / ".llmops" / "reports" / run_id, formats)
+    baseline = first.get("baseline") or {}
+    start = RunStart("eval", config, git_commit=first["git_commit"] if len(commits) == 1 else None,
+                     git_dirty=bool(first.get("git_dirty")), baseline_ref=baseline.get("ref"),
+                     baseline_commit=baseline.get("commit"), label="merge")
+    with Store(root) as store, Run.begin(store, start) as run:
+        store.record_many(run.id, records)
+        row = store.get_run(run.id)
+        assert row is not None
+        document = run.judge(lambda: build_document(row, records, outcome),
+                             lambda document: {**summary_of(document), "outcome": outcome}, outcome)
+    return document, write_reports(document, report_dir(root, run.id, out), formats)
 
 
 def _check_one_plan(items: list[str], documents: list[dict[str, Any]]) -> None:
     """Shards of different commits, baselines or options would mix two runs into one verdict."""
     def differ(what: str, values: list[Any]) -> None:
         if any(v != values[0] for v in values[1:]):
-            shown = ", ".join(f"{item}: {value}" for item, value in zip(items, values))
+            shown = ", ".join(f"{item}: {value}" for item, value in zip(items, values, strict=True))
             raise InputError(f"shards come from {what} ({shown}); merge only the shards of one run")
 
     differ("different commits", [d["run"].get("git_commit") for d in documents])
@@ -111,7 +108,7 @@ def missing_shards(items: list[str], documents: list[dict[str, Any]]) -> str:
     if all(spec is None for spec in specs):
         return ""
     if any(spec is None for spec in specs):
-        whole = next(item for item, spec in zip(items, specs) if spec is None)
+        whole = next(item for item, spec in zip(items, specs, strict=True) if spec is None)
         raise InputError(f"{whole}: not a shard (run without --shard); merge only the shards of one run")
     counts = sorted({int(spec[1]) for spec in specs})
     if len(counts) > 1:

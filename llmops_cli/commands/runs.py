@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from llmops_cli.errors import InputError
+from llmops_cli.lifecycle import report_dir
 from llmops_cli.report import refuse_project_folder, write_reports
 from llmops_cli.report.fmt import number
 from llmops_cli.results import build_document
@@ -18,11 +19,8 @@ def list_runs(root: Path, limit: int) -> list[RunRow]:
     """The newest `limit` eval and rerun runs."""
     if limit <= 0:
         return []
-    store = Store(root)
-    try:
+    with Store(root) as store:
         return store.list_runs(limit, LISTED_KINDS)
-    finally:
-        store.close()
 
 
 def load_run(root: Path, run_id: str) -> RunRow:
@@ -32,11 +30,8 @@ def load_run(root: Path, run_id: str) -> RunRow:
         if not newest:
             raise InputError("no runs in .llmops/llmops.db yet; `llmops eval` makes one")
         run_id = newest[0].id
-    store = Store(root)
-    try:
+    with Store(root) as store:
         run = store.get_run(run_id)
-    finally:
-        store.close()
     if run is None:
         raise InputError(f"run {run_id!r} not found in .llmops/llmops.db; `llmops runs` lists them")
     if run.kind == "diff":
@@ -55,12 +50,9 @@ def load_document(root: Path, run_id: str) -> dict[str, Any]:
             raise InputError(f"run {run.id!r} is a `llmops rerun` run that did not finish ({run.status}): "
                              "it has no report; rerun the traces")
         return document
-    store = Store(root)
-    try:
+    with Store(root) as store:
         outcome = (run.summary or {}).get("outcome", {})
         return build_document(run, store.results(run.id), outcome)
-    finally:
-        store.close()
 
 
 def rerun_lines(run: RunRow) -> list[str]:
@@ -95,4 +87,4 @@ def list_line(run: RunRow) -> str:
 def report(root: Path, run_id: str, formats: tuple[str, ...], out: Path | None) -> list[Path]:
     refuse_project_folder(root, out)
     document = load_document(root, run_id)
-    return write_reports(document, out or root / ".llmops" / "reports" / document["run"]["id"], formats)
+    return write_reports(document, report_dir(root, document["run"]["id"], out), formats)

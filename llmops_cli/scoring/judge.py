@@ -91,12 +91,12 @@ def parse(text: str) -> Grade:
 
 
 def _check(out: Output, spec: Mapping[str, Any]) -> Verdict:
-    if out.aux is None:
+    if out.grade is None:
         return Verdict(False, "not graded: the answer was empty or a refusal")
     threshold = spec.get("threshold", DEFAULT_THRESHOLD)
-    ok = out.aux.score >= threshold
-    return Verdict(ok, f"{GRADER_VERSION} score {out.aux.score:.2f} {'>=' if ok else '<'} {threshold:g}: "
-                       f"{short(out.aux.reason, 200)}")
+    ok = out.grade.score >= threshold
+    return Verdict(ok, f"{GRADER_VERSION} score {out.grade.score:.2f} {'>=' if ok else '<'} {threshold:g}: "
+                       f"{short(out.grade.reason, 200)}")
 
 
 JUDGE = Kind("judge", _validate, _check, Grader("chat", "judge_model", GRADER_VERSION, request, parse))

@@ -57,11 +57,11 @@ def parse(text: str) -> Grade:
 
 
 def _check(out: Output, spec: Mapping[str, Any]) -> Verdict:
-    if out.aux is None:
+    if out.grade is None:
         return Verdict(False, "not graded: the answer was empty or a refusal")
     threshold = spec.get("threshold", DEFAULT_THRESHOLD)
-    ok = out.aux.score >= threshold
-    return Verdict(ok, f"cosine similarity {out.aux.score:.3f} {'>=' if ok else '<'} {threshold:g}")
+    ok = out.grade.score >= threshold
+    return Verdict(ok, f"cosine similarity {out.grade.score:.3f} {'>=' if ok else '<'} {threshold:g}")
 
 
 SIMILARITY = Kind("similarity", _validate, _check, Grader("embedding", "embedding_model", VERSION, request, parse))
