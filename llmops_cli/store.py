@@ -8,8 +8,11 @@ written) and the only input reports are rendered from. A grader call (an LLM jud
 embedding) is a row of its own, marked by its typed `grader` (kind, the model under test, the
 assertion index; columns `grader_kind`, `grader_for`, `grader_index`, empty for the call under
 test), and is summarised in its case's record (`graders`) so metrics keep grading apart from the
-model's cost. Each result commits as its call finishes, so an interrupted run loses no completed call. Schema changes are numbered
-migrations appended to MIGRATIONS; `_llmops_migrations` records which ran.
+model's cost. An answer's text is kept once, in `outputs` under the hash of its JSON form: the cache
+entry (the raw answer, key values scrubbed, so a cached answer scores like a fresh one) and each result
+(the redacted output) refer to it, so the two share one copy whenever redaction changes nothing.
+Each result commits as its call finishes, so an interrupted run loses no completed call. Schema
+changes are numbered migrations appended to MIGRATIONS; `_llmops_migrations` records which ran.
 """
 
 from __future__ import annotations
