@@ -188,6 +188,7 @@ def old_store(root: Path, rows: list[tuple[str, str, str, dict[str, object]]]) -
         migration(db)
         db.execute("INSERT INTO _llmops_migrations VALUES (?, ?)", (migration.__name__, time.time()))
     db.execute("INSERT INTO runs (id, created_at, status, config) VALUES ('old', 1.0, 'complete', '{}')")
+    db.execute("INSERT INTO cache VALUES ('old-key', 'openai/gpt-4o-mini', ?, 1.0)", (json.dumps(vars(ANSWER)),))
     for side, model, case_id, fields in rows:
         record = {**vars(make_record(case_id)), "side": side, "model": model, **fields}
         record.pop("graders")
@@ -210,6 +211,9 @@ def test_an_old_store_gets_typed_grader_calls(tmp_path: Path) -> None:
         ("head", "default", None), ("head", "default", GraderCall("judge", "default", 0)),
         ("base", "embed", GraderCall("similarity", "my:model", 1)), ("base", "default", None)]
     assert records[0].graders == [summary] and records[0].call_id == records[1].call_id
+    assert [r.output for r in records] == ["ok"] * 4, "outputs stored inline before migration 8 still read"
+    with Store(tmp_path) as store:
+        assert store.cache_get_many(["old-key"]) == {"old-key": ANSWER}
     columns = open_db(tmp_path).execute("SELECT side, grader_kind, grader_for, grader_index FROM results").fetchall()
     assert ("head", "judge", "default", 0) in columns and ("head", "", "", -1) in columns
 
