@@ -23,8 +23,15 @@ from urllib.parse import urlsplit
 from llmops_cli.config import ModelSpec
 from llmops_cli.direct import DirectClients, direct_route, table_cost
 from llmops_cli.errors import InputError, Problem
-from llmops_cli.httpclient import (MAX_RESPONSE_BYTES, WIRE_TIME, RedirectRefused, ResponseTooLarge, WireTime,
-                                   guarded_handler, model_client)
+from llmops_cli.httpclient import (
+    MAX_RESPONSE_BYTES,
+    WIRE_TIME,
+    RedirectRefused,
+    ResponseTooLarge,
+    WireTime,
+    guarded_handler,
+    model_client,
+)
 from llmops_cli.redact import Redactor, scrub
 from llmops_cli.store import CachedAnswer, ToolCall
 
