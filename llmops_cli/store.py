@@ -17,6 +17,7 @@ changes are numbered migrations appended to MIGRATIONS; `_llmops_migrations` rec
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -28,7 +29,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from llmops_cli.cases import sha256_text
 from llmops_cli.errors import IncompleteError, InputError
 
 STORE_DIR = ".llmops"
@@ -498,7 +498,7 @@ class Store:
         """Keep a text once, under the hash of its JSON form (JSON escapes what SQLite text cannot hold, such
         as a lone surrogate a provider may send); the hash is what rows refer to."""
         encoded = json.dumps(text)
-        digest = sha256_text(encoded)
+        digest = hashlib.sha256(encoded.encode()).hexdigest()  # store sits below cases.py: no import of it
         self.db.execute("INSERT OR IGNORE INTO outputs (hash, text) VALUES (?, ?)", (digest, encoded))
         return digest
 
