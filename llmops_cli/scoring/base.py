@@ -4,7 +4,7 @@ An assertion type is a module-level object with `validate(spec) -> list[str]` (p
 when files load, so an unknown key is an input error and never a silent skip) and
 `check(output, spec) -> Verdict`. A model-graded type (judge, similarity) also carries a `Grader`:
 the runner sends the grader's request after the answer arrives and hands the parsed `Grade` to
-`check` as `output.aux`, so `check` itself stays pure and never touches the network.
+`check` as `output.grade`, so `check` itself stays pure and never touches the network.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class Output:
     schema: Mapping[str, Any] | None = None
     vars: Mapping[str, Any] = field(default_factory=dict)
     allow_python: bool = False
-    aux: Grade | None = None  # the grader's verdict for the assertion being checked (model-graded types)
+    grade: Grade | None = None  # the grader's verdict for the assertion being checked (model-graded types)
     _json: Any = field(default=_MISSING, repr=False)
     _schema_checks: dict[int, str | None] = field(default_factory=dict, repr=False)  # id(schema) -> error
 
@@ -76,7 +76,7 @@ class GraderError(Exception):
 
 
 @dataclass(frozen=True)
-class GraderCall:
+class GraderMessages:
     """What one model-graded assertion sends: chat messages (judge) or, for embeddings, one
     `{"role": "input", "content": text}` per text, so both are stored and redacted like any prompt."""
 
@@ -93,7 +93,7 @@ class Grader:
     endpoint: str  # "chat" | "embedding"
     setting: str  # "judge_model" | "embedding_model"
     version: str
-    request: Callable[[str, Mapping[str, Any], Mapping[str, Any]], GraderCall]  # (answer, spec, case vars)
+    request: Callable[[str, Mapping[str, Any], Mapping[str, Any]], GraderMessages]  # (answer, spec, case vars)
     parse: Callable[[str], Grade]  # raises GraderError
 
 
