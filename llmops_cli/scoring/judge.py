@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmops_cli.scoring.base import Grade, Grader, GraderMessages, GraderError, Kind, Output, Verdict, keys_problems, short
+from llmops_cli.scoring.base import Grade, Grader, GraderError, GraderMessages, Kind, Output, Verdict, keys_problems, short
 
 GRADER_VERSION = "judge-v2"
 DEFAULT_THRESHOLD = 0.5

@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from llmops_cli.scoring.base import Grade, Grader, GraderMessages, GraderError, Kind, Output, Verdict, keys_problems
+from llmops_cli.scoring.base import Grade, Grader, GraderError, GraderMessages, Kind, Output, Verdict, keys_problems
 
 VERSION = "cosine-v1"
 DEFAULT_THRESHOLD = 0.8
