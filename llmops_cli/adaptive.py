@@ -102,7 +102,7 @@ def resample_plan(records: Iterable[CallRecord], same_cases: Mapping[str, set[st
     wanted = set(suites)
     sides: dict[tuple[str, GroupKey], list[CallRecord]] = {}
     for r in records:
-        if r.suite in wanted and r.side in ("base", "head"):  # grader rows carry "judge:head:..." sides
+        if r.suite in wanted and r.grader is None:  # a grader call's own row is not a run of the case
             sides.setdefault((r.side, (r.suite, r.prompt, r.model)), []).append(r)
     plan: dict[GroupKey, Resample] = {}
     for (side, key), head in sorted(sides.items()):
@@ -148,7 +148,7 @@ def summary(config: Mapping[str, Any], records: Iterable[CallRecord]) -> Adaptiv
     added: dict[GroupKey, dict[str, Any]] = {}
     first_calls = 0
     for r in records:
-        if r.side not in ("base", "head") or r.suite not in adaptive["suites"]:
+        if r.grader is not None or r.suite not in adaptive["suites"]:
             continue
         if r.repeat == 0:
             first_calls += 1

@@ -19,8 +19,9 @@ could not be measured fails and says why (unknown is never a pass).
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from llmops_cli.config import RerunThresholds
 from llmops_cli.scoring.base import parse_json_answer

@@ -9,12 +9,14 @@ measured from when the request starts, not from litellm's own set-up. Bodies are
 uncompressed (`Accept-Encoding: identity`) so the bytes counted are the bytes kept, and a
 compressed bomb cannot slip under the cap. A redirect to another origin is refused before httpx
 follows it: httpx would drop `Authorization` on its own, but not the body (the prompts) nor other
-key headers. The client is built from litellm's own pieces (its transport, TLS and proxy
-settings) and used for `openai/`, `azure/` and any `api_base` served through the OpenAI SDK;
-litellm's handlers for other providers keep their clients (providers.py bounds those calls). The
-openai SDK, called directly for OpenAI-compatible endpoints (direct.py), gets the same guards around
-an aiohttp transport of llmops' own (`plain_client`, aiotransport.py), so that path never imports
-litellm.
+key headers (Anthropic's `x-api-key`, for one). The client is built from litellm's own pieces (its
+transport, TLS and proxy settings) and used for `openai/`, `azure/` and any `api_base` served through
+the OpenAI SDK; wrapped in litellm's own handler type (`guarded_handler`), it also serves the
+providers litellm calls through its httpx handler (Anthropic, Gemini, Mistral, ...: HTTPX_PROVIDERS in
+providers.py), whose default client follows every redirect. Other providers keep their clients
+(providers.py bounds those calls in time). The openai SDK, called directly for OpenAI-compatible
+endpoints (direct.py), gets the same guards around an aiohttp transport of llmops' own
+(`plain_client`, aiotransport.py), so that path never imports litellm.
 
 The transport is also where a call's latency is measured: from just before the request is handed to
 the connection (connect and send included) to the last byte of the body. Timed around the litellm
@@ -149,12 +151,20 @@ def _whole_call_seconds(request: httpx.Request) -> float | None:
     return max(values) if values else None
 
 
+def guarded_handler(limit: int = MAX_RESPONSE_BYTES) -> Any:
+    """litellm's AsyncHTTPHandler around `model_client`: what its httpx-based providers accept as `client=`."""
+    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
+
+    handler = AsyncHTTPHandler(transport=httpx.AsyncHTTPTransport())  # its own client is replaced at once
+    handler.client = model_client(limit)
+    return handler
+
+
 def model_client(limit: int = MAX_RESPONSE_BYTES) -> httpx.AsyncClient:
     """The client litellm would build for OpenAI-compatible endpoints, with every transport capped and the
     redirect guard; one per event loop (pooled connections belong to one loop)."""
     asyncio.get_running_loop()
-    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
-    from litellm.llms.openai.common_utils import get_ssl_configuration  # type: ignore[attr-defined]
+    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler, get_ssl_configuration
 
     ssl_config = get_ssl_configuration()
     transport = AsyncHTTPHandler.create_async_transport(

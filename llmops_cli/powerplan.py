@@ -56,7 +56,7 @@ def estimates(store: Store, drop: float, alpha: float) -> list[Estimate]:
             continue
         sides: dict[tuple[str, str, str, str], list[CallRecord]] = {}
         for r in store.results(run.id):
-            if r.side in ("base", "head"):
+            if r.grader is None:  # a grader call's own row is not a run of the case
                 sides.setdefault((r.side, r.suite, r.prompt, r.model), []).append(r)
         for (side, suite, prompt, model), head in sorted(sides.items()):
             base = sides.get(("base", suite, prompt, model))

@@ -6,12 +6,23 @@ one pass; the same loader serves the work tree and a baseline git ref.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from llmops_cli.cases import Case, canonical_json, parse_cases, sha256_text
-from llmops_cli.config import (CONFIG_FILE, EVALS_DIR, PROMPTS_DIR, ProjectConfig, Prompt, Suite, did_you_mean,
-                               parse_config, parse_prompt, parse_suite)
+from llmops_cli.config import (
+    CONFIG_FILE,
+    EVALS_DIR,
+    PROMPTS_DIR,
+    ProjectConfig,
+    Prompt,
+    Suite,
+    did_you_mean,
+    parse_config,
+    parse_prompt,
+    parse_suite,
+)
 from llmops_cli.errors import InputError, Problem, Problems
 from llmops_cli.lock import LOCK_FILE, CaseChanges, LockError, case_hashes, diff_cases, parse_lock
 from llmops_cli.render import CompiledPrompt, RenderError, compile_prompt, render_case

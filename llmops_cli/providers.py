@@ -23,14 +23,28 @@ from urllib.parse import urlsplit
 from llmops_cli.config import ModelSpec
 from llmops_cli.direct import DirectClients, direct_route, table_cost
 from llmops_cli.errors import InputError, Problem
-from llmops_cli.httpclient import MAX_RESPONSE_BYTES, WIRE_TIME, RedirectRefused, ResponseTooLarge, WireTime, model_client
-from llmops_cli.redact import scrub
+from llmops_cli.httpclient import (
+    MAX_RESPONSE_BYTES,
+    WIRE_TIME,
+    RedirectRefused,
+    ResponseTooLarge,
+    WireTime,
+    guarded_handler,
+    model_client,
+)
+from llmops_cli.redact import Redactor, scrub
 from llmops_cli.store import CachedAnswer, ToolCall
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 RETRY_AFTER_CAP_S = 120.0
-MESSAGE_MAX = 300  # characters of error text kept, cut only after scrubbing
+# Providers whose chat litellm sends through its own httpx handler and which take that handler as `client=` (read
+# from litellm's dispatch: anthropic's and gemini's handlers, and those served by its base HTTP handler). Its default
+# client follows redirects to any host; given ours, they are refused like the OpenAI SDK's.
+HTTPX_PROVIDERS = frozenset({"anthropic", "gemini", "vertex_ai", "vertex_ai_beta", "mistral", "groq", "xai", "deepseek",
+                             "together_ai", "fireworks_ai", "openrouter", "hosted_vllm", "ollama", "ollama_chat",
+                             "huggingface", "databricks", "bedrock"})
+MESSAGE_MAX = 300  # characters of error text kept, cut only after redaction
 REDIRECT = "redirect"  # error class of a refused cross-origin redirect (never retried)
 SETUP_ALLOWANCE_S = 30.0  # litellm's first call imports and builds clients for seconds before any request
 Send = Callable[[ModelSpec, "str | None", dict[str, Any]], Awaitable[Any]]  # one unretried request: model, key, body
@@ -155,13 +169,15 @@ class Provider:
     """Calls models: OpenAI routes through the openai SDK (direct.py), every other through litellm, which is
     imported once per run and only when a model needs it."""
 
-    def __init__(self, timeout_s: float, retries: int, secrets: list[str]) -> None:
+    def __init__(self, timeout_s: float, retries: int, secrets: list[str], *, redactor: Redactor | None = None) -> None:
         self._litellm: Any = None
         self.direct = DirectClients(MAX_RESPONSE_BYTES)
         self.timeout_s = timeout_s
         self.retries = retries
         self.secrets = secrets
+        self.redactor = redactor  # the run's rules: error text is redacted whole, before it is cut
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._handler: Any = None  # litellm's handler type around our client, for HTTPX_PROVIDERS
 
     async def aclose(self) -> None:
         """Close the direct client's connections; litellm keeps its own for the process."""
@@ -179,7 +195,17 @@ class Provider:
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self.litellm.aclient_session is None:
             self.litellm.aclient_session = model_client(MAX_RESPONSE_BYTES)
+            self._handler = guarded_handler(MAX_RESPONSE_BYTES)
             self._loop = loop
+
+    def _own_handler(self, spec: ModelSpec) -> bool:
+        """Whether litellm calls this model's chat through its httpx handler, which takes our client as `client=`
+        (the OpenAI SDK's providers take an SDK client instead, and already use ours through aclient_session)."""
+        try:
+            provider = self.litellm.get_llm_provider(spec.model, api_base=spec.api_base)[1]
+        except Exception:  # noqa: BLE001 - an unknown provider fails in the call itself, classified there
+            return False
+        return provider in HTTPX_PROVIDERS
 
     async def complete(self, spec: ModelSpec, messages: list[dict[str, str]], params: Mapping[str, Any]) -> Outcome:
         """Call with retries; the outcome says how many attempts it took and how it ended."""
@@ -201,11 +227,17 @@ class Provider:
             try:
                 return Outcome(await attempt_once(), None, attempt)
             except CallFailure as exc:
-                failure = CallFailure(exc.error_class, scrub(exc.message, self.secrets)[:MESSAGE_MAX], exc.retry_after)
+                failure = CallFailure(exc.error_class, self._redacted(exc.message)[:MESSAGE_MAX], exc.retry_after)
             if not failure.retryable or attempt > self.retries:
                 return Outcome(None, failure, attempt)
             await asyncio.sleep(backoff_delay(attempt, failure.retry_after))
         return Outcome(None, failure, self.retries + 1)
+
+    def _redacted(self, message: str) -> str:
+        """Keys and key formats, then every rule of the run, on the whole text: a value the cut would
+        split (a key, an address) is no longer recognisable afterwards, so nothing may be cut before."""
+        text = scrub(message, self.secrets)
+        return self.redactor.text(text) if self.redactor is not None else text
 
     def _via_litellm(self, endpoint: str) -> Send:
         async def send(spec: ModelSpec, key: str | None, request: dict[str, Any]) -> Any:
@@ -215,6 +247,8 @@ class Provider:
             if key:
                 kwargs["api_key"] = key
             self._use_model_client()
+            if endpoint == "acompletion" and self._own_handler(spec):
+                kwargs["client"] = self._handler
             call = getattr(self.litellm, endpoint)
             return await call(model=spec.model, timeout=self.timeout_s, num_retries=0, max_retries=0, **kwargs)
         return send
@@ -401,7 +435,7 @@ def classify(exc: Exception) -> CallFailure:
             return CallFailure("oversize", str(inner))
     exc = _source(exc)
     name = type(exc).__name__
-    message = f"{name}: {exc}"  # whole: the caller scrubs keys out before cutting it to MESSAGE_MAX
+    message = f"{name}: {exc}"  # whole: the caller redacts it (keys and every rule) before cutting it to MESSAGE_MAX
     if name == "JSONDecodeError":
         return CallFailure("malformed_response", message)
     status = getattr(exc, "status_code", None)

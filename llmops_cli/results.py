@@ -52,7 +52,8 @@ from llmops_cli.store import CallRecord, RunRow
 def group_records(records: Iterable[CallRecord]) -> dict[tuple[str, str, str, str], list[CallRecord]]:
     groups: dict[tuple[str, str, str, str], list[CallRecord]] = {}
     for r in records:
-        groups.setdefault((r.side, r.suite, r.prompt, r.model), []).append(r)
+        if r.grader is None:  # a grader call's own row is summarised in the record it graded
+            groups.setdefault((r.side, r.suite, r.prompt, r.model), []).append(r)
     return groups
 
 
@@ -165,7 +166,7 @@ def _call(r: CallRecord) -> CallResult:
         cached=r.cached, finish_reason=r.finish_reason, latency_s=r.latency_s, tokens_in=r.tokens_in,
         tokens_out=r.tokens_out, cost_usd=r.cost_usd, passed=r.passed and r.ok, refused=r.refused, empty=r.empty,
         schema_valid=r.schema_valid, assertions=tuple(assertion_results(r.assertions)),
-        graders=tuple(GraderCall(**a) for a in r.aux), shared=r.shared,
+        graders=tuple(GraderCall(**a) for a in r.graders), shared=r.shared,
         tool_calls=tool_call_results(r.tool_calls), steps=tuple(_step(s) for s in r.steps))
 
 
@@ -192,7 +193,7 @@ def records_from_document(document: Document, side: str, base_cases: bool = Fals
                     passed=run.passed, refused=run.refused, empty=run.empty, schema_valid=run.schema_valid,
                     expect_refusal=case.expect_refusal, tags=list(case.tags),
                     assertions=[{"type": a.type, "passed": a.passed, "message": a.message} for a in run.assertions],
-                    case_hash=case.case_hash, aux=[as_json(a) for a in run.graders], shared=run.shared,
+                    case_hash=case.case_hash, graders=[as_json(a) for a in run.graders], shared=run.shared,
                     tool_calls=[as_json(c) for c in run.tool_calls], steps=[as_json(s) for s in run.steps])
 
 

@@ -25,20 +25,20 @@ import queue
 import threading
 import time
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from llmops_cli.agent import Loop, call_dict
 from llmops_cli.config import Limits, ModelSpec
 from llmops_cli.plan import PlannedCall, request_key
 from llmops_cli.providers import CallFailure, Outcome, Provider, check_credentials
 from llmops_cli.redact import Redactor, scrub_keys
-from llmops_cli.scoring.graders import AuxRequest, AuxResult, aux_requests, grader_kinds, resolve_model, settle
+from llmops_cli.scoring.graders import GraderRequest, GraderResult, grader_kinds, requests_for, resolve_model, settle
 from llmops_cli.scoring.score import applicable, score_answer, worth_grading
 from llmops_cli.scoring.tools import args_problem
-from llmops_cli.store import CachedAnswer, CallRecord, Store, ToolCall
-
+from llmops_cli.store import CachedAnswer, CallId, CallRecord, GraderRole, Store, ToolCall
 
 WAIT_POLL_S = 0.2
 _UNSENT_CALL = r"coroutine '[^']*(completion|embedding)[^']*' was never awaited"
@@ -56,7 +56,7 @@ class RunLimits:
     offline: bool = False
 
     @classmethod
-    def from_config(cls, limits: Limits, **overrides: Any) -> "RunLimits":
+    def from_config(cls, limits: Limits, **overrides: Any) -> RunLimits:
         """The project's limits (llmops.yaml), with any command-line overrides."""
         base = cls(concurrency=limits.concurrency, timeout_s=limits.timeout_s, retries=limits.retries,
                    max_cost_usd=limits.max_cost_usd, max_consecutive_errors=limits.max_consecutive_errors)
@@ -80,18 +80,19 @@ class RunOutcome:
     stopped: str | None = None  # why scheduling stopped early, if it did
 
 
-def identity(call: PlannedCall) -> tuple[str, str, str, str, str, int]:
-    return (call.side, call.suite, call.prompt, call.model.alias, call.case.id, call.repeat)
+def identity(call: PlannedCall) -> CallId:
+    """The call id a planned call is recorded under (a resumed run skips the ids it holds)."""
+    return CallId(call.side, call.suite, call.prompt, call.model.alias, call.case.id, call.repeat)
 
 
-def grader_requests(call: PlannedCall, answer: CachedAnswer) -> list[AuxRequest]:
+def grader_requests(call: PlannedCall, answer: CachedAnswer) -> list[GraderRequest]:
     """The grader calls this answer needs (none for an empty answer or an unwanted refusal)."""
     asserts = applicable(call.case.asserts, call.case.expect_refusal, call.ctx)
     if not any(a.type in _GRADED for a in asserts):
         return []
     if not worth_grading(answer.text, answer.finish_reason, call.case.expect_refusal, call.ctx):
         return []
-    return aux_requests(answer.text, asserts, call.case.vars, call.ctx.graders)
+    return requests_for(answer.text, asserts, call.case.vars, call.ctx.graders)
 
 
 def grader_specs(call: PlannedCall) -> list[ModelSpec]:
@@ -100,8 +101,9 @@ def grader_specs(call: PlannedCall) -> list[ModelSpec]:
     return [resolve_model(a, call.ctx.graders) for a in asserts if a.type in _GRADED]
 
 
-def build_record(call: PlannedCall, answer: CachedAnswer | None, outcome_error: CallFailure | None, attempts: int,
-                 cached: bool, redactor: Redactor, graded: Sequence[AuxResult] = (), loop: Loop | None = None) -> CallRecord:
+def build_record(call: PlannedCall, answer: CachedAnswer | None, *, redactor: Redactor, failure: CallFailure | None = None,
+                 attempts: int = 0, cached: bool = False, graded: Sequence[GraderResult] = (),
+                 loop: Loop | None = None) -> CallRecord:
     """Score the raw answer (with its grader verdicts), then redact what gets written. A failed
     grader call makes the record an error: the answer is kept, the case is never a pass. An agent
     loop's record holds the whole conversation, each step, and the answer of its last step."""
@@ -114,8 +116,8 @@ def build_record(call: PlannedCall, answer: CachedAnswer | None, outcome_error: 
     if loop is not None:
         record.steps = [_redacted_step(s.summary(), redactor, call.ctx.tools) for s in loop.steps]
     if answer is None:
-        record.error = redactor.text(outcome_error.message if outcome_error else "no answer")
-        record.error_class = outcome_error.error_class if outcome_error else "unknown"
+        record.error = redactor.text(failure.message if failure else "no answer")
+        record.error_class = failure.error_class if failure else "unknown"
         return record
     grades = {g.request.index: g.grade for g in graded if g.grade is not None}
     tool_steps = [s.answer.tool_calls for s in loop.steps] if loop is not None else [answer.tool_calls]
@@ -130,7 +132,7 @@ def build_record(call: PlannedCall, answer: CachedAnswer | None, outcome_error: 
     record.passed, record.refused, record.empty = score.passed, score.refused, score.empty
     record.schema_valid = score.schema_valid
     record.assertions = [{**a, "message": redactor.text(a["message"])} for a in score.assertions]
-    record.aux = [g.summary(redactor.text) for g in graded]
+    record.graders = [g.summary(redactor.text) for g in graded]
     failed = next((g for g in graded if not g.ok), None)
     if failed is not None:
         r = failed.request
@@ -152,11 +154,11 @@ def _redacted_step(step: dict[str, Any], redactor: Redactor, tools: Mapping[str,
             "tool_calls": [_redacted_call(c, redactor, tools) for c in step["tool_calls"]]}
 
 
-def aux_record(call: PlannedCall, graded: AuxResult, redactor: Redactor) -> CallRecord:
+def grader_record(call: PlannedCall, graded: GraderResult, redactor: Redactor) -> CallRecord:
     """The traced row of one grader call: what was sent to the grader model and what it said."""
     r, answer = graded.request, graded.answer
     record = CallRecord(
-        side=f"{r.kind}:{call.side}:{call.model.alias}:{r.index}", suite=call.suite, prompt=call.prompt,
+        side=call.side, grader=GraderRole(r.kind, call.model.alias, r.index), suite=call.suite, prompt=call.prompt,
         model=r.model.alias, model_id=r.model.model, case_id=call.case.id, repeat=call.repeat, key=r.key,
         messages=redactor.messages(r.messages), attempts=graded.attempts, cached=graded.cached,
         expect_refusal=call.case.expect_refusal, tags=list(call.case.tags), case_hash=call.case.hash)
@@ -182,9 +184,9 @@ class Runner:
         self.store, self.run_id, self.limits, self.redactor = store, run_id, limits, redactor
         self.redact_cache = redact_cache  # rerun: answers to production inputs echo personal data
         self.on_progress = on_progress
-        self._graders: dict[str, asyncio.Task[AuxResult]] = {}  # one call per grader request in a run
+        self._graders: dict[str, asyncio.Task[GraderResult]] = {}  # one call per grader request in a run
 
-    def run(self, calls: Sequence[PlannedCall], done: set[tuple[str, str, str, str, str, int]]) -> RunOutcome:
+    def run(self, calls: Sequence[PlannedCall], done: set[CallId]) -> RunOutcome:
         """Run every call not in `done` (already recorded in this run)."""
         todo = [c for c in calls if identity(c) not in done]
         progress = Progress(total=len(calls), done=len(calls) - len(todo))
@@ -232,14 +234,15 @@ class Runner:
             if any(r.key not in verdicts for r in requests):
                 grading.append(([call], hits[call.key]))
                 continue
-            graded = [settle(r, verdicts[r.key], None, None, 0, True) for r in requests]
-            records += [aux_record(call, g, self.redactor) for g in graded]
-            records.append(build_record(call, hits[call.key], None, 0, True, self.redactor, graded, loops.get(id(call))))
+            graded = [settle(r, verdicts[r.key], cached=True) for r in requests]
+            records += [grader_record(call, g, self.redactor) for g in graded]
+            records.append(build_record(call, hits[call.key], redactor=self.redactor, cached=True, graded=graded,
+                                        loop=loops.get(id(call))))
         self.store.record_many(self.run_id, records)
-        served = sum(1 for r in records if not _is_aux(r))
-        progress.done += served
-        progress.cached += served
-        progress.errors += sum(1 for r in records if not _is_aux(r) and not r.ok)
+        served = [r for r in records if r.grader is None]
+        progress.done += len(served)
+        progress.cached += len(served)
+        progress.errors += sum(1 for r in served if not r.ok)
         self.on_progress(progress)
         return [c for c in todo if c.key not in hits], grading
 
@@ -266,7 +269,7 @@ class Runner:
         while not loop.done:
             key = _step_key(call, loop)
             result = await provider.complete(call.model, loop.messages, call.params)
-            state.settle_spent(result.answer.cost_usd if result.answer else None, result.answer is not None)
+            state.settle_spent(result.answer.cost_usd if result.answer else None, answered=result.answer is not None)
             attempts += result.attempts
             if result.answer is None:
                 return loop, Outcome(None, result.failure, attempts)
@@ -281,7 +284,7 @@ class Runner:
         # A model or grader without its key is an input error before anything is sent.
         check_credentials([*(c.model for c in todo), *(s for c in [*todo, *(c for g, _ in grading for c in g)]
                                                        for s in grader_specs(c))])
-        provider = Provider(self.limits.timeout_s, self.limits.retries, self.redactor.secrets)
+        provider = Provider(self.limits.timeout_s, self.limits.retries, self.redactor.secrets, redactor=self.redactor)
         groups: dict[str, list[PlannedCall]] = {}
         for call in todo:
             groups.setdefault(call.key, []).append(call)
@@ -312,17 +315,18 @@ class Runner:
                 try:
                     if group[0].agent is not None:
                         loop, result = (await self._run_loop(group[0], provider, state) if cached is None
-                                        else (self._cached_loop(group[0]), Outcome(cached, None, 0)))
+                                        else (self._cached_loop(group[0]), Outcome(cached, None, attempts=0)))
                     elif cached is None:
                         result = await provider.complete(group[0].model, group[0].messages, group[0].params)
-                        state.settle_spent(result.answer.cost_usd if result.answer else None, result.answer is not None)
+                        state.settle_spent(result.answer.cost_usd if result.answer else None,
+                                           answered=result.answer is not None)
                     else:
-                        result = Outcome(cached, None, 0)
+                        result = Outcome(cached, None, attempts=0)
                     graded = await self._grade(group, result.answer, cached is None and loop is None, provider, state)
                 finally:
                     state.in_flight -= 1
-                self._finish(group, result, cached is not None, graded, progress, state,
-                             None if cached is not None else waited, loop)
+                self._finish(group, result, graded, progress, state, cached=cached is not None,
+                             queue_s=None if cached is not None else waited, loop=loop)
 
         try:
             while True:
@@ -335,7 +339,7 @@ class Runner:
             await provider.aclose()
 
     async def _grade(self, group: list[PlannedCall], answer: CachedAnswer | None, fresh: bool, provider: Provider,
-                     state: "_Budget") -> list[list[AuxResult]]:
+                     state: _Budget) -> list[list[GraderResult]]:
         """Every grader verdict each call of the group needs, in call order."""
         if answer is None:
             return [[] for _ in group]
@@ -344,12 +348,12 @@ class Runner:
             self.store.cache_put(group[0].key, group[0].model.model, self._cacheable(answer), self.run_id)
         return [[await self._grader_call(r, provider, state) for r in requests] for requests in needs]
 
-    async def _grader_call(self, request: AuxRequest, provider: Provider, state: "_Budget") -> AuxResult:
+    async def _grader_call(self, request: GraderRequest, provider: Provider, state: _Budget) -> GraderResult:
         """Cache, then one provider call per distinct request in this run (later askers share it)."""
         if self.limits.use_cache:
             hit = self.store.cache_get_many([request.key]).get(request.key)
             if hit is not None:
-                return settle(request, hit, None, None, 0, True)
+                return settle(request, hit, cached=True)
         if request.key in self._graders:
             shared = await self._graders[request.key]
             return replace(shared, request=request, attempts=0, cached=True) if shared.answer else shared
@@ -357,15 +361,15 @@ class Runner:
         self._graders[request.key] = task
         return await task
 
-    async def _send_grader(self, request: AuxRequest, provider: Provider, state: "_Budget") -> AuxResult:
+    async def _send_grader(self, request: GraderRequest, provider: Provider, state: _Budget) -> GraderResult:
         if request.endpoint == "embedding":
             outcome = await provider.embed(request.model, [m["content"] for m in request.messages])
         else:
             outcome = await provider.complete(request.model, request.messages, request.params)
-        state.settle_spent(outcome.answer.cost_usd if outcome.answer else None, outcome.answer is not None)
+        state.settle_spent(outcome.answer.cost_usd if outcome.answer else None, answered=outcome.answer is not None)
         failure = outcome.failure
-        return settle(request, outcome.answer, failure.error_class if failure else None,
-                      failure.message if failure else None, outcome.attempts, False)
+        return settle(request, outcome.answer, failure_class=failure.error_class if failure else None,
+                      failure=failure.message if failure else None, attempts=outcome.attempts)
 
     async def _collect_others(self, waiting: set[str], groups: dict[str, list[PlannedCall]],
                               queue: asyncio.Queue[Queued], progress: Progress) -> set[str]:
@@ -394,14 +398,16 @@ class Runner:
         return replace(answer, text=clean(answer.text),
                        tool_calls=tuple(replace(c, arguments=clean(c.arguments)) for c in answer.tool_calls))
 
-    def _finish(self, group: list[PlannedCall], result: Outcome, cached: bool, graded: list[list[AuxResult]],
-                progress: Progress, state: "_Budget", queue_s: float | None, loop: Loop | None = None) -> None:
+    def _finish(self, group: list[PlannedCall], result: Outcome, graded: list[list[GraderResult]],
+                progress: Progress, state: _Budget, *, cached: bool, queue_s: float | None,
+                loop: Loop | None = None) -> None:
         """Record one finished job; `queue_s` is how long a sent request waited for a slot (None: nothing sent).
         An agent loop's steps are cached as they come, never its summed answer."""
         answer = result.answer
         attempts = 0 if cached else result.attempts
-        records = [build_record(call, answer, result.failure, attempts if index == 0 else 0, cached, self.redactor,
-                                verdicts, loop) for index, (call, verdicts) in enumerate(zip(group, graded))]
+        records = [build_record(call, answer, redactor=self.redactor, failure=result.failure,
+                                attempts=attempts if index == 0 else 0, cached=cached, graded=verdicts, loop=loop)
+                   for index, (call, verdicts) in enumerate(zip(group, graded, strict=True))]
         for record in records[1:]:  # one request was sent (or read) for the whole group
             record.shared = True
         for record in records:
@@ -409,10 +415,10 @@ class Runner:
         # The raw answer is cached once per request (an error never is, so a rerun retries it); so is each grader
         # answer that could be read (an unreadable verdict is an error, asked again on a rerun).
         cacheable = self._cacheable(answer) if answer and not cached and loop is None else None
-        for index, (call, record, verdicts) in enumerate(zip(group, records, graded)):
+        for index, (call, record, verdicts) in enumerate(zip(group, records, graded, strict=True)):
             for g in verdicts:
                 keep = self._cacheable(g.answer) if g.ok and g.answer is not None and not g.cached else None
-                self._writer.put(aux_record(call, g, self.redactor), keep)
+                self._writer.put(grader_record(call, g, self.redactor), keep)
             self._writer.put(record, cacheable if index == 0 else None)
         state.settle_streak(any(not r.ok for r in records))
         failed = sum(1 for r in records if not r.ok)
@@ -483,10 +489,6 @@ def _step_key(call: PlannedCall, loop: Loop) -> str:
     return call.request_key if not loop.steps else request_key(call.model, call.params, loop.messages, call.repeat)
 
 
-def _is_aux(record: CallRecord) -> bool:
-    return ":" in record.side
-
-
 class _Budget:
     """Decides when to stop scheduling: spent + in-flight estimate over budget, or an error streak.
     Grader calls are paid for like any call, so they count against the budget too."""
@@ -502,7 +504,7 @@ class _Budget:
         """A case that ended in an error (its call or its grader) extends the streak; any other ends it."""
         self.streak = self.streak + 1 if failed else 0
 
-    def settle_spent(self, cost_usd: float | None, answered: bool = True) -> None:
+    def settle_spent(self, cost_usd: float | None, *, answered: bool = True) -> None:
         """A call paid for (now, or earlier in a resumed run); a failed call costs nothing."""
         if answered:
             self.completed += 1

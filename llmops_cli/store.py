@@ -5,23 +5,29 @@ answer, so an unchanged baseline or a rerun costs nothing. `runs` records what r
 commit, options, the suite config it was judged by). `results` holds every call of every run
 with its scores: it is the trace log (messages and output are redacted before they are
 written) and the only input reports are rendered from. A grader call (an LLM judge, an
-embedding) is a row of its own, side `<kind>:<side>:<model under test>:<assertion index>`, and
-is summarised in its case's record (`aux`) so metrics keep grading apart from the model's cost. Each result commits as its call
-finishes, so an interrupted run loses no completed call. Schema changes are numbered
-migrations appended to MIGRATIONS; `_llmops_migrations` records which ran.
+embedding) is a row of its own, marked by its typed `grader` (kind, the model under test, the
+assertion index; columns `grader_kind`, `grader_for`, `grader_index`, empty for the call under
+test), and is summarised in its case's record (`graders`) so metrics keep grading apart from the
+model's cost. An answer's text is kept once, in `outputs` under the hash of its JSON form: the cache
+entry (the raw answer, key values scrubbed, so a cached answer scores like a fresh one) and each result
+(the redacted output) refer to it, so the two share one copy whenever redaction changes nothing.
+Each result commits as its call finishes, so an interrupted run loses no completed call. Schema
+changes are numbered migrations appended to MIGRATIONS; `_llmops_migrations` records which ran.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
 import sqlite3
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 from llmops_cli.errors import IncompleteError, InputError
 
@@ -99,8 +105,53 @@ def _m006_queue_time(db: sqlite3.Connection) -> None:
     """)
 
 
+def _m007_grader_columns(db: sqlite3.Connection) -> None:
+    """A grader call was told apart by its side, spelled `<kind>:<side>:<model under test>:<index>`; typed
+    columns say it now. They join the row's key (a judge may share the alias of the model it grades), and
+    SQLite cannot change a key in place, so the table is rebuilt, rows in their order."""
+    kept = ("run_id, side, suite, prompt, model, case_id, repeat, key, created_at, record, model_id, error_class, cached,"
+            " latency_s, cost_usd, tokens_in, tokens_out, queue_s")  # the columns of migrations 1-6
+    _script(db, f"""
+        CREATE TABLE results_v7 (
+            run_id TEXT NOT NULL REFERENCES runs(id), side TEXT NOT NULL, suite TEXT NOT NULL,
+            prompt TEXT NOT NULL, model TEXT NOT NULL, case_id TEXT NOT NULL, repeat INTEGER NOT NULL,
+            grader_kind TEXT NOT NULL DEFAULT '', grader_for TEXT NOT NULL DEFAULT '',
+            grader_index INTEGER NOT NULL DEFAULT -1,
+            key TEXT NOT NULL, created_at REAL NOT NULL, record TEXT NOT NULL, model_id TEXT, error_class TEXT,
+            cached INTEGER, latency_s REAL, cost_usd REAL, tokens_in INTEGER, tokens_out INTEGER, queue_s REAL,
+            PRIMARY KEY (run_id, side, suite, prompt, model, case_id, repeat, grader_kind, grader_for, grader_index));
+        INSERT INTO results_v7 ({kept}) SELECT {kept} FROM results ORDER BY rowid;
+        DROP TABLE results;
+        ALTER TABLE results_v7 RENAME TO results;
+        CREATE INDEX results_created ON results(created_at)
+    """)
+    rows = db.execute("SELECT rowid, side, record FROM results WHERE side LIKE '%:%'").fetchall()
+    for rowid, side, record in rows:
+        try:
+            kind, real_side, rest = str(side).split(":", 2)
+            graded, index = rest.rsplit(":", 1)
+            data = json.loads(record)
+            data["side"], data["grader"] = real_side, {"kind": kind, "graded": graded, "index": int(index)}
+        except ValueError:  # the whole migration rolls back: the store stays as it was
+            raise sqlite3.DatabaseError(f"results row {rowid} is malformed (side {side!r})") from None
+        db.execute("UPDATE results SET side = ?, grader_kind = ?, grader_for = ?, grader_index = ?, record = ?"
+                   " WHERE rowid = ?", (real_side, kind, graded, int(index), json.dumps(data), rowid))
+
+
+def _m008_outputs(db: sqlite3.Connection) -> None:
+    """An answer's text is kept once, in `outputs` under its hash, and referenced by its cache entry and by
+    every result that shows it (a 4 MB answer was stored twice: raw in the cache, again in the record).
+    Older rows keep their text inline and read as before."""
+    _script(db, """
+        CREATE TABLE outputs (hash TEXT PRIMARY KEY, text TEXT NOT NULL);
+        ALTER TABLE cache ADD COLUMN output_hash TEXT;
+        ALTER TABLE results ADD COLUMN output_hash TEXT
+    """)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_result_columns, _m003_inflight,
-                                                          _m004_run_owner, _m005_run_kind, _m006_queue_time]
+                                                          _m004_run_owner, _m005_run_kind, _m006_queue_time,
+                                                          _m007_grader_columns, _m008_outputs]
 RUN_KINDS = ("eval", "rerun", "diff")
 
 
@@ -127,11 +178,35 @@ class CachedAnswer:
     tool_calls: tuple[ToolCall, ...] = ()
 
     @classmethod
-    def from_json(cls, raw: str) -> CachedAnswer:
-        """Read a cached answer; entries written before tool calls existed have none."""
+    def from_json(cls, raw: str, text: str | None = None) -> CachedAnswer:
+        """Read a cached answer, its `text` kept apart in `outputs` (older entries hold it inline); entries
+        written before tool calls existed have none."""
         data = json.loads(raw)
+        if text is not None:
+            data["text"] = text
         calls = tuple(ToolCall(**c) for c in data.pop("tool_calls", None) or ())
         return cls(**data, tool_calls=calls)
+
+
+class CallId(NamedTuple):
+    """Which call of a run a record is: a run holds one record per call id (and per grader call on it)."""
+
+    side: str  # "head" | "base"
+    suite: str
+    prompt: str
+    model: str  # alias
+    case_id: str
+    repeat: int
+
+
+@dataclass(frozen=True)
+class GraderRole:
+    """Marks a record as a grader call (a judge's or an embedding model's), not a call of the model under
+    test: the assertion at `index` of the case's applicable assertions, grading model `graded`'s answer."""
+
+    kind: str  # the assertion type: "judge", "similarity"
+    graded: str  # alias of the model under test
+    index: int
 
 
 @dataclass
@@ -165,15 +240,29 @@ class CallRecord:
     tags: list[str] = field(default_factory=list)
     assertions: list[dict[str, Any]] = field(default_factory=list)
     case_hash: str = ""
-    aux: list[dict[str, Any]] = field(default_factory=list)  # grader calls (judge, similarity) behind the verdict
+    graders: list[dict[str, Any]] = field(default_factory=list)  # grader calls (judge, similarity) behind the verdict
     shared: bool = False  # answered by an identical request sent once in this run: neither sent nor cached
     queue_s: float | None = None  # waited for a concurrency slot before sending; None when nothing was sent
+    grader: GraderRole | None = None  # set on a grader call's own record; None for the call under test
     tool_calls: list[dict[str, str]] = field(default_factory=list)  # of the final answer: {id, name, arguments}
     steps: list[dict[str, Any]] = field(default_factory=list)  # an agent loop's model calls (agent.Step.summary)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def call_id(self) -> CallId:
+        return CallId(self.side, self.suite, self.prompt, self.model, self.case_id, self.repeat)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallRecord:
+        """A record from its stored JSON; records written before grader calls were typed name their
+        summaries `aux`."""
+        if "aux" in data:
+            data["graders"] = data.pop("aux")
+        grader = data.pop("grader", None)
+        return cls(**data, grader=GraderRole(**grader) if grader else None)
 
 
 @dataclass(frozen=True)
@@ -265,14 +354,22 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # cache -----------------------------------------------------------------
     def cache_get_many(self, keys: Sequence[str]) -> dict[str, CachedAnswer]:
         found: dict[str, CachedAnswer] = {}
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for key, response in self.db.execute(f"SELECT key, response FROM cache WHERE key IN ({marks})", chunk):
-                found[key] = CachedAnswer.from_json(response)
+            rows = self.db.execute(f"SELECT c.key, c.response, o.text FROM cache c LEFT JOIN outputs o"
+                                   f" ON o.hash = c.output_hash WHERE c.key IN ({marks})", chunk)
+            for key, response, text in rows:
+                found[key] = CachedAnswer.from_json(response, json.loads(text) if text is not None else None)
         return found
 
     def _cached_keys(self, keys: Sequence[str]) -> set[str]:
@@ -287,13 +384,12 @@ class Store:
         """Keep a paid answer before it can be scored (a graded answer waits for its grader), and
         drop the request's in-flight claim so a waiting process takes it from here."""
         with self._transaction():
-            self.db.execute("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?)",
-                            (key, model_id, json.dumps(asdict(answer)), time.time()))
+            self._insert_cache([(key, model_id, answer)], time.time())
             self.db.execute("DELETE FROM inflight WHERE key = ? AND owner = ?", (key, owner))
 
     # runs ------------------------------------------------------------------
-    def start_run(self, run_id: str, plan_hash: str, config: dict[str, Any], git_commit: str | None,
-                  git_dirty: bool, baseline_ref: str | None = None, baseline_commit: str | None = None,
+    def start_run(self, run_id: str, plan_hash: str, config: dict[str, Any], *, git_commit: str | None = None,
+                  git_dirty: bool = False, baseline_ref: str | None = None, baseline_commit: str | None = None,
                   kind: str = "eval") -> None:
         if kind not in RUN_KINDS:
             raise ValueError(f"run kind {kind!r} is not one of {RUN_KINDS}")
@@ -349,8 +445,7 @@ class Store:
         claim goes with it, so a waiting process sees the answer at once."""
         now = time.time()
         with self._transaction():
-            self.db.executemany("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?)",
-                                [(r.key, r.model_id, json.dumps(asdict(a)), now) for r, a in items if a is not None])
+            self._insert_cache([(r.key, r.model_id, a) for r, a in items if a is not None], now)
             self._insert_results(run_id, [r for r, _ in items])
             self.db.executemany("DELETE FROM inflight WHERE key = ? AND owner = ?", [(r.key, run_id) for r, _ in items])
 
@@ -391,15 +486,36 @@ class Store:
             with self._transaction():
                 self._insert_results(run_id, records)
 
+    def _insert_cache(self, entries: Sequence[tuple[str, str, CachedAnswer]], now: float) -> None:
+        """Cache entries (key, model id, answer); the answer's text goes to `outputs`."""
+        rows = []
+        for key, model_id, answer in entries:
+            response = asdict(answer)
+            rows.append((key, model_id, json.dumps({k: v for k, v in response.items() if k != "text"}), now,
+                         self._put_output(answer.text)))
+        self.db.executemany("INSERT OR REPLACE INTO cache (key, model, response, created_at, output_hash)"
+                            " VALUES (?, ?, ?, ?, ?)", rows)
+
+    def _put_output(self, text: str) -> str:
+        """Keep a text once, under the hash of its JSON form (JSON escapes what SQLite text cannot hold, such
+        as a lone surrogate a provider may send); the hash is what rows refer to."""
+        encoded = json.dumps(text)
+        digest = hashlib.sha256(encoded.encode()).hexdigest()  # store sits below cases.py: no import of it
+        self.db.execute("INSERT OR IGNORE INTO outputs (hash, text) VALUES (?, ?)", (digest, encoded))
+        return digest
+
     def _insert_results(self, run_id: str, records: Sequence[CallRecord]) -> None:
         now = time.time()
+        rows = []
+        for r in records:
+            data = record_dict(r)
+            output_hash = self._put_output(data.pop("output")) if r.output is not None else None
+            rows.append((run_id, r.side, r.suite, r.prompt, r.model, r.case_id, r.repeat, r.key, now, json.dumps(data),
+                         r.model_id, r.error_class, int(r.cached), r.latency_s, r.cost_usd, r.tokens_in, r.tokens_out,
+                         r.queue_s, *_grader_columns(r.grader), output_hash))
         self.db.executemany(
-            "INSERT OR REPLACE INTO results (run_id, side, suite, prompt, model, case_id, repeat, key, created_at,"
-            " record, model_id, error_class, cached, latency_s, cost_usd, tokens_in, tokens_out, queue_s)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, r.side, r.suite, r.prompt, r.model, r.case_id, r.repeat, r.key, now, json.dumps(record_dict(r)),
-              r.model_id, r.error_class, int(r.cached), r.latency_s, r.cost_usd, r.tokens_in, r.tokens_out, r.queue_s)
-             for r in records])
+            f"INSERT OR REPLACE INTO results ({_RESULT_COLUMNS}, grader_kind, grader_for, grader_index, output_hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -412,7 +528,8 @@ class Store:
         self.db.execute("COMMIT")
 
     def results(self, run_id: str) -> Iterator[CallRecord]:
-        rows = self.db.execute("SELECT record FROM results WHERE run_id = ? ORDER BY rowid", (run_id,))
+        rows = self.db.execute("SELECT r.record, o.text FROM results r LEFT JOIN outputs o ON o.hash = r.output_hash"
+                               " WHERE r.run_id = ? ORDER BY r.rowid", (run_id,))
         memo: dict[str, str] = {}  # one copy of each repeated string (system prompts, model names, verdicts)
 
         def shared(obj: dict[str, Any]) -> dict[str, Any]:
@@ -421,8 +538,11 @@ class Store:
                     obj[k] = memo.setdefault(v, v)
             return obj
 
-        for (record,) in rows:
-            yield CallRecord(**json.loads(record, object_hook=shared))
+        for record, output in rows:
+            data = json.loads(record, object_hook=shared)
+            if output is not None:  # kept once in `outputs` (older rows hold it inline)
+                data["output"] = json.loads(output)
+            yield CallRecord.from_dict(data)
 
     def result_rows_since(self, since: float) -> list[tuple[Any, ...]]:
         """Flat rows for `stats`: (created_at, suite, prompt, model, model_id, error_class, cached, latency, cost,
@@ -433,9 +553,16 @@ class Store:
 
 
 def record_dict(record: CallRecord) -> dict[str, Any]:
-    """A record as JSON-ready data; its fields are already plain JSON values, so no deep copy
-    (dataclasses.asdict) is needed: this runs once per stored call."""
-    return dict(vars(record))
+    """A record as JSON-ready data; its fields are already plain JSON values (but the grader mark), so no
+    deep copy (dataclasses.asdict) is needed: this runs once per stored call."""
+    data = dict(vars(record))
+    data["grader"] = asdict(record.grader) if record.grader is not None else None
+    return data
+
+
+def _grader_columns(grader: GraderRole | None) -> tuple[str, str, int]:
+    """The key columns of a grader call; the call under test has none ('', '', -1: SQLite keys need values)."""
+    return (grader.kind, grader.graded, grader.index) if grader is not None else ("", "", -1)
 
 
 def _alive(pid: int) -> bool:
@@ -449,6 +576,8 @@ def _alive(pid: int) -> bool:
 
 
 MAX_LISTED_MATCHES = 10
+_RESULT_COLUMNS = ("run_id, side, suite, prompt, model, case_id, repeat, key, created_at, record, model_id, error_class,"
+                   " cached, latency_s, cost_usd, tokens_in, tokens_out, queue_s")
 _RUN_COLUMNS = ("id, created_at, finished_at, status, git_commit, git_dirty, baseline_ref, baseline_commit, config,"
                 " summary, kind")
 

@@ -91,14 +91,20 @@ def _stored(root: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, 
     db = sqlite3.connect(root / ".llmops" / "llmops.db")
     try:
         results = {}
-        for case_id, raw in db.execute("SELECT case_id, record FROM results"):
-            record = json.loads(raw)
+        for case_id, raw, output in db.execute("SELECT r.case_id, r.record, o.text FROM results r"
+                                               " LEFT JOIN outputs o ON o.hash = r.output_hash"):
+            record = json.loads(raw)  # the output is kept once, in `outputs`
+            if output is not None:
+                record["output"] = json.loads(output)
             for timed in ("latency_s", "queue_s"):
                 record.pop(timed, None)
             results[case_id] = record
         cache = {}
-        for key, raw in db.execute("SELECT key, response FROM cache"):
+        for key, raw, text in db.execute("SELECT c.key, c.response, o.text FROM cache c"
+                                         " LEFT JOIN outputs o ON o.hash = c.output_hash"):
             answer = json.loads(raw)
+            if text is not None:
+                answer["text"] = json.loads(text)
             answer.pop("latency_s", None)
             cache[key] = answer
     finally:

@@ -29,9 +29,9 @@ from llmops_cli.plan import grader_config_problems
 from llmops_cli.project import load_project
 from llmops_cli.scoring import judge
 from llmops_cli.scoring.base import GraderError
-from llmops_cli.scoring.graders import aux_key
+from llmops_cli.scoring.graders import grader_key
 from llmops_cli.source import WorkTree
-from llmops_cli.store import Store
+from llmops_cli.store import GraderRole, Store
 
 RUBRIC = 'The reply mentions "refund"'
 PROMPT = """model: default
@@ -147,12 +147,9 @@ def test_judge_calls_are_counted_and_costed_apart(graded: tuple[Path, EvalResult
 
 def test_judge_calls_are_traced_and_redacted(graded: tuple[Path, EvalResult, dict[str, int]]) -> None:
     root, result, _ = graded
-    store = Store(root)
-    try:
-        rows = [r for r in store.results(result.document.to_json()["run"]["id"]) if r.side.startswith("judge:")]
-    finally:
-        store.close()
-    assert sorted(r.side for r in rows) == ["judge:head:default:0"] * 2
+    with Store(root) as store:
+        rows = [r for r in store.results(result.document.run.id) if r.grader is not None]
+    assert [(r.side, r.grader) for r in rows] == [("head", GraderRole("judge", "default", 0))] * 2
     assert {(r.model, r.model_id) for r in rows} == {("judge", "openai/standin-1")}
     trace = next(r for r in rows if r.case_id == "mentions-refund")
     system, user = trace.messages
@@ -265,12 +262,9 @@ def test_faithfulness_variant(tmp_path: Path, server: StandinServer) -> None:
     assert by_id["faithful"]["passed"]
     assert not by_id["made-up"]["passed"] and by_id["made-up"]["runs"][0]["error"] is None
     assert by_id["made-up"]["runs"][0]["assertions"][0]["message"].startswith("judge-v2 score 0.50 < 0.7: 2 of 4 answer words")
-    store = Store(root)
-    try:
-        (trace,) = [r for r in store.results(result.document.to_json()["run"]["id"])
-                    if r.side.startswith("judge:") and r.case_id == "made-up"]
-    finally:
-        store.close()
+    with Store(root) as store:
+        (trace,) = [r for r in store.results(result.document.run.id)
+                    if r.grader is not None and r.grader.kind == "judge" and r.case_id == "made-up"]
     assert f"<context>\n{context}\n</context>" in trace.messages[1]["content"]
 
 
@@ -336,7 +330,7 @@ def test_the_grading_prompt_is_versioned() -> None:
     from llmops_cli.config import ModelSpec
 
     spec = ModelSpec("judge", "openai/standin-1")
-    assert aux_key(judge.GRADER_VERSION, "chat", spec, call.params, call.messages) != aux_key(
+    assert grader_key(judge.GRADER_VERSION, "chat", spec, call.params, call.messages) != grader_key(
         "judge-v0", "chat", spec, call.params, call.messages), "a new grading prompt version never reuses old verdicts"
 
 

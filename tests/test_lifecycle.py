@@ -27,12 +27,10 @@ def runs_table(root: Path) -> list[tuple[Any, ...]]:
 
 
 def stored_cases(root: Path, run_id: str) -> dict[str, dict[str, Any]]:
-    db = sqlite3.connect(root / ".llmops" / "llmops.db")
-    try:
-        rows = db.execute("SELECT case_id, record FROM results WHERE run_id = ?", (run_id,)).fetchall()
-    finally:
-        db.close()
-    return {case_id: json.loads(record) for case_id, record in rows}
+    from llmops_cli.store import Store, record_dict
+
+    with Store(root) as store:
+        return {r.case_id: record_dict(r) for r in store.results(run_id)}
 
 
 # --- 7. absurd usage is a malformed response; a crash leaves the run incomplete --------------------
@@ -255,3 +253,44 @@ def test_a_signal_stops_the_run_cleanly_and_it_resumes(tmp_path: Path, server: S
     server.configure(latency_ms=0)
     again = eval_cli(root, "--concurrency", "2")
     assert again.code == 0 and f"resumed run {run_id}" in again.stdout, again.stdout + again.stderr
+
+
+# --- one lifecycle for every command that makes a run ----------------------------------------------
+
+
+def test_a_run_that_ends_unfinished_is_incomplete_never_running(tmp_path: Path) -> None:
+    """Whatever command made it (here a `diff --run` scratch run), a crash before it finishes marks the run
+    incomplete with why: a run left `running` would be resumed into the same crash."""
+    from llmops_cli.lifecycle import Run, RunStart
+    from llmops_cli.store import Store
+
+    with Store(tmp_path) as store:
+        with pytest.raises(RuntimeError), Run.begin(store, RunStart("diff", {"suites": {}})) as run:
+            raise RuntimeError("the provider module failed to import")
+        row = store.get_run(run.id)
+        assert row is not None and row.status == "incomplete" and row.kind == "diff"
+        assert row.summary == {"outcome": {"crashed": "RuntimeError: the provider module failed to import"}}
+        with pytest.raises(KeyError), Run.begin(store, RunStart("rerun", {})) as failed_judging:
+            failed_judging.judge(lambda: {"gate": {}, "run": {}}["missing"], lambda document: document)
+        judged = store.get_run(failed_judging.id)
+        assert judged is not None and judged.status == "incomplete" and "KeyError" in str(judged.summary)
+    assert store.db is not None
+    with pytest.raises(sqlite3.ProgrammingError):  # the context manager closed the store
+        store.db.execute("SELECT 1")
+
+
+def test_every_kind_of_run_has_one_id_format_and_its_report_folder(tmp_path: Path, server: StandinServer) -> None:
+    """eval, merge, rerun and diff name their runs one way: `<date>-<time>-<what made it>-<6 hex>`, and an
+    eval's reports are in `.llmops/reports/<run id>/`."""
+    import re
+
+    root = write_project(tmp_path / "p", server.base_url)
+    assert eval_cli(root).code == 0
+    (run_id, status), = runs_table(root)
+    assert re.fullmatch(r"\d{8}-\d{6}-eval-[0-9a-f]{6}", run_id) and status == "complete"
+    assert (root / ".llmops" / "reports" / run_id / "results.json").is_file()
+    merged = llmops("merge", str(root / ".llmops" / "reports" / run_id), cwd=root, env=ENV)
+    assert merged.code == 0, merged.stderr
+    merge_id = next(i for i, _ in runs_table(root) if i != run_id)
+    assert re.fullmatch(r"\d{8}-\d{6}-merge-[0-9a-f]{6}", merge_id)
+    assert results_json(root)["run"]["status"] == "complete" and results_json(root)["run"]["finished_at"] is not None

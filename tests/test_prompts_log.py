@@ -55,7 +55,7 @@ def test_log_lists_commits_newest_first_with_the_results_of_each_version(tmp_pat
         f"    support x default: correctness 30.0%, schema 0.0%, refusal 0.0% ({verdict}, run {rid})"
         for verdict, rid in (("fail", worse_run), ("pass", readme_run)))
     assert ada_results == [f"    support x default: correctness 90.0%, schema 100.0%, refusal 0.0% (pass, run {first_run})"]
-    assert draft_run not in run.stdout and "diff-" not in run.stdout
+    assert draft_run not in run.stdout and "-diff-" not in run.stdout
 
 
 def test_log_of_a_prompt_without_commits_is_an_input_error(tmp_path: Path, server: StandinServer) -> None:

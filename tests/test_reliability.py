@@ -108,7 +108,8 @@ def test_redaction_runs_before_anything_is_written(tmp_path: Path, server: Stand
     output = doc["groups"][0]["cases"][0]["runs"][0]["output"]
     assert "[email]" in output and "[ticket]" in output, output  # the model echoed them; the trace holds the mask
     db = sqlite3.connect(root / ".llmops" / "llmops.db")
-    traced = " ".join(row[0] for row in db.execute("SELECT record FROM results"))
+    traced = " ".join(row[0] for row in db.execute("SELECT record FROM results UNION ALL SELECT o.text FROM results r"
+                                                " JOIN outputs o ON o.hash = r.output_hash"))
     db.close()
     written = [traced] + [p.read_text() for p in out.iterdir()] + [run.stdout, run.stderr]
     for name, value in PII.items():

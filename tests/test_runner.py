@@ -138,6 +138,24 @@ def test_a_redirect_to_another_origin_is_not_followed(server: StandinServer) -> 
     assert same.answer is not None and same.answer.text.startswith("Stand-in answer"), same.failure
 
 
+def test_litellms_own_handlers_do_not_follow_a_redirect_to_another_origin(server: StandinServer) -> None:
+    """litellm calls Anthropic (and Gemini, Mistral, ...) through its own httpx handler, which follows
+    redirects wherever they point, with the body (the prompts) and the provider's key header (`x-api-key`
+    is not dropped across origins as `Authorization` is). Here `anthropic/` reaches the stand-in (the URL
+    fragment swallows the `/v1/messages` litellm appends), which answers 307 to a second server."""
+    provider = Provider(timeout_s=5, retries=0, secrets=[FAKE_KEY])
+    spec = ModelSpec("claude", "anthropic/claude-3-5-haiku-latest", f"{server.base_url}/chat/completions#",
+                     "STANDIN_KEY")
+    with StandinServer() as elsewhere:
+        target = f"{elsewhere.base_url}/chat/completions"
+        messages = [{"role": "user", "content": f"[standin: fault=redirect, location={target}] the private prompt"}]
+        outcome = asyncio.run(provider.complete(spec, messages, {"max_tokens": 20}))
+        assert elsewhere.stats()["requests"] == 0, "the redirect was followed"
+    assert server.stats()["requests"] == 1, "the call reached the stand-in as an Anthropic request"
+    assert outcome.answer is None and outcome.failure is not None
+    assert outcome.failure.error_class == "redirect" and "another origin" in outcome.failure.message
+
+
 def plan(root: Path) -> tuple[Any, list[PlannedCall]]:
     project = load_project(WorkTree(root))
     return project, plan_calls(project, "head", Selection())
@@ -146,7 +164,7 @@ def plan(root: Path) -> tuple[Any, list[PlannedCall]]:
 def run(root: Path, calls: list[PlannedCall], project: Any, run_id: str = "run-1", **limits: Any) -> tuple[
         RunOutcome, Store]:
     store = Store(root)
-    store.start_run(run_id, run_id, {}, None, False)
+    store.start_run(run_id, run_id, {})
     redactor = Redactor(project.config.redact, secrets_in_use(project.config.models))
     settings = {"concurrency": 4, "timeout_s": 2.0, "retries": 2, **limits}
     return Runner(store, run_id, RunLimits(**settings), redactor).run(calls, set()), store
@@ -174,6 +192,29 @@ def test_runner_records_every_call_and_caches_only_answers(tmp_path: Path, serve
         assert again.progress.cached == 6 and server.stats()["chat"] - before == 3
     finally:
         store.close()
+
+
+def test_personal_data_in_error_text_is_redacted_before_it_is_cut(tmp_path: Path, server: StandinServer) -> None:
+    """The provider quotes the request back in its error (the stand-in's 400 names a bad directive value).
+    Wherever the 300-character cut falls inside an email address, no part of it may be stored: every
+    redaction rule runs on the whole text before it is cut, not only the key formats."""
+    email = "jane.doe@example.com"
+    cases = "".join(json.dumps({"id": f"pad-{pad}", "vars": {"product": "Acme",
+                                                             "ticket": f"[standin: times={'p' * pad}{email}]"}}) + "\n"
+                    for pad in range(190, 230))
+    root = write_project(tmp_path / "p", server.base_url, cases=cases, config_extra="redact: [email]\n")
+    project, calls = plan(root)
+    outcome, store = run(root, calls, project, retries=0, max_consecutive_errors=1000)
+    try:
+        records = list(store.results("run-1"))
+        assert len(records) == 40 and all(r.error_class == "bad_request" for r in records)
+        assert any("[email]" in (r.error or "") for r in records), "the email was quoted in full somewhere"
+        for r in records:
+            assert "jane" not in (r.error or ""), f"{r.case_id}: part of the address survived: {r.error}"
+    finally:
+        store.close()
+    for path in (root / ".llmops").iterdir():
+        assert b"jane" not in path.read_bytes(), path.name
 
 
 def test_identical_requests_are_sent_once(tmp_path: Path, server: StandinServer) -> None:

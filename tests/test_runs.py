@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 from conftest import git
@@ -66,11 +67,14 @@ def test_unknown_and_scratch_runs_are_clear_errors(tmp_path: Path, server: Stand
     assert missing.stderr.strip().splitlines() == [
         "error: run 'nosuch' not found in .llmops/llmops.db; `llmops runs` lists them"]
 
-    scratch = cli(root, "show", "diff-")
+    with sqlite3.connect(root / ".llmops" / "llmops.db") as db:
+        (scratch_id,) = [row[0] for row in db.execute("SELECT id FROM runs WHERE kind = 'diff'")]
+    assert re.fullmatch(r"\d{8}-\d{6}-diff-[0-9a-f]{6}", scratch_id), scratch_id
+    scratch = cli(root, "show", scratch_id)
     assert scratch.code == 2, scratch.stdout + scratch.stderr
     lines = scratch.stderr.strip().splitlines()
     assert len(lines) == 1 and "llmops diff --run" in lines[0]
-    assert cli(root, "report", "diff-", "--out", str(tmp_path / "r")).code == 2
+    assert cli(root, "report", scratch_id, "--out", str(tmp_path / "r")).code == 2
 
 
 def test_rerun_runs_are_listed_and_shown_as_reruns(tmp_path: Path, server: StandinServer) -> None:
@@ -82,6 +86,7 @@ def test_rerun_runs_are_listed_and_shown_as_reruns(tmp_path: Path, server: Stand
     rerun = cli(root, "rerun", str(tmp_path / "traces.jsonl"), "--prompt", "support", "--model", "default")
     assert rerun.code == 0, rerun.stdout + rerun.stderr
     rerun_id = next(p.name for p in (root / ".llmops" / "reports").iterdir() if "-rerun-" in p.name)
+    assert re.fullmatch(r"\d{8}-\d{6}-rerun-[0-9a-f]{6}", rerun_id), rerun_id
 
     listed = cli(root, "runs")
     assert listed.code == 0, listed.stderr

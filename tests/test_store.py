@@ -8,7 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
-from llmops_cli.store import MIGRATIONS, CachedAnswer, CallRecord, Store
+from llmops_cli._standin import StandinServer
+from llmops_cli.store import MIGRATIONS, CachedAnswer, CallRecord, GraderRole, Store
 
 ANSWER = CachedAnswer(text='{"category": "refund"}', finish_reason="stop", tokens_in=12, tokens_out=5,
                       cost_usd=0.0001, latency_s=0.25)
@@ -51,7 +52,7 @@ def test_wal_mode_and_busy_timeout(tmp_path: Path) -> None:
 def test_record_and_cache_round_trip(tmp_path: Path) -> None:
     store = Store(tmp_path)
     try:
-        store.start_run("r1", "plan", {"suites": {}}, "abc123", False)
+        store.start_run("r1", "plan", {"suites": {}}, git_commit="abc123")
         store.record("r1", make_record("a"), ANSWER)
         store.record("r1", make_record("b", error="InternalServerError: 500"))
         assert store.cache_get_many(["key-a-0", "key-b-0", "nope"]) == {"key-a-0": ANSWER}, "errors are never cached"
@@ -76,7 +77,7 @@ def test_resume_run_takes_over_only_unfinished_runs_whose_process_is_gone(tmp_pa
     store = Store(tmp_path)
     try:
         assert store.resume_run("plan") is None
-        store.start_run("r1", "plan", {}, None, False)
+        store.start_run("r1", "plan", {})
         assert store.resume_run("plan") is None, "a live process's run is never taken over"
         store.db.execute("UPDATE runs SET pid = ? WHERE id = 'r1'", (dead_pid(),))
         assert store.resume_run("other-plan") is None
@@ -98,7 +99,7 @@ def test_two_stores_writing_from_two_threads(tmp_path: Path) -> None:
     def writer(run_id: str) -> None:
         store = Store(tmp_path)
         try:
-            store.start_run(run_id, run_id, {}, None, False)
+            store.start_run(run_id, run_id, {})
             for i in range(150):
                 store.record(run_id, make_record(f"c{i}", key=f"{run_id}-{i}"), ANSWER)
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
@@ -124,7 +125,7 @@ from llmops_cli.store import Store
 
 run_id = sys.argv[1]
 store = Store(Path({root!r}))
-store.start_run(run_id, run_id, {{}}, None, False)
+store.start_run(run_id, run_id, {{}})
 for i in range(200):
     store.record(run_id, make_record(f"c{{i}}", key=f"shared-{{i}}"), ANSWER)
 store.close()
@@ -162,8 +163,8 @@ def test_a_request_answered_meanwhile_is_not_claimed_again(tmp_path: Path) -> No
     claim, then B claims. B must find the answer under the claim's lock, not call again."""
     a, b = Store(tmp_path), Store(tmp_path)
     try:
-        a.start_run("ra", "plan", {"suites": {}}, None, False)
-        b.start_run("rb", "plan", {"suites": {}}, None, False)
+        a.start_run("ra", "plan", {"suites": {}})
+        b.start_run("rb", "plan", {"suites": {}})
         assert b.cache_get_many(["key-x-0"]) == {}  # B's first look: a miss
         assert a.claim(["key-x-0"], "ra", 600) == {"key-x-0"}
         a.record("ra", make_record("x"), ANSWER)  # answered, cached, claim dropped
@@ -172,3 +173,97 @@ def test_a_request_answered_meanwhile_is_not_claimed_again(tmp_path: Path) -> No
     finally:
         a.close()
         b.close()
+
+
+def old_store(root: Path, rows: list[tuple[str, str, str, dict[str, object]]]) -> None:
+    """A store as llmops wrote it before grader calls had typed columns (migrations 1-6), holding `rows`
+    of (side, model, case_id, record fields)."""
+    import json
+    import time
+
+    (root / ".llmops").mkdir(parents=True)
+    db = sqlite3.connect(root / ".llmops" / "llmops.db", isolation_level=None)
+    db.execute("CREATE TABLE _llmops_migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+    for migration in MIGRATIONS[:6]:
+        migration(db)
+        db.execute("INSERT INTO _llmops_migrations VALUES (?, ?)", (migration.__name__, time.time()))
+    db.execute("INSERT INTO runs (id, created_at, status, config) VALUES ('old', 1.0, 'complete', '{}')")
+    db.execute("INSERT INTO cache VALUES ('old-key', 'openai/gpt-4o-mini', ?, 1.0)", (json.dumps(vars(ANSWER)),))
+    for side, model, case_id, fields in rows:
+        record = {**vars(make_record(case_id)), "side": side, "model": model, **fields}
+        record.pop("graders")
+        record.pop("grader")
+        db.execute("INSERT INTO results (run_id, side, suite, prompt, model, case_id, repeat, key, created_at, record)"
+                   " VALUES ('old', ?, 'support', 'support', ?, ?, 0, 'k', 1.0, ?)",
+                   (side, model, case_id, json.dumps(record)))
+    db.close()
+
+
+def test_an_old_store_gets_typed_grader_calls(tmp_path: Path) -> None:
+    """Grader rows were told apart by a side spelled `judge:head:default:0`; migration 7 moves that into
+    typed columns, keeps every row in order, and old records' `aux` summaries read as `graders`."""
+    summary = {"kind": "judge", "index": 0, "score": 1.0}
+    old_store(tmp_path, [("head", "default", "a", {"aux": [summary]}), ("judge:head:default:0", "default", "a", {}),
+                         ("similarity:base:my:model:1", "embed", "a", {}), ("base", "default", "a", {"aux": []})])
+    with Store(tmp_path) as store:
+        records = list(store.results("old"))
+    assert [(r.side, r.model, r.grader) for r in records] == [
+        ("head", "default", None), ("head", "default", GraderRole("judge", "default", 0)),
+        ("base", "embed", GraderRole("similarity", "my:model", 1)), ("base", "default", None)]
+    assert records[0].graders == [summary] and records[0].call_id == records[1].call_id
+    assert [r.output for r in records] == ["ok"] * 4, "outputs stored inline before migration 8 still read"
+    with Store(tmp_path) as store:
+        assert store.cache_get_many(["old-key"]) == {"old-key": ANSWER}
+    columns = open_db(tmp_path).execute("SELECT side, grader_kind, grader_for, grader_index FROM results").fetchall()
+    assert ("head", "judge", "default", 0) in columns and ("head", "", "", -1) in columns
+
+
+def test_a_failed_migration_leaves_the_old_store_as_it_was(tmp_path: Path) -> None:
+    """Migration 7 rebuilds the results table; a row it cannot read stops it, and everything rolls back."""
+    import pytest
+
+    from llmops_cli.store import StoreError
+
+    old_store(tmp_path, [("head", "default", "a", {}), ("judge:head:default:not-a-number", "default", "a", {})])
+    with pytest.raises(StoreError):
+        Store(tmp_path)
+    db = open_db(tmp_path)
+    assert [row[0] for row in db.execute("SELECT side FROM results ORDER BY rowid")] == [
+        "head", "judge:head:default:not-a-number"]
+    assert "grader_kind" not in {row[1] for row in db.execute("PRAGMA table_info(results)")}
+    assert "_m007_grader_columns" not in {row[0] for row in db.execute("SELECT name FROM _llmops_migrations")}
+
+
+def table_bytes(root: Path) -> int:
+    """Bytes the store's tables and indexes take on their pages (the WAL included: dbstat reads through it)."""
+    db = open_db(root)
+    try:
+        return int(db.execute("SELECT SUM(pgsize) FROM dbstat").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_an_answer_is_stored_once(tmp_path: Path, server: StandinServer) -> None:
+    """A 1 MB answer is the cache's raw answer and the run's (redacted) output: one text when redaction
+    changes nothing, so the store grows by about one copy, not two. Reports and a second run from the cache
+    still carry the whole answer."""
+    import json
+
+    from conftest import write_project
+
+    from llmops_cli.commands.eval import EvalOptions, evaluate
+
+    case = {"id": "big", "vars": {"product": "Acme", "ticket": "hello [standin: fault=huge, size_mb=1]"}}
+    root = write_project(tmp_path / "p", server.base_url, cases=json.dumps(case) + "\n", suite="prompt: support\n")
+    Store(root).close()
+    empty = table_bytes(root)
+    first = evaluate(root, EvalOptions(no_baseline=True, formats=("json",)))
+    grown = table_bytes(root) - empty
+    assert 1_000_000 < grown < 1_400_000, f"the store grew by {grown} bytes for a 1 MiB answer"
+    document = json.loads((first.report_dir / "results.json").read_text())  # type: ignore[union-attr]
+    assert document["groups"][0]["cases"][0]["runs"][0]["output"] == "x" * 1024 * 1024
+    second = evaluate(root, EvalOptions(no_baseline=True, formats=("json",)))
+    again = json.loads((second.report_dir / "results.json").read_text())  # type: ignore[union-attr]
+    (run,) = again["groups"][0]["cases"][0]["runs"]
+    assert run["cached"] and run["output"] == "x" * 1024 * 1024
+    assert table_bytes(root) - empty - grown < 100_000, "a cache hit stores the answer no more"

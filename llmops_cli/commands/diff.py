@@ -7,7 +7,6 @@ are also sent to the model (through the cache) and the outputs diffed.
 from __future__ import annotations
 
 import difflib
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,7 +88,8 @@ def diff_prompt(root: Path, name: str, base_ref: str | None, head_ref: str | Non
     return PromptDiff(name, str(base_ref), head_ref or "work tree", template, cases), base, head
 
 
-def _case_diff(suite: str, case_id: str, base: Project, head: Project, name: str, base_case: object, head_case: object) -> CaseDiff:
+def _case_diff(suite: str, case_id: str, base: Project, head: Project, name: str, base_case: object,
+               head_case: object) -> CaseDiff:
     if base_case is None or name not in base.compiled:
         return CaseDiff(suite, case_id, "only-head")
     try:
@@ -123,9 +123,10 @@ def _tool_diffs(name: str, base: Project, head: Project, base_label: str, head_l
 
 def run_both(root: Path, result: PromptDiff, base: Project, head: Project) -> None:
     """Call the model on both sides of every changed case (cache first) and diff the outputs."""
+    from llmops_cli.lifecycle import Run, RunStart
     from llmops_cli.providers import secrets_in_use
     from llmops_cli.redact import Redactor
-    from llmops_cli.runner import Runner, RunLimits
+    from llmops_cli.runner import RunLimits, Runner
     from llmops_cli.store import Store
 
     suites = tuple(sorted({c.suite for c in result.cases if c.status == "changed"}))
@@ -137,15 +138,11 @@ def run_both(root: Path, result: PromptDiff, base: Project, head: Project) -> No
         selection = Selection(tuple(s for s in suites if s in project.suites), repeat=1)
         calls += [c for c in plan_calls(project, side, selection)
                   if c.prompt == result.prompt and (c.suite, c.case.id) in wanted]
-    store = Store(root)
-    try:
-        run_id = "diff-" + uuid.uuid4().hex[:8]
-        store.start_run(run_id, "", {"kind": "diff", "suites": {}}, None, False, kind="diff")
-        Runner(store, run_id, RunLimits.from_config(head.config.limits), Redactor(head.config.redact, secrets_in_use(head.config.models))).run(calls, set())
-        records = {(r.side, r.suite, r.case_id, r.model): r for r in store.results(run_id)}
-        store.finish_run(run_id, "complete", {})
-    finally:
-        store.close()
+    redactor = Redactor(head.config.redact, secrets_in_use(head.config.models))
+    with Store(root) as store, Run.begin(store, RunStart("diff", {"suites": {}})) as run:
+        Runner(store, run.id, RunLimits.from_config(head.config.limits), redactor).run(calls, set())
+        records = {(r.side, r.suite, r.case_id, r.model): r for r in store.results(run.id) if r.grader is None}
+        run.finish("complete", {})
     for case in result.cases:
         for (side, suite, case_id, model), record in records.items():
             if side != "head" or (suite, case_id) != (case.suite, case.case_id):

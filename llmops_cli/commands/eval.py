@@ -6,10 +6,8 @@ import difflib
 import json
 import os
 import sys
-import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from llmops_cli.cases import canonical_json, sha256_text
 from llmops_cli.document import Document, DocumentError, Group
 from llmops_cli.errors import InputError
 from llmops_cli.gate import GateSettings
+from llmops_cli.lifecycle import Run, RunStart, crash_text, report_dir
 from llmops_cli.lock import LOCK_FILE, case_hashes, diff_cases, set_hash
 from llmops_cli.plan import PlannedCall, Selection, is_adhoc, plan_calls, resolve_model
 from llmops_cli.project import Project, load_project, lock_problems
@@ -30,7 +29,7 @@ from llmops_cli.report.prose import skipped_lines
 from llmops_cli.results import build_document, records_from_document, summary_of
 from llmops_cli.runner import Progress, RunLimits, Runner, RunOutcome, identity
 from llmops_cli.source import WorkTree
-from llmops_cli.store import CallRecord, Store
+from llmops_cli.store import CallId, CallRecord, Store
 from llmops_cli.trust import on_pull_request, refuse_new_endpoints
 
 
@@ -107,8 +106,7 @@ def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress],
         _refuse_new_endpoints(head, baseline, options)
     for spec in {c.model.alias: c.model for c in calls if not options.offline}.values():
         api_key(spec)  # a missing key is an input error before anything runs
-    store = Store(root)
-    try:
+    with Store(root) as store:
         if options.dry_run:
             keys = sorted({c.request_key for c in calls})  # an agent loop's later steps depend on its answers
             cached = len(store.cache_get_many(keys)) if not options.no_cache else 0
@@ -118,8 +116,6 @@ def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress],
                              f"runs a side and at most {adaptive.MAX_CALLS_FACTOR}x these calls")
             return DryRun(len(calls), len(keys), cached, len(head.suites), notes)
         return _run(root, store, head, baseline, calls, options, notes, on_progress)
-    finally:
-        store.close()
 
 
 def _refuse_unlocked(project: Project) -> None:
@@ -298,45 +294,43 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
         run_config["adaptive"] = resampled
         run_config["options"] = {**_options_dict(options, limits), "max_repeat": resampled["max_repeat"]}
     plan_hash = sha256_text(canonical_json([run_config["options"], baseline.source if baseline else None,
-                                            sorted(c.key + repr(identity(c)) for c in calls)]))
-    run_id = store.resume_run(plan_hash)
-    done: set[Any] = set()
-    if run_id:
-        done = {(r.side, r.suite, r.prompt, r.model, r.case_id, r.repeat) for r in store.results(run_id) if r.ok}
-        notes.append(f"resumed run {run_id}: {len(done)} completed calls kept")
-    else:
-        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        from llmops_cli import gitref
+                                            sorted(c.key + repr(tuple(identity(c))) for c in calls)]))
+    from llmops_cli import gitref
 
-        paths = ["llmops.yaml", "llmops.lock", "prompts", "evals", "tools"]
-        store.start_run(run_id, plan_hash, run_config, gitref.head_commit(root), gitref.is_dirty(root, paths),
-                        baseline.ref if baseline else None, baseline.commit if baseline else None)
-        if baseline is not None and baseline.records:
-            store.record_many(run_id, baseline.records)
-    redactor = Redactor(cfg.redact, secrets_in_use([*cfg.models.values(), *(c.model for c in calls)]))
-    outcome: dict[str, Any] = {}
-    try:
-        result = Runner(store, run_id, limits, redactor, on_progress).run(calls, done)
-        if resampled is not None and resampled["note"] is None and baseline and baseline.project:
-            result = _resample(store, run_id, head, baseline.project, run_config, options.selection, result,
-                               Runner(store, run_id, limits, redactor, on_progress))
-        outcome = {"stopped": result.stopped, "offline_misses": len(result.misses),
-                   "misses": [f"{c.suite}/{c.case.id} x {c.model.alias}" + (" (baseline)" if c.side == "base" else "")
-                              for c in result.misses[:50]]}
-    except KeyboardInterrupt:
-        outcome = {"interrupted": True}
-        raise
-    except InputError as exc:  # a missing key, found before the first call: nothing was sent
-        outcome = {"stopped": f"{exc.problems[0]}"}
-        raise
-    except BaseException as exc:  # any crash: the run is incomplete and resumable, never "complete"
-        outcome = {"crashed": f"{type(exc).__name__}: {exc}"[:300]}
-        raise
-    finally:
-        document = _close_run(store, run_id, outcome)
-    report_dir = options.out or root / ".llmops" / "reports" / run_id
-    files = write_reports(document, report_dir, options.formats)
-    return EvalResult(document, report_dir, files, notes)
+    paths = ["llmops.yaml", "llmops.lock", "prompts", "evals", "tools"]
+    start = RunStart("eval", run_config, plan_hash, gitref.head_commit(root), gitref.is_dirty(root, paths),
+                     baseline.ref if baseline else None, baseline.commit if baseline else None)
+    with Run.begin(store, start, resume=True) as run:
+        done: set[CallId] = set()
+        if run.resumed:
+            done = {r.call_id for r in store.results(run.id) if r.ok and r.grader is None}
+            notes.append(f"resumed run {run.id}: {len(done)} completed calls kept")
+        elif baseline is not None and baseline.records:
+            store.record_many(run.id, baseline.records)
+        redactor = Redactor(cfg.redact, secrets_in_use([*cfg.models.values(), *(c.model for c in calls)]))
+        outcome: dict[str, Any] = {}
+        try:
+            result = Runner(store, run.id, limits, redactor, on_progress).run(calls, done)
+            if resampled is not None and resampled["note"] is None and baseline and baseline.project:
+                result = _resample(store, run.id, head, baseline.project, run_config, options.selection, result,
+                                   Runner(store, run.id, limits, redactor, on_progress))
+            outcome = {"stopped": result.stopped, "offline_misses": len(result.misses),
+                       "misses": [f"{c.suite}/{c.case.id} x {c.model.alias}" + (" (baseline)" if c.side == "base" else "")
+                                  for c in result.misses[:50]]}
+        except KeyboardInterrupt:
+            outcome = {"interrupted": True}
+            raise
+        except InputError as exc:  # a missing key, found before the first call: nothing was sent
+            outcome = {"stopped": f"{exc.problems[0]}"}
+            raise
+        except BaseException as exc:  # any crash: the run is incomplete and resumable, never "complete"
+            outcome = {"crashed": crash_text(exc)}
+            raise
+        finally:
+            document = _judge(store, run, outcome)
+    folder = report_dir(root, run.id, options.out)
+    files = write_reports(document, folder, options.formats)
+    return EvalResult(document, folder, files, notes)
 
 
 def _adaptive_config(head: Project, baseline: Baseline | None, options: EvalOptions) -> dict[str, Any] | None:
@@ -373,7 +367,7 @@ def _resample(store: Store, run_id: str, head: Project, base: Project, run_confi
         plan = chosen.get((call.suite, call.prompt, call.model.alias))
         if plan is not None and 1 <= call.repeat < plan.runs and call.case.id in plan.cases:
             extra.append(call)
-    done = {(r.side, r.suite, r.prompt, r.model, r.case_id, r.repeat) for r in store.results(run_id) if r.ok}
+    done = {r.call_id for r in store.results(run_id) if r.ok and r.grader is None}
     second = runner.run(extra, done)
     return RunOutcome(second.progress, first.misses + second.misses, second.stopped)
 
@@ -383,32 +377,19 @@ def power_lines(root: Path, drop: float) -> list[str]:
     from llmops_cli import powerplan
 
     alpha = load_project(WorkTree(root)).config.gate.alpha
-    store = Store(root)
-    try:
+    with Store(root) as store:
         found = powerplan.estimates(store, drop, alpha)
-    finally:
-        store.close()
     if not found:
         raise InputError("--power: no stored run compared a suite with a baseline yet; run `llmops eval` first")
     return [f"power: {powerplan.describe(e, drop)}" for e in found]
 
 
-def _close_run(store: Store, run_id: str, outcome: dict[str, Any]) -> Document:
-    """Judge the stored calls and mark the run complete or incomplete. If judging itself fails, the run is
-    still marked incomplete (never left `running`, which a later run would resume into the same crash)."""
-    run = store.get_run(run_id)
-    assert run is not None
-    try:
-        document = build_document(run, store.results(run_id), outcome)
-    except BaseException as exc:
-        crashed = {**outcome, "crashed": f"{type(exc).__name__}: {exc}"[:300]}
-        store.finish_run(run_id, "incomplete", {"outcome": crashed})
-        raise
-    status = "complete" if document.gate.status != "incomplete" else "incomplete"
-    store.finish_run(run_id, status, {**summary_of(document), "outcome": outcome})
-    finished = store.get_run(run_id)
-    return replace(document, run=replace(document.run, status=status,
-                                         finished_at=finished.finished_at if finished else None))
+def _judge(store: Store, run: Run, outcome: dict[str, Any]) -> Document:
+    """Judge the stored calls and finish the run complete or incomplete (incomplete too if judging fails)."""
+    row = store.get_run(run.id)
+    assert row is not None
+    return run.judge(lambda: build_document(row, store.results(run.id), outcome),
+                     lambda document: {**summary_of(document), "outcome": outcome}, outcome)
 
 
 def _options_dict(options: EvalOptions, limits: RunLimits) -> dict[str, Any]:
@@ -424,6 +405,7 @@ def calls_line(doc: Document) -> str:
     """What reached a provider, as opposed to what was scored: cache hits and calls sharing an identical
     request of this run are not sent again, and unknown prices read unknown, never $0."""
     metrics = [m for g in doc.groups for m in (g.metrics, g.base_metrics) if m]
+
     def count(key: str) -> int:
         return sum(m.count(key) for m in metrics)
 

@@ -12,18 +12,16 @@ the report of what is there, and its gate says incomplete, never passed.
 from __future__ import annotations
 
 import json
-import time
-import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from llmops_cli.commands.runs import load_document
 from llmops_cli.document import Document, DocumentError
 from llmops_cli.errors import IncompleteError, InputError
+from llmops_cli.lifecycle import Run, RunStart, report_dir
 from llmops_cli.report import refuse_project_folder, write_reports
 from llmops_cli.results import build_document, records_from_document, summary_of
-from llmops_cli.store import Store
+from llmops_cli.store import CallId, Store
 
 
 def _load(root: Path, item: str) -> Document:
@@ -66,12 +64,12 @@ def merge(root: Path, items: list[str], formats: tuple[str, ...], out: Path | No
         raise IncompleteError(f"incomplete shard set: missing shards {missing}; merge every shard of the run "
                               "(or pass --allow-partial to report what is there without gating)")
     commits = {d.run.git_commit for d in documents}
-    seen: dict[tuple[Any, ...], str] = {}
+    seen: dict[CallId, str] = {}
     records = []
     for item, document in zip(items, documents, strict=True):
         for side, base_cases in (("head", False), ("base", True)):
             for record in records_from_document(document, side, base_cases):
-                ident = (side, record.suite, record.prompt, record.model, record.case_id, record.repeat)
+                ident = record.call_id
                 if ident in seen:
                     raise InputError(f"{item}: case {record.suite}/{record.case_id} is also in {seen[ident]}; "
                                      "shards must not overlap")
@@ -81,25 +79,20 @@ def merge(root: Path, items: list[str], formats: tuple[str, ...], out: Path | No
     outcome = _merged_outcome(documents)
     if missing:
         outcome["partial"] = f"missing shards {missing}"
-    run_id = time.strftime("%Y%m%d-%H%M%S") + "-merged-" + uuid.uuid4().hex[:4]
     config = {**first.config, "options": {**first.options, "shard": None, "merged_from": items},
               "redaction": list(first.redaction), "allow_python": first.python_assertions,
               "notes": sorted({n for d in documents for n in d.run.notes})}
-    store = Store(root)
-    try:
-        baseline = first.baseline
-        store.start_run(run_id, "", config, first.git_commit if len(commits) == 1 else None,
-                        first.git_dirty, baseline.ref if baseline else None, baseline.commit if baseline else None)
-        store.record_many(run_id, records)
-        run = store.get_run(run_id)
-        assert run is not None
-        document = build_document(run, records, outcome)
-        status = "incomplete" if document.gate.status == "incomplete" else "complete"
-        store.finish_run(run_id, status, {**summary_of(document), "outcome": outcome})
-        document = replace(document, run=replace(document.run, status=status))
-    finally:
-        store.close()
-    return document, write_reports(document, out or root / ".llmops" / "reports" / run_id, formats)
+    baseline = first.baseline
+    start = RunStart("eval", config, git_commit=first.git_commit if len(commits) == 1 else None,
+                     git_dirty=first.git_dirty, baseline_ref=baseline.ref if baseline else None,
+                     baseline_commit=baseline.commit if baseline else None, label="merge")
+    with Store(root) as store, Run.begin(store, start) as run:
+        store.record_many(run.id, records)
+        row = store.get_run(run.id)
+        assert row is not None
+        document = run.judge(lambda: build_document(row, records, outcome),
+                             lambda document: {**summary_of(document), "outcome": outcome}, outcome)
+    return document, write_reports(document, report_dir(root, run.id, out), formats)
 
 
 def _check_one_plan(items: list[str], documents: list[Document]) -> None:

@@ -33,11 +33,8 @@ def prompt_log(root: Path, name: str, limit: int = 50) -> list[LineageEntry]:
     commits = sorted({c.sha: c for c in commits}.values(), key=lambda c: c.date, reverse=True)[:limit]
     if not commits:
         raise InputError(f"{path}: no commits touch this prompt (is it committed, and is this a git repository?)")
-    store = Store(root)
-    try:
+    with Store(root) as store:
         runs = store.list_runs(limit=5000)
-    finally:
-        store.close()
     # A run belongs to the prompt version it actually ran: matched by the prompt file's hash,
     # so runs at later commits that did not touch the prompt (or with it uncommitted) land right.
     by_version: dict[str, list[dict[str, Any]]] = {}

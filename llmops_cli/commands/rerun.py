@@ -15,8 +15,6 @@ stored with the run and rendered by the report formats' rerun writers.
 
 from __future__ import annotations
 
-import time
-import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from llmops_cli import agreement
 from llmops_cli.cases import Case, canonical_json, sha256_text
 from llmops_cli.config import ALWAYS_REDACTED, BUILTIN_REDACTIONS, ProjectConfig, RedactRule, RerunThresholds
 from llmops_cli.errors import InputError
+from llmops_cli.lifecycle import Run, RunStart, report_dir
 from llmops_cli.plan import PlannedCall, request_key
 from llmops_cli.project import Project, load_project
 from llmops_cli.providers import api_key, secrets_in_use
@@ -131,8 +130,8 @@ def _plan(project: Project, options: RerunOptions, ingest: Ingest,
     compiled = project.compiled[options.prompt]
     spec = project.config.models[options.model]
     phrases = refusal_phrases(project.config.refusal)
-    rendered_ctx = ScoreContext((), prompt.schema, phrases, False)
-    as_logged_ctx = ScoreContext((), None, phrases, False)  # not written for the prompt's schema
+    rendered_ctx = ScoreContext((), prompt.schema, phrases, allow_python=False)
+    as_logged_ctx = ScoreContext((), None, phrases, allow_python=False)  # not written for the prompt's schema
     calls: list[PlannedCall] = []
     logged: dict[str, agreement.Logged] = {}
     usable = []
@@ -181,11 +180,8 @@ def _check_skips(path: Path, ingest: Ingest, options: RerunOptions, redactor: Re
 
 
 def _earlier_rows(root: Path, run_id: str) -> list[dict[str, Any]]:
-    store = Store(root)
-    try:
+    with Store(root) as store:
         run = store.get_run(run_id)
-    finally:
-        store.close()
     document = (run.summary or {}).get("rerun") if run else None
     if not isinstance(document, dict) or not isinstance(document.get("traces"), list):
         raise InputError(f"--baseline-run {run_id!r}: no finished `llmops rerun` run with that id in "
@@ -197,33 +193,27 @@ def _run(root: Path, project: Project, options: RerunOptions, path: Path, calls:
          logged: dict[str, agreement.Logged], ingest: Ingest, redactor: Redactor,
          earlier: list[dict[str, Any]] | None) -> RerunResult:
     from llmops_cli import gitref
-    from llmops_cli.runner import Runner, RunLimits
+    from llmops_cli.runner import RunLimits, Runner
 
     config = project.config
     thresholds = _thresholds(config.rerun, options.thresholds)
-    run_id = time.strftime("%Y%m%d-%H%M%S") + "-rerun-" + uuid.uuid4().hex[:4]
-    run_config = {"kind": "rerun", "suites": {}, "prompt": options.prompt, "model": options.model,
+    run_config = {"suites": {}, "prompt": options.prompt, "model": options.model,
                   "traces": redactor.text(str(path)), "sample": options.sample, "seed": options.seed,
                   "vars_attribute": options.vars_attribute, "thresholds": thresholds.__dict__,
                   "redaction": [r.name for r in rerun_rules(config)]}
-    store = Store(root)
     stopped: str | None = "interrupted"
-    try:
-        store.start_run(run_id, "", run_config, gitref.head_commit(root), False, kind="rerun")
+    with Store(root) as store, Run.begin(store, RunStart("rerun", run_config, git_commit=gitref.head_commit(root))) as run:
         try:
-            outcome = Runner(store, run_id, RunLimits.from_config(config.limits), redactor,
+            outcome = Runner(store, run.id, RunLimits.from_config(config.limits), redactor,
                              redact_cache=True).run(calls, set())
             stopped = outcome.stopped
         finally:
-            records = [r for r in store.results(run_id) if r.side == "head"]
-            document = _document(run_id, store, run_config, options, thresholds, project, path, records, logged,
-                                 ingest, redactor, earlier, stopped)
-            store.finish_run(run_id, "incomplete" if document["gate"]["status"] == "incomplete" else "complete",
-                             {"kind": "rerun", "gate": document["gate"], "rerun": document})
-    finally:
-        store.close()
-    folder = options.out or root / ".llmops" / "reports" / run_id
-    return RerunResult(document, write_reports(document, folder, options.formats))
+            document = run.judge(
+                lambda: _document(run.id, store, run_config, options, thresholds, project, path,
+                                  [r for r in store.results(run.id) if r.side == "head" and r.grader is None], logged,
+                                  ingest, redactor, earlier, stopped),
+                lambda document: {"gate": document["gate"], "rerun": document})
+    return RerunResult(document, write_reports(document, report_dir(root, run.id, options.out), options.formats))
 
 
 def _thresholds(configured: RerunThresholds, given: RerunThresholds) -> RerunThresholds:

@@ -7,6 +7,7 @@ from typing import Any
 
 from llmops_cli.document import Document
 from llmops_cli.errors import InputError
+from llmops_cli.lifecycle import report_dir
 from llmops_cli.report import refuse_project_folder, write_reports
 from llmops_cli.report.fmt import number
 from llmops_cli.results import build_document
@@ -19,11 +20,8 @@ def list_runs(root: Path, limit: int) -> list[RunRow]:
     """The newest `limit` eval and rerun runs."""
     if limit <= 0:
         return []
-    store = Store(root)
-    try:
+    with Store(root) as store:
         return store.list_runs(limit, LISTED_KINDS)
-    finally:
-        store.close()
 
 
 def load_run(root: Path, run_id: str) -> RunRow:
@@ -33,11 +31,8 @@ def load_run(root: Path, run_id: str) -> RunRow:
         if not newest:
             raise InputError("no runs in .llmops/llmops.db yet; `llmops eval` makes one")
         run_id = newest[0].id
-    store = Store(root)
-    try:
+    with Store(root) as store:
         run = store.get_run(run_id)
-    finally:
-        store.close()
     if run is None:
         raise InputError(f"run {run_id!r} not found in .llmops/llmops.db; `llmops runs` lists them")
     if run.kind == "diff":
@@ -61,12 +56,9 @@ def load_document(root: Path, run_id: str) -> Document | dict[str, Any]:
 
 def load_eval_document(root: Path, run: RunRow) -> Document:
     """An eval run's document, rebuilt from its stored calls and the outcome it finished with."""
-    store = Store(root)
-    try:
+    with Store(root) as store:
         outcome = (run.summary or {}).get("outcome", {})
         return build_document(run, store.results(run.id), outcome)
-    finally:
-        store.close()
 
 
 def rerun_lines(run: RunRow) -> list[str]:
@@ -102,4 +94,4 @@ def report(root: Path, run_id: str, formats: tuple[str, ...], out: Path | None) 
     refuse_project_folder(root, out)
     document = load_document(root, run_id)
     run = document.run.id if isinstance(document, Document) else str(document["run"]["id"])
-    return write_reports(document, out or root / ".llmops" / "reports" / run, formats)
+    return write_reports(document, report_dir(root, run, out), formats)

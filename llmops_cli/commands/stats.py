@@ -34,11 +34,8 @@ def stats(root: Path, since: float, by: list[str]) -> Any:
     """A pandas DataFrame: one row per group, calls made (cache hits excluded from spend)."""
     import pandas as pd
 
-    store = Store(root)
-    try:
+    with Store(root) as store:
         rows = store.result_rows_since(since)
-    finally:
-        store.close()
     columns = ["created_at", "suite", "prompt", "model", "model_id", "error_class", "cached", "latency_s", "cost_usd",
                "tokens_in", "tokens_out"]
     frame = pd.DataFrame(rows, columns=columns)

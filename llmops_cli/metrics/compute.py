@@ -66,7 +66,7 @@ def grader_metrics(records: Sequence[CallRecord]) -> dict[str, Any]:
     """Per grader kind: calls, errors, and their list-price cost (None = unknown, never a silent 0)."""
     out: dict[str, Any] = {}
     for kind in grader_kinds():
-        calls = [a for r in records for a in r.aux if a["kind"] == kind]
+        calls = [a for r in records for a in r.graders if a["kind"] == kind]
         costs = [a["cost_usd"] for a in calls if a["latency_s"] is not None]  # answered (a failed call costs nothing)
         out[f"{kind}_calls"] = len(calls)
         out[f"{kind}_cached"] = sum(1 for a in calls if a["cached"])

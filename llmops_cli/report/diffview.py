@@ -21,10 +21,11 @@ def trim_diff(diff: str, width: int = 160, budget: int = 2000) -> str:
     shown = [_window(line, starts.get(i, 0), width if changed[i] else width // 2) for i, line in enumerate(lines)]
     if sum(len(line) + 1 for line in shown) <= budget:
         return "\n".join(shown)
-    kept = [(line, flag) for line, flag in zip(shown, changed) if flag or not line.startswith(" ")]  # context goes first
+    # context goes first
+    kept = [(line, flag) for line, flag in zip(shown, changed, strict=True) if flag or not line.startswith(" ")]
     out: list[str] = []
     used = 0
-    for n, (line, flag) in enumerate(kept):
+    for n, (line, _) in enumerate(kept):
         if used + len(line) + 1 > budget and out:
             rest = sum(1 for _, other in kept[n:] if other)
             out.append(f"{ELLIPSIS} {rest} more changed lines in results.json")
@@ -60,7 +61,7 @@ def _change_starts(lines: list[str], changed: list[bool]) -> dict[int, int]:
         while i < len(lines) and changed[i] and lines[i].startswith("+"):
             plus.append(i)
             i += 1
-        for a, b in zip(minus, plus):
+        for a, b in zip(minus, plus, strict=False):  # a run of deletions pairs with the additions after it
             start = _common_prefix(lines[a][1:], lines[b][1:])
             starts[a] = starts[b] = start
     return starts
@@ -68,7 +69,7 @@ def _change_starts(lines: list[str], changed: list[bool]) -> dict[int, int]:
 
 def _common_prefix(a: str, b: str) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):  # up to the shorter line
         if x != y:
             break
         n += 1

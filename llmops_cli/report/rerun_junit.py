@@ -3,7 +3,8 @@ call errors), one skipped testcase per unusable trace, one `.gate` testcase per 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from xml.etree import ElementTree as ET
 
 from llmops_cli.report.junit import _clean
@@ -37,9 +38,9 @@ def render(document: Mapping[str, Any]) -> str:
             counts["tests"] += 1
             counts["failures"] += 1
             case = ET.SubElement(suite, "testcase", classname=classname + ".gate", name=bound["key"], time="0.000")
-            value = "n/a" if bound["value"] is None else f"{bound['value']:.4f}"
+            measured = "n/a" if bound["value"] is None else f"{bound['value']:.4f}"
             ET.SubElement(case, "failure", type="threshold",
-                          message=_clean(f"{bound['metric']}={value} breaks {bound['key']} {bound['limit']}"
+                          message=_clean(f"{bound['metric']}={measured} breaks {bound['key']} {bound['limit']}"
                                          + (f": {bound['note']}" if bound["note"] else ""))[:500])
     for key, value in counts.items():
         suite.set(key, str(value))

@@ -4,7 +4,7 @@ An assertion type is a module-level object with `validate(spec) -> list[str]` (p
 when files load, so an unknown key is an input error and never a silent skip) and
 `check(output, spec) -> Verdict`. A model-graded type (judge, similarity) also carries a `Grader`:
 the runner sends the grader's request after the answer arrives and hands the parsed `Grade` to
-`check` as `output.aux`, so `check` itself stays pure and never touches the network.
+`check` as `output.grade`, so `check` itself stays pure and never touches the network.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class Output:
     schema: Mapping[str, Any] | None = None
     vars: Mapping[str, Any] = field(default_factory=dict)
     allow_python: bool = False
-    aux: Grade | None = None  # the grader's verdict for the assertion being checked (model-graded types)
+    grade: Grade | None = None  # the grader's verdict for the assertion being checked (model-graded types)
     tool_steps: tuple[tuple[ToolCall, ...], ...] = ()  # the tool calls of each model call, in order
     tools: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # offered tool -> parameters schema
     _json: Any = field(default=_MISSING, repr=False)
@@ -80,7 +80,7 @@ class GraderError(Exception):
 
 
 @dataclass(frozen=True)
-class GraderCall:
+class GraderMessages:
     """What one model-graded assertion sends: chat messages (judge) or, for embeddings, one
     `{"role": "input", "content": text}` per text, so both are stored and redacted like any prompt."""
 
@@ -97,7 +97,7 @@ class Grader:
     endpoint: str  # "chat" | "embedding"
     setting: str  # "judge_model" | "embedding_model"
     version: str
-    request: Callable[[str, Mapping[str, Any], Mapping[str, Any]], GraderCall]  # (answer, spec, case vars)
+    request: Callable[[str, Mapping[str, Any], Mapping[str, Any]], GraderMessages]  # (answer, spec, case vars)
     parse: Callable[[str], Grade]  # raises GraderError
 
 

@@ -30,7 +30,7 @@ class GraderModels:
 
 
 @dataclass(frozen=True)
-class AuxRequest:
+class GraderRequest:
     """One grader call for the assertion at `index` of a case's applicable assertions."""
 
     kind: str
@@ -70,7 +70,7 @@ def resolve_model(assertion: Assertion, models: GraderModels) -> ModelSpec:
     return models.models[alias]
 
 
-def aux_key(version: str, endpoint: str, spec: ModelSpec, params: Mapping[str, Any],
+def grader_key(version: str, endpoint: str, spec: ModelSpec, params: Mapping[str, Any],
             messages: list[dict[str, str]]) -> str:
     request = {"grader": version, "endpoint": endpoint, "model": spec.model, "api_base": spec.api_base,
                "params": dict(params), "messages": messages}
@@ -79,8 +79,8 @@ def aux_key(version: str, endpoint: str, spec: ModelSpec, params: Mapping[str, A
     return sha256_text(canonical_json(request))
 
 
-def aux_requests(answer: str, asserts: Sequence[Assertion], case_vars: Mapping[str, Any],
-                 models: GraderModels) -> list[AuxRequest]:
+def requests_for(answer: str, asserts: Sequence[Assertion], case_vars: Mapping[str, Any],
+                 models: GraderModels) -> list[GraderRequest]:
     """The grader calls an answer needs (callers skip empty answers and unwanted refusals: those
     fail on their own, and grading them would only cost money)."""
     requests = []
@@ -90,9 +90,9 @@ def aux_requests(answer: str, asserts: Sequence[Assertion], case_vars: Mapping[s
             continue
         spec = resolve_model(assertion, models)
         call = kind.grader.request(answer, assertion.spec, case_vars)
-        requests.append(AuxRequest(assertion.type, index, kind.grader.version, kind.grader.endpoint, spec,
+        requests.append(GraderRequest(assertion.type, index, kind.grader.version, kind.grader.endpoint, spec,
                                    call.messages, dict(call.params),
-                                   aux_key(kind.grader.version, kind.grader.endpoint, spec, call.params, call.messages)))
+                                   grader_key(kind.grader.version, kind.grader.endpoint, spec, call.params, call.messages)))
     return requests
 
 
@@ -112,11 +112,11 @@ def grader_problems(assertion: Assertion, models: GraderModels, case_vars: Mappi
 
 
 @dataclass(frozen=True)
-class AuxResult:
+class GraderResult:
     """How one grader call ended: a parsed Grade, or an error class (`judge_malformed`,
     `judge_server_error`, ...) that makes the case an error."""
 
-    request: AuxRequest
+    request: GraderRequest
     answer: Any  # CachedAnswer | None (kept loose: the store is not imported here)
     attempts: int
     cached: bool
@@ -140,13 +140,13 @@ class AuxResult:
                 "tokens_out": a.tokens_out if a else 0, "cost_usd": a.cost_usd if a else None}
 
 
-def settle(request: AuxRequest, answer: Any, failure_class: str | None, failure: str | None, attempts: int,
-           cached: bool) -> AuxResult:
+def settle(request: GraderRequest, answer: Any, *, failure_class: str | None = None, failure: str | None = None,
+           attempts: int = 0, cached: bool = False) -> GraderResult:
     """Parse a grader's answer, or classify its failure, as `<kind>_<class>`."""
     if answer is None:
-        return AuxResult(request, None, attempts, cached, None, f"{request.kind}_{failure_class or 'unknown'}",
+        return GraderResult(request, None, attempts, cached, None, f"{request.kind}_{failure_class or 'unknown'}",
                          failure or "no answer")
     try:
-        return AuxResult(request, answer, attempts, cached, request.parse(answer.text))
+        return GraderResult(request, answer, attempts, cached, request.parse(answer.text))
     except GraderError as exc:
-        return AuxResult(request, answer, attempts, cached, None, f"{request.kind}_malformed", str(exc))
+        return GraderResult(request, answer, attempts, cached, None, f"{request.kind}_malformed", str(exc))

@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmops_cli.scoring.base import Grade, Grader, GraderCall, GraderError, Kind, Output, Verdict, keys_problems, short
+from llmops_cli.scoring.base import Grade, Grader, GraderError, GraderMessages, Kind, Output, Verdict, keys_problems, short
 
 GRADER_VERSION = "judge-v2"
 DEFAULT_THRESHOLD = 0.5
@@ -64,14 +64,14 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def request(answer: str, spec: Mapping[str, Any], case_vars: Mapping[str, Any]) -> GraderCall:
+def request(answer: str, spec: Mapping[str, Any], case_vars: Mapping[str, Any]) -> GraderMessages:
     """The grading messages: the versioned system prompt, then rubric (and context) and the answer."""
     rubric = spec.get("rubric") or FAITHFULNESS_RUBRIC
     if spec.get("variant") == "faithfulness":
         user = FAITHFULNESS_PROMPT.format(context=_text(case_vars[spec["context_var"]]), rubric=rubric, answer=answer)
     else:
         user = RUBRIC_PROMPT.format(rubric=rubric, answer=answer)
-    return GraderCall([{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}], dict(PARAMS))
+    return GraderMessages([{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}], dict(PARAMS))
 
 
 def parse(text: str) -> Grade:
@@ -91,12 +91,12 @@ def parse(text: str) -> Grade:
 
 
 def _check(out: Output, spec: Mapping[str, Any]) -> Verdict:
-    if out.aux is None:
+    if out.grade is None:
         return Verdict(False, "not graded: the answer was empty or a refusal")
     threshold = spec.get("threshold", DEFAULT_THRESHOLD)
-    ok = out.aux.score >= threshold
-    return Verdict(ok, f"{GRADER_VERSION} score {out.aux.score:.2f} {'>=' if ok else '<'} {threshold:g}: "
-                       f"{short(out.aux.reason, 200)}")
+    ok = out.grade.score >= threshold
+    return Verdict(ok, f"{GRADER_VERSION} score {out.grade.score:.2f} {'>=' if ok else '<'} {threshold:g}: "
+                       f"{short(out.grade.reason, 200)}")
 
 
 JUDGE = Kind("judge", _validate, _check, Grader("chat", "judge_model", GRADER_VERSION, request, parse))

@@ -4,7 +4,7 @@ Rules (also in the README): an error is never a pass. An empty answer is its own
 never a refusal. A case with `expect_refusal` passes when the model refused (the suite's
 assertions do not apply to it; its own do). Any other case passes when it was not refused,
 not empty, and all suite and case assertions pass. A model-graded assertion (judge, similarity)
-gets its grader's verdict through `aux` (assertion index -> Grade); whether a grader call failed
+gets its grader's verdict through `grades` (assertion index -> Grade); whether a grader call failed
 is the runner's business, and makes the whole case an error.
 """
 
@@ -57,7 +57,7 @@ def worth_grading(text: str, finish_reason: str | None, expect_refusal: bool, ct
 
 
 def score_answer(text: str, finish_reason: str | None, case_vars: Mapping[str, Any], case_asserts: Sequence[Assertion],
-                 expect_refusal: bool, ctx: ScoreContext, aux: Mapping[int, Grade] | None = None,
+                 expect_refusal: bool, ctx: ScoreContext, grades: Mapping[int, Grade] | None = None,
                  tool_steps: Sequence[Sequence[ToolCall]] = (), exhausted: bool = False) -> Score:
     """Score an answer; `tool_steps` are the tool calls of each model call (an answer that only calls
     tools is not empty), `exhausted` an agent loop that still called tools at max_steps (a failure)."""
@@ -68,8 +68,8 @@ def score_answer(text: str, finish_reason: str | None, case_vars: Mapping[str, A
                     tool_steps=tuple(tuple(s) for s in tool_steps), tools=ctx.tools)
     schema_valid = _schema_valid(output) if ctx.schema is not None and not expect_refusal else None
     asserts = applicable(case_asserts, expect_refusal, ctx)
-    grades = aux or {}
-    results = [_run(assertion, replace(output, aux=grades[i]) if i in grades else output)
+    grades = grades or {}
+    results = [_run(assertion, replace(output, grade=grades[i]) if i in grades else output)
                for i, assertion in enumerate(asserts)]
     if expect_refusal:
         results.insert(0, {"type": "refusal", "passed": refused,

@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from llmops_cli.scoring.base import Grade, Grader, GraderCall, GraderError, Kind, Output, Verdict, keys_problems
+from llmops_cli.scoring.base import Grade, Grader, GraderError, GraderMessages, Kind, Output, Verdict, keys_problems
 
 VERSION = "cosine-v1"
 DEFAULT_THRESHOLD = 0.8
@@ -32,8 +32,8 @@ def _validate(spec: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def request(answer: str, spec: Mapping[str, Any], case_vars: Mapping[str, Any]) -> GraderCall:
-    return GraderCall([{"role": "input", "content": answer}, {"role": "input", "content": spec["value"]}])
+def request(answer: str, spec: Mapping[str, Any], case_vars: Mapping[str, Any]) -> GraderMessages:
+    return GraderMessages([{"role": "input", "content": answer}, {"role": "input", "content": spec["value"]}])
 
 
 def cosine(a: list[float], b: list[float]) -> float:
@@ -57,11 +57,11 @@ def parse(text: str) -> Grade:
 
 
 def _check(out: Output, spec: Mapping[str, Any]) -> Verdict:
-    if out.aux is None:
+    if out.grade is None:
         return Verdict(False, "not graded: the answer was empty or a refusal")
     threshold = spec.get("threshold", DEFAULT_THRESHOLD)
-    ok = out.aux.score >= threshold
-    return Verdict(ok, f"cosine similarity {out.aux.score:.3f} {'>=' if ok else '<'} {threshold:g}")
+    ok = out.grade.score >= threshold
+    return Verdict(ok, f"cosine similarity {out.grade.score:.3f} {'>=' if ok else '<'} {threshold:g}")
 
 
 SIMILARITY = Kind("similarity", _validate, _check, Grader("embedding", "embedding_model", VERSION, request, parse))
