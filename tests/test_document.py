@@ -139,7 +139,7 @@ def _document() -> Document:
                                               "cost_usd": {"max": 1.0}}}},
               "gate_settings": {"alpha": 0.05}, "notes": ["a note"], "redaction": ["secret"]}
     run = RunRow("r1", 1.0, 2.0, "complete", "abc", False, "main", "def", config, None)
-    head = [_record("head", "a", False), _record("head", "b", True, aux=[GRADER]), _record("head", "c", True),
+    head = [_record("head", "a", False), _record("head", "b", True, graders=[GRADER]), _record("head", "c", True),
             _record("head", "d", True)]
     base = [_record("base", "a", True), _record("base", "b", True), _record("base", "c", True)]
     return build_document(run, head + base, {})
