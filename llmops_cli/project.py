@@ -6,9 +6,9 @@ one pass; the same loader serves the work tree and a baseline git ref.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from llmops_cli.cases import Case, canonical_json, parse_cases, sha256_text
 from llmops_cli.config import (
@@ -96,8 +96,11 @@ def load_project(source: Source, only_suites: Sequence[str] = (), read_lock: boo
     # A config that does not parse is already a problem; keep checking the other files against an empty
     # model list (alias checks are skipped) so one run still shows every problem.
     config = parsed or ProjectConfig(models={})
-    tools, broken_tools = _load_tools(source, problems)
-    prompts, broken = _load_prompts(source, config, {*tools, *broken_tools}, problems)
+    tools, broken_tools = _load_folder(source, TOOLS_DIR, problems,
+                                       lambda name, text, path: parse_tool(name, text, path, problems))
+    offered = {*tools, *broken_tools}
+    prompts, broken = _load_folder(source, PROMPTS_DIR, problems, lambda name, text, path: parse_prompt(
+        name, text, path, config.models, problems, offered))
     suites = _load_suites(source, config, prompts, broken, problems, only_suites)
     cases = {}
     for name, suite in suites.items():
@@ -133,39 +136,27 @@ def _clip(problems: Problems) -> Problems:
     return problems
 
 
-def _load_tools(source: Source, problems: Problems) -> tuple[dict[str, Tool], set[str]]:
-    """Tool definitions that loaded, and the names of tool files that did not (their problems are recorded)."""
-    tools, broken = {}, set()
-    for file_name in _list(source, TOOLS_DIR, problems):
-        if not file_name.endswith((".yaml", ".yml")):
-            continue
-        path = f"{TOOLS_DIR}/{file_name}"
-        text = _read(source, path, problems)
-        name = file_name.rsplit(".", 1)[0]
-        tool = parse_tool(name, text, path, problems) if text is not None else None
-        if tool is not None:
-            tools[name] = tool
-        else:
-            broken.add(name)
-    return tools, broken
+T = TypeVar("T")
 
 
-def _load_prompts(source: Source, config: ProjectConfig, tools: set[str],
-                  problems: Problems) -> tuple[dict[str, Prompt], set[str]]:
-    """Prompts that loaded, and the names of prompt files that did not (their problems are recorded)."""
-    prompts, broken = {}, set()
-    for file_name in _list(source, PROMPTS_DIR, problems):
+def _load_folder(source: Source, folder: str, problems: Problems,
+                 parse: Callable[[str, str, str], T | None]) -> tuple[dict[str, T], set[str]]:
+    """Each `<folder>/<name>.yaml` parsed by `parse(name, text, path)`: what loaded, and the names of the
+    files that did not (their problems are recorded), so later checks can skip what is already reported."""
+    loaded: dict[str, T] = {}
+    broken: set[str] = set()
+    for file_name in _list(source, folder, problems):
         if not file_name.endswith((".yaml", ".yml")):
             continue
-        path = f"{PROMPTS_DIR}/{file_name}"
+        path = f"{folder}/{file_name}"
         text = _read(source, path, problems)
         name = file_name.rsplit(".", 1)[0]
-        prompt = parse_prompt(name, text, path, config.models, problems, tools) if text is not None else None
-        if prompt is not None:
-            prompts[name] = prompt
+        item = parse(name, text, path) if text is not None else None
+        if item is not None:
+            loaded[name] = item
         else:
             broken.add(name)
-    return prompts, broken
+    return loaded, broken
 
 
 def _load_suites(source: Source, config: ProjectConfig, prompts: Mapping[str, Prompt], broken: set[str],

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,27 @@ def llmops(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: fl
     done = subprocess.run([sys.executable, "-m", "llmops_cli", *args], cwd=cwd, env=full_env, capture_output=True,
                           text=True, timeout=timeout)
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+def kill_when(command: list[str], cwd: Path, ready: Callable[[], bool], *, env: dict[str, str] | None = None,
+              within_s: float = 90) -> None:
+    """Start `command` and SIGKILL it (no cleanup, as a crash or an OOM kill) once `ready()` holds; fails
+    when the command ends first or `ready` never holds within `within_s`."""
+    proc = subprocess.Popen(command, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + within_s
+        while not ready():
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "the moment to kill never came"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -22,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ENV, FAKE_KEY, SUPPORT_PROMPT, TICKETS, Run, case_lines, git, llmops, results_json, write_project
+from conftest import ENV, FAKE_KEY, SUPPORT_PROMPT, TICKETS, Run, case_lines, git, kill_when, llmops, results_json, write_project
 from test_reports import check_results_schema
 
 from llmops_cli._standin import StandinServer
@@ -324,21 +322,7 @@ def test_resume_after_kill(tmp_path: Path, server: StandinServer) -> None:
     db_path = root / ".llmops" / "llmops.db"
     command = [sys.executable, "-m", "llmops_cli", "eval", "--no-baseline", "--concurrency", "2"]
     server.configure(latency_ms=200)
-    proc = subprocess.Popen(command, cwd=root, env={**os.environ, **ENV}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while result_rows(db_path) < 6:
-            assert proc.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "no results were written"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    assert proc.returncode == -signal.SIGKILL
+    kill_when(command, root, lambda: result_rows(db_path) >= 6, env=ENV, within_s=60)
     completed = result_rows(db_path)
     sent_before = settled_requests(server)
     assert 6 <= completed < 30

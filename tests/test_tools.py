@@ -8,18 +8,14 @@ the real CLI against the stand-in over HTTP, in real git repositories where a ba
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ENV, Run, config_yaml, git, llmops, results_json
+from conftest import ENV, Run, config_yaml, git, kill_when, llmops, results_json
 from typer.testing import CliRunner
 
 from llmops_cli._standin import StandinServer
@@ -456,21 +452,8 @@ def test_resume_after_kill_mid_loop_repeats_no_step(tmp_path: Path, server: Stan
               "tool_results": {"get_capital": INJECTION, "send_email": slow}}]
     root = write_agent_project(tmp_path / "proj", server, prompt=agent_prompt(SYSTEM), cases=cases, suite="prompt: agent\n",
                                limits="limits: {concurrency: 2, timeout_s: 120, retries: 0}")
-    command = [sys.executable, "-m", "llmops_cli", "eval", "--no-baseline"]
-    proc = subprocess.Popen(command, cwd=root, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 90
-        while chat_requests(server) < 3:
-            assert proc.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "step 3 was never sent"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    assert proc.returncode == -signal.SIGKILL
+    kill_when([sys.executable, "-m", "llmops_cli", "eval", "--no-baseline"], root,
+              lambda: chat_requests(server) >= 3, env=ENV)
     assert chat_requests(server) == 3
     run = llmops("eval", "--no-baseline", cwd=root, env=ENV)
     assert run.code == 0, run.stdout + run.stderr
