@@ -40,7 +40,7 @@ from llmops_cli.document import Adaptive, AdaptiveGroup
 from llmops_cli.gate import compare_values
 from llmops_cli.metrics import PAIRED, REGISTRY, MetricContext
 from llmops_cli.stats import Comparison, is_significant_drop, sign_flip_p_value
-from llmops_cli.store import CallRecord
+from llmops_cli.store import CallRecord, group_records
 
 if TYPE_CHECKING:
     from llmops_cli.config import Suite
@@ -100,13 +100,11 @@ def resample_plan(records: Iterable[CallRecord], same_cases: Mapping[str, set[st
                   max_repeat: int) -> dict[GroupKey, Resample]:
     """Per suite x prompt x model of the adaptive `suites`: the cases to run again (groups with none left out)."""
     wanted = set(suites)
-    sides: dict[tuple[str, GroupKey], list[CallRecord]] = {}
-    for r in records:
-        if r.suite in wanted and r.grader is None:  # a grader call's own row is not a run of the case
-            sides.setdefault((r.side, (r.suite, r.prompt, r.model)), []).append(r)
+    sides = group_records(r for r in records if r.suite in wanted)
     plan: dict[GroupKey, Resample] = {}
-    for (side, key), head in sorted(sides.items()):
-        base = sides.get(("base", key))
+    for (side, suite, prompt, model), head in sorted(sides.items()):
+        key = (suite, prompt, model)
+        base = sides.get(("base", suite, prompt, model))
         if side != "head" or base is None:
             continue
         same = same_cases.get(key[0], set())

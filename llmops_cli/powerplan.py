@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from llmops_cli.metrics import REGISTRY, MetricContext
 from llmops_cli.power import repeat_drop, repeats_needed
-from llmops_cli.store import CallRecord, Store
+from llmops_cli.store import CallRecord, Store, group_records
 
 RUNS_SEARCHED = 50
 
@@ -54,10 +54,7 @@ def estimates(store: Store, drop: float, alpha: float) -> list[Estimate]:
     for run in store.list_runs(limit=RUNS_SEARCHED, kinds=("eval",)):
         if run.status != "complete" or run.baseline_ref is None:
             continue
-        sides: dict[tuple[str, str, str, str], list[CallRecord]] = {}
-        for r in store.results(run.id):
-            if r.grader is None:  # a grader call's own row is not a run of the case
-                sides.setdefault((r.side, r.suite, r.prompt, r.model), []).append(r)
+        sides = group_records(store.results(run.id))
         for (side, suite, prompt, model), head in sorted(sides.items()):
             base = sides.get(("base", suite, prompt, model))
             if side != "head" or base is None or (suite, prompt, model) in found:

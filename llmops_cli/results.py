@@ -46,15 +46,7 @@ from llmops_cli.metrics import PAIRED, MetricContext
 from llmops_cli.metrics.compute import case_scores, compute
 from llmops_cli.recommend import recommend
 from llmops_cli.report.prose import reasons
-from llmops_cli.store import CallRecord, RunRow
-
-
-def group_records(records: Iterable[CallRecord]) -> dict[tuple[str, str, str, str], list[CallRecord]]:
-    groups: dict[tuple[str, str, str, str], list[CallRecord]] = {}
-    for r in records:
-        if r.grader is None:  # a grader call's own row is summarised in the record it graded
-            groups.setdefault((r.side, r.suite, r.prompt, r.model), []).append(r)
-    return groups
+from llmops_cli.store import CallRecord, RunRow, group_records
 
 
 def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[str, Any]) -> Document:

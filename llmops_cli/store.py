@@ -23,7 +23,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -278,6 +278,19 @@ class RunRow:
     config: dict[str, Any]
     summary: dict[str, Any] | None
     kind: str = "eval"
+
+
+SideGroup = tuple[str, str, str, str]  # side, suite, prompt, model alias
+
+
+def group_records(records: Iterable[CallRecord]) -> dict[SideGroup, list[CallRecord]]:
+    """The runs of the cases by side and suite x prompt x model; a grader call's own row is left out
+    (it is summarised in the record it graded, and is not a run of a case)."""
+    groups: dict[SideGroup, list[CallRecord]] = {}
+    for r in records:
+        if r.grader is None:
+            groups.setdefault((r.side, r.suite, r.prompt, r.model), []).append(r)
+    return groups
 
 
 class StoreError(IncompleteError):
