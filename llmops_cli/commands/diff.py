@@ -15,6 +15,7 @@ from llmops_cli.gate import messages_diff
 from llmops_cli.plan import PlannedCall, Selection, plan_calls
 from llmops_cli.project import Project, load_project
 from llmops_cli.render import RenderError, render_case
+from llmops_cli.report.diffview import file_diff
 from llmops_cli.source import Source, WorkTree
 from llmops_cli.store import CallRecord
 
@@ -73,8 +74,7 @@ def diff_prompt(root: Path, name: str, base_ref: str | None, head_ref: str | Non
     base_text = base.prompts[name].text if name in base.prompts else ""
     head_text = head.prompts[name].text if name in head.prompts else ""
     path = f"prompts/{name}.yaml"
-    template = "".join(difflib.unified_diff(base_text.splitlines(True), head_text.splitlines(True),
-                                            f"a/{path} ({base_ref})", f"b/{path} ({head_ref or 'work tree'})"))
+    template = file_diff(base_text, head_text, f"a/{path} ({base_ref})", f"b/{path} ({head_ref or 'work tree'})")
     template += _tool_diffs(name, base, head, str(base_ref), head_ref or "work tree")
     cases: list[CaseDiff] = []
     for suite_name, suite in head.suites.items():
@@ -116,8 +116,7 @@ def _tool_diffs(name: str, base: Project, head: Project, base_label: str, head_l
         old = base.tools[tool].text if tool in base.tools else ""
         new = head.tools[tool].text if tool in head.tools else ""
         path = f"tools/{tool}.yaml"
-        out.append("".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{path} ({base_label})",
-                                                f"b/{path} ({head_label})")))
+        out.append(file_diff(old, new, f"a/{path} ({base_label})", f"b/{path} ({head_label})"))
     return "".join(out)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import sys
@@ -24,6 +23,7 @@ from llmops_cli.providers import api_key, secrets_in_use
 from llmops_cli.redact import Redactor
 from llmops_cli.renames import SEARCHED, find_renames, relabel_project, relabel_records, suite_renames_by_golden_set
 from llmops_cli.report import fmt, refuse_project_folder, write_reports
+from llmops_cli.report.diffview import file_diff
 from llmops_cli.report.markdown import sensitivity_lines, truncated_line
 from llmops_cli.report.prose import skipped_lines
 from llmops_cli.results import build_document, records_from_document, summary_of
@@ -270,7 +270,7 @@ def _changed_by(root: Path, path: str, base_commit: str) -> list[str]:
 
 
 def _text_diff(old: str, new: str, old_path: str, new_path: str) -> str:
-    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{old_path}", f"b/{new_path}"))
+    return file_diff(old, new, f"a/{old_path}", f"b/{new_path}")
 
 
 def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, calls: list[PlannedCall],

@@ -10,6 +10,8 @@ results.json keeps the full diff.
 
 from __future__ import annotations
 
+import difflib
+
 ELLIPSIS = "…"
 
 
@@ -84,3 +86,8 @@ def _window(line: str, start: int, width: int) -> str:
     begin = max(0, min(start - width // 4, len(text) - width))
     piece = text[begin:begin + width]
     return marker + (ELLIPSIS if begin else "") + piece + (ELLIPSIS if begin + width < len(text) else "")
+
+
+def file_diff(old: str, new: str, old_label: str, new_label: str) -> str:
+    """The unified diff of a file's two texts (a prompt template, a tool definition), as git shows it."""
+    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), old_label, new_label))
