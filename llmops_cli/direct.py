@@ -44,7 +44,7 @@ _REWRITTEN = re.compile(r"(o\d|gpt-5)", re.IGNORECASE)  # families whose params 
 
 
 def direct_route(spec: ModelSpec) -> bool:
-    """Whether this model's calls go through the openai SDK directly (else through litellm)."""
+    """Whether this model's calls are posted directly (else sent through litellm)."""
     if spec.client != "auto":
         return spec.client == "openai"
     if not spec.model.startswith(OPENAI_PREFIX):
