@@ -1,3 +1,3 @@
-from llmops_cli.cli import main
+from llmops_cli.cli import entry
 
-main()
+entry()

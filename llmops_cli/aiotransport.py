@@ -1,4 +1,4 @@
-"""An httpx transport that sends with aiohttp: the wire under the direct openai client.
+"""An httpx transport that sends with aiohttp: the wire under the direct client (direct.py).
 
 httpx's own pool (httpcore) scans every pooled connection, and asks each idle one whether its
 socket is readable, for every request it places and every answer it releases: at 32 calls in
@@ -7,7 +7,7 @@ transport for the same reason; this is the small part of that idea llmops needs,
 path gets it without importing litellm. httpx still drives the exchange (redirects, the
 cross-origin guard, the size cap and the whole-call deadline of httpclient.py wrap this transport);
 aiohttp only carries bytes. Its failures are raised as the httpx errors they correspond to, as
-litellm's transport does, so the openai SDK and classify() read them the same way on both paths.
+litellm's transport does, so direct.py and classify() read them the same way on both paths.
 """
 
 from __future__ import annotations

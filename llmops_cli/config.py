@@ -29,7 +29,7 @@ BUILTIN_REDACTIONS = ("email", "phone", "card", "iban", "ssn", "secret")
 ALWAYS_REDACTED = "secret"  # key formats: on whatever `redact:` says
 MESSAGE_ROLES = ("system", "user", "assistant")
 SUITE_KINDS = ("quality", "redteam")
-# auto: the openai SDK for OpenAI routes, litellm for the rest; litellm: always litellm; openai: the SDK for an
+# auto: the direct client for OpenAI routes, litellm for the rest; litellm: always litellm; openai: the direct client for an
 # OpenAI-compatible endpoint litellm names another way (hosted_vllm/..., lm_studio/...).
 CLIENTS = ("auto", "litellm", "openai")
 

@@ -14,8 +14,8 @@ transport, TLS and proxy settings) and used for `openai/`, `azure/` and any `api
 the OpenAI SDK; wrapped in litellm's own handler type (`guarded_handler`), it also serves the
 providers litellm calls through its httpx handler (Anthropic, Gemini, Mistral, ...: HTTPX_PROVIDERS in
 providers.py), whose default client follows every redirect. Other providers keep their clients
-(providers.py bounds those calls in time). The openai SDK, called directly for OpenAI-compatible
-endpoints (direct.py), gets the same guards around an aiohttp transport of llmops' own
+(providers.py bounds those calls in time). The direct client of OpenAI-compatible endpoints
+(direct.py) gets the same guards around an aiohttp transport of llmops' own
 (`plain_client`, aiotransport.py), so that path never imports litellm.
 
 The transport is also where a call's latency is measured: from just before the request is handed to
@@ -175,7 +175,7 @@ def model_client(limit: int = MAX_RESPONSE_BYTES) -> httpx.AsyncClient:
 
 
 def plain_client(limit: int = MAX_RESPONSE_BYTES) -> httpx.AsyncClient:
-    """The same guarded client without litellm, for the openai SDK called directly: its wire is aiohttp
+    """The same guarded client without litellm, for the direct client (direct.py): its wire is aiohttp
     (aiotransport.py, as litellm's is), with certifi's roots or SSL_CERT_FILE, and the proxy variables."""
     asyncio.get_running_loop()
     from llmops_cli.aiotransport import AiohttpTransport

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from llmops_cli.config import ModelSpec
-from llmops_cli.direct import DirectClients, direct_route, table_cost
+from llmops_cli.direct import OPENAI_KEY, APIError, DirectClients, direct_route, table_cost
 from llmops_cli.errors import InputError, Problem
 from llmops_cli.httpclient import (
     MAX_RESPONSE_BYTES,
@@ -82,7 +82,6 @@ def load_litellm() -> Any:
     return litellm
 
 
-OPENAI_KEY = "OPENAI_API_KEY"  # the key the openai SDK (and litellm's OpenAI route) reads when none is given
 LOCAL_KEY = "no-key"  # local servers take any key, but the OpenAI client refuses to send none
 
 
@@ -166,7 +165,7 @@ def secrets_in_use(specs: Mapping[str, ModelSpec] | Iterable[ModelSpec]) -> list
 
 
 class Provider:
-    """Calls models: OpenAI routes through the openai SDK (direct.py), every other through litellm, which is
+    """Calls models: OpenAI routes directly (direct.py), every other through litellm, which is
     imported once per run and only when a model needs it."""
 
     def __init__(self, timeout_s: float, retries: int, secrets: list[str], *, redactor: Redactor | None = None) -> None:
@@ -285,7 +284,7 @@ class Provider:
             raise CallFailure("malformed_response", f"unreadable response: {type(exc).__name__}: {exc}") from None
 
     def _vectors(self, spec: ModelSpec, response: Any, latency: float) -> CachedAnswer:
-        data = getattr(response, "data", None) or []
+        data = _field(response, "data") or []
         if not data:
             raise CallFailure("empty_choices", "provider returned no embeddings")
         items = sorted(data, key=lambda d: _field(d, "index") or 0)
@@ -295,26 +294,28 @@ class Provider:
                             cost_usd=self.cost(spec, tokens_in, 0), latency_s=latency)
 
     def _answer(self, spec: ModelSpec, response: Any, latency: float) -> CachedAnswer:
-        choices = getattr(response, "choices", None) or []
+        choices = _field(response, "choices") or []
         if not choices:
             raise CallFailure("empty_choices", "provider returned no choices")
         choice = choices[0]
-        text = getattr(choice.message, "content", None) or ""
+        message = _field(choice, "message")
+        if message is None:
+            raise CallFailure("malformed_response", "unreadable response: a choice without a message")
+        text = _field(message, "content") or ""
         if len(text) > MAX_RESPONSE_BYTES:  # a provider whose client litellm did not build from ours
             raise CallFailure("oversize", str(ResponseTooLarge(MAX_RESPONSE_BYTES)))
         tokens_in, tokens_out = usage_tokens(response, "prompt_tokens"), usage_tokens(response, "completion_tokens")
-        hidden = getattr(response, "_hidden_params", None)
+        hidden = _field(response, "_hidden_params")
         known = hidden.get("response_cost") if isinstance(hidden, dict) else None
         explicit = spec.input_cost_per_token is not None and spec.output_cost_per_token is not None
         if known is not None and not explicit:
             cost: float | None = float(known)
-        elif not explicit and direct_route(spec):  # the SDK's answer: litellm's price table, read as data
+        elif not explicit and direct_route(spec):  # a direct answer: litellm's price table, read as data
             cost = table_cost(spec.model, tokens_in, tokens_out, cached_tokens(response))
         else:
             cost = self.cost(spec, tokens_in, tokens_out)
-        return CachedAnswer(text=text, finish_reason=getattr(choice, "finish_reason", None), tokens_in=tokens_in,
-                            tokens_out=tokens_out, cost_usd=cost, latency_s=latency,
-                            tool_calls=tool_calls(choice.message))
+        return CachedAnswer(text=text, finish_reason=_field(choice, "finish_reason"), tokens_in=tokens_in,
+                            tokens_out=tokens_out, cost_usd=cost, latency_s=latency, tool_calls=tool_calls(message))
 
     def cost(self, spec: ModelSpec, tokens_in: int, tokens_out: int) -> float | None:
         """Price from llmops.yaml when given, else litellm's table; None (unknown) rather than 0."""
@@ -334,7 +335,7 @@ MAX_USAGE_TOKENS = 10**9  # far past any context window; more is a provider bug,
 def usage_tokens(response: Any, name: str) -> int:
     """A usage count the run can store and add up: absent reads 0; negative, fractional, non-numeric
     or absurd (it overflows SQLite and every sum after it) makes the answer unreadable."""
-    raw = getattr(getattr(response, "usage", None), name, None)
+    raw = _field(_field(response, "usage"), name)
     if raw is None:
         return 0
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 <= raw <= MAX_USAGE_TOKENS \
@@ -346,7 +347,7 @@ def usage_tokens(response: Any, name: str) -> int:
 
 def cached_tokens(response: Any) -> int:
     """Prompt tokens the provider served from its prompt cache (billed at the cache-read price); 0 if unsaid."""
-    raw = getattr(getattr(getattr(response, "usage", None), "prompt_tokens_details", None), "cached_tokens", None)
+    raw = _field(_field(_field(response, "usage"), "prompt_tokens_details"), "cached_tokens")
     return raw if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= MAX_USAGE_TOKENS else 0
 
 
@@ -356,7 +357,7 @@ MAX_TOOL_CALLS = 64  # per answer; more is a runaway model, and each one is a st
 def tool_calls(message: Any) -> tuple[ToolCall, ...]:
     """The tool calls of an answer in the OpenAI format litellm normalises every provider to; a call
     without a function name is unreadable, like any other malformed answer."""
-    raw = getattr(message, "tool_calls", None) or []
+    raw = _field(message, "tool_calls") or []
     if len(raw) > MAX_TOOL_CALLS:
         raise CallFailure("malformed_response", f"{len(raw)} tool calls in one answer (at most {MAX_TOOL_CALLS})")
     calls = []
@@ -372,7 +373,8 @@ def tool_calls(message: Any) -> tuple[ToolCall, ...]:
 
 
 def _field(item: Any, name: str) -> Any:
-    """litellm gives embedding items as dicts or as objects, depending on the provider."""
+    """A field of an answer: the direct client gives the answer's JSON (dicts), litellm objects, and litellm's
+    embedding items are either, depending on the provider."""
     return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
 
 
@@ -410,11 +412,11 @@ def _wrapped_cause(exc: Exception) -> str | None:
 
 
 def _source(exc: Exception) -> Exception:
-    """The failure as the endpoint gave it: the openai SDK's exception (litellm wraps it for OpenAI routes, the
-    direct path raises it as is) or a body that is not JSON, so both paths classify and word a failure the
-    same way; else the exception itself (litellm's own, for other providers)."""
+    """The failure as the endpoint gave it: the openai SDK's exception (litellm wraps it for OpenAI routes; the
+    direct path raises its namesake, direct.APIError) or a body that is not JSON, so both paths classify and
+    word a failure the same way; else the exception itself (litellm's own, for other providers)."""
     for inner in _chain(exc):
-        if type(inner).__module__.split(".")[0] == "openai" and isinstance(inner, Exception):
+        if isinstance(inner, APIError) or type(inner).__module__.split(".")[0] == "openai" and isinstance(inner, Exception):
             return inner
     for inner in _chain(exc):
         if isinstance(inner, ValueError) and type(inner).__name__ == "JSONDecodeError":

@@ -1,11 +1,12 @@
 """The two clients of an OpenAI route store the same records.
 
-An `openai/...` model is called through the openai SDK directly (direct.py); `client: litellm` sends
-the same alias through litellm. The same fault suite runs through both, through the real CLI over
-real HTTP to the stand-in, and every stored field is compared: each result record (error class,
+An `openai/...` model is called directly (direct.py: one JSON POST, failures raised as the openai
+SDK raises them); `client: litellm` sends the same alias through litellm (and so through the SDK).
+The same fault suite runs through both, through the real CLI over real HTTP to the stand-in, and
+every stored field is compared: each result record (error class,
 message, attempts, tokens, cost, finish reason, output, scoring) and each cached answer (tool calls
 included). Only what a clock decides (latency, queueing) may differ. `-X importtime` shows which
-run imported litellm: the direct one must not.
+run imported litellm: the direct one must import neither it nor the openai SDK.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def test_both_clients_store_the_same_records(tmp_path: Path, server: StandinServ
     via_litellm = _project(tmp_path / "litellm", server.base_url, "litellm")
     code_litellm, imported_litellm = _eval(via_litellm)
 
-    assert "openai" in imported_direct and "litellm" not in imported_direct, "the direct path imported litellm"
+    assert not {"litellm", "openai"} & imported_direct, "the direct path imported litellm or the openai SDK"
     assert "litellm" in imported_litellm, "client: litellm must send the calls through litellm"
     assert code_direct == code_litellm == 3, "errors over the tolerance: incomplete, on both paths"
     results_direct, cache_direct = _stored(direct)

@@ -18,10 +18,13 @@ its recommendation (passing prompt x model pairs, cheapest first, and why the ot
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from jinja2 import Template
 
 from llmops_cli.document import CaseChange, CaseResult, Document, Group, Metrics, RunInfo, StepResult
 from llmops_cli.metrics import REGISTRY
@@ -59,7 +62,7 @@ def render(doc: Document, nonce: str | None = None) -> str:
     run, groups = doc.run, doc.groups
     baseline = run.baseline
     order = sorted(range(len(groups)), key=lambda i: groups[i].kind == "redteam")  # quality first
-    return _TEMPLATE.render(
+    return _template().render(
         run=run, gate=doc.gate, groups=groups, nonce=nonce, csp=csp(nonce), verdicts=VERDICT,
         commit=(run.git_commit or "no commit")[:10], dirty=run.git_dirty, baseline=baseline,
         base_commit=((baseline.commit if baseline else None) or "")[:10],
@@ -209,11 +212,14 @@ def notes(run: RunInfo) -> list[str]:
     return out
 
 
-_TEMPLATE = environment(
-    TRIM=TRIM, MATRIX_TRIM=MATRIX_TRIM, SUMMARY_METRICS=SUMMARY_METRICS, CUT=fmt.CUT, PCT_METRICS=fmt.PCT_METRICS,
-    kind_of=kind_of, cell_of=cell_of, tags_json=tags_json, diff_lines=diff_lines, error_classes=error_classes,
-    metric_rows=metric_rows, change_boxes=change_boxes, case_row=case_row, failure=failure, redteam_counts=redteam_counts,
-    graders_line=graders_line, truncated_line=truncated_line, sensitivity_lines=sensitivity_lines,
-    change_label=change_label, change_reason=change_reason, calls_text=fmt.calls_text, limit_text=fmt.limit_text,
-    ci_text=fmt.ci_text,
-).get_template("report.html")
+@functools.cache
+def _template() -> Template:
+    """Compiled on first use: a run that writes no HTML does not pay for it."""
+    return environment(
+        TRIM=TRIM, MATRIX_TRIM=MATRIX_TRIM, SUMMARY_METRICS=SUMMARY_METRICS, CUT=fmt.CUT, PCT_METRICS=fmt.PCT_METRICS,
+        kind_of=kind_of, cell_of=cell_of, tags_json=tags_json, diff_lines=diff_lines, error_classes=error_classes,
+        metric_rows=metric_rows, change_boxes=change_boxes, case_row=case_row, failure=failure, redteam_counts=redteam_counts,
+        graders_line=graders_line, truncated_line=truncated_line, sensitivity_lines=sensitivity_lines,
+        change_label=change_label, change_reason=change_reason, calls_text=fmt.calls_text, limit_text=fmt.limit_text,
+        ci_text=fmt.ci_text,
+    ).get_template("report.html")

@@ -7,8 +7,11 @@ none, nor any fetch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
+
+from jinja2 import Template
 
 from llmops_cli.report import fmt
 from llmops_cli.report.html import VERDICT, csp
@@ -21,11 +24,14 @@ MODES = (("rendered", "Rendered with the prompt"), ("as_logged", "Replayed as lo
 
 def render(doc: Mapping[str, Any]) -> str:
     traces = doc["traces"]
-    return _TEMPLATE.render(
+    return _template().render(
         doc=doc, gate=doc["gate"], csp=csp(None), verdicts=VERDICT, sample=format(doc["run"]["sample"], "g"),
         changed=[r for r in traces if not r["agreed"] and r["error"] is None],
         errors=[r for r in traces if r["error"] is not None],
         modes=[(label, [r["id"] for r in traces if r["mode"] == mode]) for mode, label in MODES])
 
 
-_TEMPLATE = environment(TRIM=TRIM, MAX_LISTED=MAX_LISTED, interval=fmt.interval).get_template("rerun.html")
+@functools.cache
+def _template() -> Template:
+    """Compiled on first use: a run that writes no HTML does not pay for it."""
+    return environment(TRIM=TRIM, MAX_LISTED=MAX_LISTED, interval=fmt.interval).get_template("rerun.html")
