@@ -542,8 +542,10 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err_console.print(INTERRUPTED, markup=False)
         sys.exit(3)
-    except Exception as exc:  # noqa: BLE001 - last resort: one line, not a traceback
-        sys.stderr.write(f"error: internal error: {type(exc).__name__}: {exc}\n")
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, not a traceback, and no key in a CI log
+        from llmops_cli.redact import scrub_environment
+
+        sys.stderr.write(f"error: internal error: {scrub_environment(f'{type(exc).__name__}: {exc}')}\n")
         sys.exit(3)
     if code == INTERRUPTED_BY_TYPER:  # an interrupt outside a command's own boundary (while importing, printing)
         err_console.print(INTERRUPTED, markup=False)
