@@ -64,6 +64,9 @@ def guarded(call: Callable[[], T]) -> T:
 
 
 ROOT_OPTION = typer.Option(None, "--project", "-C", help="Project folder (default: nearest folder with llmops.yaml).")
+ALLOW_NEW_ENDPOINTS = typer.Option(False, "--allow-new-endpoints", envvar="LLMOPS_ALLOW_NEW_ENDPOINTS",
+                                   help="On a pull request, give keys to models whose api_base or api_key_env the "
+                                        "trusted llmops.yaml (of --baseline / the BASE ref) does not use.")
 
 
 def _root(project: Path | None) -> Path:
@@ -143,9 +146,7 @@ def eval_(
     power: float | None = typer.Option(None, "--power", min=0.001, max=1.0,
                                        help="Call nothing: from the last stored comparisons, the repeats needed to "
                                             "see a drop of this share (e.g. 0.05)."),
-    allow_new_endpoints: bool = typer.Option(False, "--allow-new-endpoints", envvar="LLMOPS_ALLOW_NEW_ENDPOINTS",
-                                             help="On a pull request, give keys to models whose api_base or api_key_env "
-                                                  "the baseline does not use."),
+    allow_new_endpoints: bool = ALLOW_NEW_ENDPOINTS,
 ) -> None:
     """Run suites, score them, compare with the baseline, gate and write reports."""
     from llmops_cli.commands.eval import DryRun, EvalOptions, EvalResult, evaluate
@@ -239,6 +240,7 @@ def diff(
     project: Path | None = ROOT_OPTION,
     run: bool = typer.Option(False, "--run", help="Also call the model on both sides (cache applies) and diff outputs."),
     all_cases: bool = typer.Option(False, "--all", help="List unchanged cases too."),
+    allow_new_endpoints: bool = ALLOW_NEW_ENDPOINTS,
 ) -> None:
     """Template diff, then the rendered-message diff of every case, between two refs."""
     from llmops_cli.commands.diff import PromptDiff, diff_prompt, run_both
@@ -248,7 +250,8 @@ def diff(
         root = _root(project)
         result, base_project, head_project = diff_prompt(root, prompt, base, head)
         if run:
-            run_both(root, result, base_project, head_project)
+            run_both(root, result, base_project, head_project, base_named=base is not None,
+                     allow_new_endpoints=allow_new_endpoints)
         return result
 
     result = guarded(go)
@@ -414,7 +417,8 @@ def rerun_(traces: Path = typer.Argument(...,
                                                         "(same traces, same --sample and --seed)."),
            format: str = typer.Option("md,json,junit", "--format", help="Report formats: md,json,junit,html."),
            project: Path | None = ROOT_OPTION,
-           out: Path | None = typer.Option(None, help="Report folder (default .llmops/reports/<run>/).")) -> None:
+           out: Path | None = typer.Option(None, help="Report folder (default .llmops/reports/<run>/)."),
+           allow_new_endpoints: bool = ALLOW_NEW_ENDPOINTS) -> None:
     """Replay logged production inputs against a prompt/model and compare with the logged outputs."""
     from llmops_cli.commands.rerun import RerunOptions, rerun
     from llmops_cli.config import RerunThresholds
@@ -424,7 +428,7 @@ def rerun_(traces: Path = typer.Argument(...,
     formats = guarded(lambda: parse_formats(format))
     options = RerunOptions(prompt=prompt, model=model, sample=sample, seed=seed, vars_attribute=vars_attribute,
                            strict=strict, thresholds=RerunThresholds(min_agreement, max_refusal_rate, min_schema_validity),
-                           baseline_run=baseline_run, formats=formats, out=out)
+                           baseline_run=baseline_run, allow_new_endpoints=allow_new_endpoints, formats=formats, out=out)
     result = guarded(lambda: rerun(_root(project), traces, options))
     doc = result.document
     m, ingest = doc["metrics"], doc["ingest"]
@@ -542,8 +546,10 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err_console.print(INTERRUPTED, markup=False)
         sys.exit(3)
-    except Exception as exc:  # noqa: BLE001 - last resort: one line, not a traceback
-        sys.stderr.write(f"error: internal error: {type(exc).__name__}: {exc}\n")
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, not a traceback, and no key in a CI log
+        from llmops_cli.redact import scrub_environment
+
+        sys.stderr.write(f"error: internal error: {scrub_environment(f'{type(exc).__name__}: {exc}')}\n")
         sys.exit(3)
     if code == INTERRUPTED_BY_TYPER:  # an interrupt outside a command's own boundary (while importing, printing)
         err_console.print(INTERRUPTED, markup=False)

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from llmops_cli.document import Document
+from llmops_cli.redact import scrub_environment
 from llmops_cli.store import RUN_KINDS, STORE_DIR, Store
 
 REPORTS_DIR = "reports"
@@ -48,7 +49,9 @@ def document_status(document: Document | dict[str, Any]) -> str:
 
 
 def crash_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:CRASH_TEXT_MAX]
+    """What crashed a run, for its summary: keys masked (any credential of the environment, every known key
+    format) before the text is stored, and before it is cut, so no half key survives."""
+    return scrub_environment(f"{type(exc).__name__}: {exc}")[:CRASH_TEXT_MAX]
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from llmops_cli.httpclient import (
     guarded_handler,
     model_client,
 )
-from llmops_cli.redact import Redactor, scrub
+from llmops_cli.redact import KEY_MIN, Redactor, environment_secrets, scrub
 from llmops_cli.store import CachedAnswer, ToolCall
 
 BACKOFF_BASE_S = 0.5
@@ -150,17 +150,11 @@ def _missing_keys(litellm: Any, spec: ModelSpec) -> list[str]:
     return missing
 
 
-KEY_MIN = 4  # a shorter "key" would mask ordinary text everywhere
-_CREDENTIAL_WORDS = {"KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PAT", "CREDENTIALS"}
-
-
 def secrets_in_use(specs: Mapping[str, ModelSpec] | Iterable[ModelSpec]) -> list[str]:
     """Key values that must never appear in anything written: every value a model's `api_key_env`
-    names, and every environment variable named like a credential (litellm's OPENAI_API_KEY,
-    AWS_SECRET_ACCESS_KEY, HF_TOKEN, WATSONX_APIKEY, ...), which litellm may send on its own."""
+    names, and every credential of the environment (redact.environment_secrets)."""
     specs = specs.values() if isinstance(specs, Mapping) else specs
-    values = [os.environ.get(s.api_key_env, "") for s in specs if s.api_key_env]
-    values += [v for k, v in os.environ.items() if _CREDENTIAL_WORDS & set(k.upper().split("_")) and len(v) >= 8]
+    values = [os.environ.get(s.api_key_env, "") for s in specs if s.api_key_env] + environment_secrets()
     return sorted({v for v in values if len(v) >= KEY_MIN}, key=len, reverse=True)
 
 

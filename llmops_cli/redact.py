@@ -26,6 +26,7 @@ Key values in use by the run are always scrubbed literally, whether or not rules
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -121,6 +122,22 @@ def _mask(name: str) -> Callable[[re.Match[str]], str]:
 
 
 _SECRET_FORMAT = re.compile(BUILTIN_PATTERNS[ALWAYS_ON])
+
+
+KEY_MIN = 4  # a shorter "key" would mask ordinary text everywhere
+_CREDENTIAL_WORDS = {"KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PAT", "CREDENTIALS"}
+
+
+def environment_secrets() -> list[str]:
+    """Every environment variable named like a credential (litellm's OPENAI_API_KEY, AWS_SECRET_ACCESS_KEY,
+    HF_TOKEN, WATSONX_APIKEY, a CI's DEPLOY_TOKEN, ...): litellm may send them on its own, and any error
+    text may carry one, so none is ever written."""
+    return [v for k, v in os.environ.items() if _CREDENTIAL_WORDS & set(k.upper().split("_")) and len(v) >= 8]
+
+
+def scrub_environment(text: str) -> str:
+    """`scrub` with the environment's credentials: for text no run's redactor sees (what crashed it)."""
+    return scrub(text, sorted(environment_secrets(), key=len, reverse=True))
 
 
 def scrub(text: str, secrets: Sequence[str]) -> str:

@@ -9,11 +9,13 @@ single call is made, unless the workflow opts in. A model with neither (litellm'
 and variables) is always allowed: the PR cannot redirect those.
 
 llmops knows it runs on a pull request from GitHub's `GITHUB_EVENT_NAME` (`pull_request`,
-`pull_request_target`), or from `LLMOPS_PULL_REQUEST=true` on other CI systems.
+`pull_request_target`), or from `LLMOPS_PULL_REQUEST=true` on other CI systems. Every command that
+calls a model applies it: `eval`, `diff --run` and `rerun`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 
 from llmops_cli.config import CONFIG_FILE, ModelSpec
@@ -47,6 +49,14 @@ def new_endpoints(head: Iterable[ModelSpec], trusted: Iterable[ModelSpec]) -> li
     known = {endpoint(s) for s in trusted} | {(None, None)}
     return [s for s in head if endpoint(s) not in known
             and not (s.api_key_env is None and not s.api_base_env and is_loopback(s.api_base))]
+
+
+def guard_pull_request(head: Iterable[ModelSpec], trusted: Iterable[ModelSpec], baseline: str | None,
+                       allowed: bool) -> None:
+    """On a pull request, unless the workflow allows it, refuse (exit 2) every model of `head` whose endpoint
+    no `trusted` model (from llmops.yaml at `baseline`, a ref the workflow named) uses."""
+    if on_pull_request(os.environ) and not allowed:
+        refuse_new_endpoints(head, trusted, baseline)
 
 
 def refuse_new_endpoints(head: Iterable[ModelSpec], trusted: Iterable[ModelSpec], baseline: str | None) -> None:

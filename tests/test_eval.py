@@ -412,6 +412,34 @@ def test_a_pull_request_cannot_send_a_key_to_an_endpoint_it_chose(tmp_path: Path
         assert elsewhere.stats()["chat"] > 0
 
 
+@pytest.mark.parametrize("command", ["diff --run", "rerun"])
+def test_diff_run_and_rerun_on_a_pull_request_send_no_key_to_an_endpoint_it_chose(
+        tmp_path: Path, server: StandinServer, elsewhere: StandinServer, command: str) -> None:
+    """Every command that calls a model keeps eval's rule: on a pull request a model whose endpoint the
+    trusted llmops.yaml does not use gets no key. `diff --run` trusts a BASE ref named on the command line;
+    rerun has no baseline, so only the workflow's opt-in lets such a model run."""
+    elsewhere.reset()
+    root = pr_repo(tmp_path / "p", server.base_url, config(elsewhere.base_url))
+    prompt = root / "prompts" / "support.yaml"
+    prompt.write_text(prompt.read_text().replace("Classify", "Please classify"))
+    git(root, "commit", "-qam", "reword the prompt")
+    (tmp_path / "t.jsonl").write_text(json.dumps({"id": "t1", "vars": {"product": "Acme", "ticket": "Refund please"},
+                                                  "output": "{}"}) + "\n")
+    runs = ([("diff", "support", "main", "--run"), ("diff", "support", "--run")] if command == "diff --run"
+            else [("rerun", str(tmp_path / "t.jsonl"), "--prompt", "support", "--model", "default")])
+    env = {**ENV, **PR_ENV}
+    sent = server.stats()["chat"]
+    for args in runs:
+        run = llmops(*args, cwd=root, env=env)
+        assert run.code == 2, run.stdout + run.stderr
+        assert "error: llmops.yaml:3: model 'default' would send $STANDIN_KEY to http://127.0.0.1:" in run.stderr
+        assert "--allow-new-endpoints" in run.stderr and "Traceback" not in run.stderr
+    assert elsewhere.stats()["requests"] == 0 and server.stats()["chat"] == sent, "nothing may be sent"
+    allowed = llmops(*runs[0], cwd=root, env={**env, "LLMOPS_ALLOW_NEW_ENDPOINTS": "true"})
+    assert allowed.code in (0, 1), allowed.stdout + allowed.stderr  # the workflow opted in: it runs
+    assert elsewhere.stats()["chat"] > 0
+
+
 def test_outside_a_pull_request_and_for_known_endpoints_nothing_is_refused(tmp_path: Path, server: StandinServer,
                                                                           elsewhere: StandinServer) -> None:
     # The branch adds a model on the endpoint main already uses, and one on litellm's own: allowed.

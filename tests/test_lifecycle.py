@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ENV, Run, case_lines, llmops, results_json, write_project
+from conftest import ENV, FAKE_KEY, Run, case_lines, llmops, results_json, write_project
 
 from llmops_cli._standin import StandinServer
 
@@ -258,6 +258,33 @@ def test_a_signal_stops_the_run_cleanly_and_it_resumes(tmp_path: Path, server: S
 # --- one lifecycle for every command that makes a run ----------------------------------------------
 
 
+def test_a_crash_never_stores_a_key(tmp_path: Path, server: StandinServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The text of whatever crashed a run goes into its summary: keys in it (the model's, any credential in
+    the environment, a known key format) are masked before it is stored, and before it is cut short."""
+    from llmops_cli.commands.eval import EvalOptions, evaluate
+    from llmops_cli.runner import Progress
+
+    root = write_project(tmp_path / "p", server.base_url)
+    other = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    monkeypatch.setenv("DEPLOY_TOKEN", "deploy-secret-value-42")
+
+    def broken_display(progress: Progress) -> None:
+        if progress.done >= 1:
+            raise RuntimeError(f"GET https://api.example/v1?key={FAKE_KEY} failed; token deploy-secret-value-42, "
+                               f"{other}")
+
+    with pytest.raises(RuntimeError):
+        evaluate(root, EvalOptions(no_baseline=True, concurrency=1), broken_display)
+    db = sqlite3.connect(root / ".llmops" / "llmops.db")
+    try:
+        ((summary,),) = db.execute("SELECT summary FROM runs").fetchall()
+    finally:
+        db.close()
+    assert "RuntimeError: GET https://api.example/v1?key=" in summary, summary
+    for secret in (FAKE_KEY, "deploy-secret-value-42", other):
+        assert secret not in summary
+
+
 def test_a_run_that_ends_unfinished_is_incomplete_never_running(tmp_path: Path) -> None:
     """Whatever command made it (here a `diff --run` scratch run), a crash before it finishes marks the run
     incomplete with why: a run left `running` would be resumed into the same crash."""
@@ -294,3 +321,20 @@ def test_every_kind_of_run_has_one_id_format_and_its_report_folder(tmp_path: Pat
     merge_id = next(i for i, _ in runs_table(root) if i != run_id)
     assert re.fullmatch(r"\d{8}-\d{6}-merge-[0-9a-f]{6}", merge_id)
     assert results_json(root)["run"]["status"] == "complete" and results_json(root)["run"]["finished_at"] is not None
+
+
+def test_an_internal_error_line_never_prints_a_key(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The last-resort `error: internal error:` line goes to a CI log: the environment's keys are masked."""
+    from llmops_cli import cli
+
+    monkeypatch.setenv("DEPLOY_TOKEN", "deploy-secret-value-42")
+
+    def crashing(**_: Any) -> None:
+        raise RuntimeError("POST failed with token deploy-secret-value-42")
+
+    monkeypatch.setattr(cli, "app", crashing)
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 3
+    err = capsys.readouterr().err
+    assert err.startswith("error: internal error: RuntimeError: POST failed with token ") and "deploy-secret" not in err

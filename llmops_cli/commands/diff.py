@@ -120,13 +120,19 @@ def _tool_diffs(name: str, base: Project, head: Project, base_label: str, head_l
     return "".join(out)
 
 
-def run_both(root: Path, result: PromptDiff, base: Project, head: Project) -> None:
-    """Call the model on both sides of every changed case (cache first) and diff the outputs."""
+def run_both(root: Path, result: PromptDiff, base: Project, head: Project, *, base_named: bool,
+             allow_new_endpoints: bool = False) -> None:
+    """Call the model on both sides of every changed case (cache first) and diff the outputs.
+
+    On a pull request only the llmops.yaml of a base ref named on the command line is trusted (the default
+    base, gate.baseline, is read from the pull request's own llmops.yaml): a model of either side whose
+    endpoint it does not use gets no key (trust.py)."""
     from llmops_cli.lifecycle import Run, RunStart
     from llmops_cli.providers import secrets_in_use
     from llmops_cli.redact import Redactor
     from llmops_cli.runner import RunLimits, Runner
     from llmops_cli.store import Store
+    from llmops_cli.trust import guard_pull_request
 
     suites = tuple(sorted({c.suite for c in result.cases if c.status == "changed"}))
     if not suites:
@@ -137,6 +143,9 @@ def run_both(root: Path, result: PromptDiff, base: Project, head: Project) -> No
         selection = Selection(tuple(s for s in suites if s in project.suites), repeat=1)
         calls += [c for c in plan_calls(project, side, selection)
                   if c.prompt == result.prompt and (c.suite, c.case.id) in wanted]
+    trusted = base.config.models.values() if base_named else ()
+    guard_pull_request([*head.config.models.values(), *base.config.models.values()], trusted,  # graders too
+                       result.base_label if base_named else None, allow_new_endpoints)
     redactor = Redactor(head.config.redact, secrets_in_use(head.config.models))
     with Store(root) as store, Run.begin(store, RunStart("diff", {"suites": {}})) as run:
         Runner(store, run.id, RunLimits.from_config(head.config.limits), redactor).run(calls, set())

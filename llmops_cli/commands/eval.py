@@ -30,7 +30,7 @@ from llmops_cli.results import build_document, records_from_document, summary_of
 from llmops_cli.runner import Progress, RunLimits, Runner, RunOutcome, identity
 from llmops_cli.source import WorkTree
 from llmops_cli.store import CallId, CallRecord, Store
-from llmops_cli.trust import on_pull_request, refuse_new_endpoints
+from llmops_cli.trust import guard_pull_request
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,7 @@ def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress],
     if baseline and baseline.project is not None:
         _refuse_dropped_lock(head, baseline.project)
         calls += _plan_baseline(head, baseline.project, options.selection, notes)
-    if on_pull_request(os.environ) and not options.allow_new_endpoints and not options.offline:
-        _refuse_new_endpoints(head, baseline, options)
+    _refuse_new_endpoints(head, baseline, options)
     for spec in {c.model.alias: c.model for c in calls if not options.offline}.values():
         api_key(spec)  # a missing key is an input error before anything runs
     with Store(root) as store:
@@ -129,7 +128,8 @@ def _refuse_new_endpoints(head: Project, baseline: Baseline | None, options: Eva
     the pull request's own llmops.yaml, which could name the pull request itself."""
     named = options.baseline is not None and baseline is not None and baseline.project is not None
     trusted = baseline.project.config.models.values() if named and baseline and baseline.project else ()
-    refuse_new_endpoints(head.config.models.values(), trusted, options.baseline if named else None)
+    guard_pull_request(head.config.models.values(), trusted, options.baseline if named else None,
+                       allowed=options.allow_new_endpoints or options.offline)
 
 
 def _refuse_dropped_lock(head: Project, base: Project) -> None:

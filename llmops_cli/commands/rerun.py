@@ -36,6 +36,7 @@ from llmops_cli.source import WorkTree
 from llmops_cli.store import Store
 from llmops_cli.tooldefs import request_params
 from llmops_cli.traces import Ignored, Skip, Trace, read_traces
+from llmops_cli.trust import guard_pull_request
 
 SCHEMA_VERSION = 1
 MAX_LISTED_SKIPS = 1_000  # in the document; the count is always whole
@@ -52,6 +53,7 @@ class RerunOptions:
     strict: bool = False
     thresholds: RerunThresholds = RerunThresholds()  # from the command line; each overrides llmops.yaml's
     baseline_run: str | None = None
+    allow_new_endpoints: bool = False  # on a pull request, let a model with api_base/api_key_env have its key
     formats: tuple[str, ...] = ("md", "json", "junit")
     out: Path | None = None
 
@@ -78,6 +80,8 @@ def rerun(root: Path, traces_path: Path, options: RerunOptions) -> RerunResult:
     project = load_project(WorkTree(root))
     _check_options(project, options)
     spec = project.config.models[options.model]
+    # On a pull request llmops.yaml is the pull request's own, and rerun has no baseline to trust instead.
+    guard_pull_request(project.config.models.values(), (), None, options.allow_new_endpoints)
     api_key(spec)
     redactor = rerun_redactor(project.config)
     ingest = _ingest(traces_path, options)
