@@ -235,7 +235,7 @@ def standin(
 @app.command()
 def diff(
     prompt: str = typer.Argument(..., help="Prompt name (file in prompts/)."),
-    base: str | None = typer.Argument(None, help="Base git ref (default: gate.baseline)."),
+    base: str | None = typer.Argument(None, help="Base git ref (default: the merge base with gate.baseline)."),
     head: str | None = typer.Argument(None, help="Head git ref (default: the work tree)."),
     project: Path | None = ROOT_OPTION,
     run: bool = typer.Option(False, "--run", help="Also call the model on both sides (cache applies) and diff outputs."),

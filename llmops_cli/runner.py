@@ -269,7 +269,8 @@ class Runner:
         while not loop.done:
             key = _step_key(call, loop)
             result = await provider.complete(call.model, loop.messages, call.params)
-            state.settle_spent(result.answer.cost_usd if result.answer else None, answered=result.answer is not None)
+            state.settle_spent(call.model.alias, result.answer.cost_usd if result.answer else None,
+                               answered=result.answer is not None)
             attempts += result.attempts
             if result.answer is None:
                 return loop, Outcome(None, result.failure, attempts)
@@ -299,7 +300,7 @@ class Runner:
         # A resumed run keeps its budget: what it already paid for (answers, grader calls) counts against max_cost_usd.
         for record in self.store.results(self.run_id):
             if record.output is not None and not record.cached:
-                state.settle_spent(record.cost_usd)
+                state.settle_spent(record.model, record.cost_usd)
         outcome = RunOutcome(progress)
 
         async def worker() -> None:
@@ -318,7 +319,7 @@ class Runner:
                                         else (self._cached_loop(group[0]), Outcome(cached, None, attempts=0)))
                     elif cached is None:
                         result = await provider.complete(group[0].model, group[0].messages, group[0].params)
-                        state.settle_spent(result.answer.cost_usd if result.answer else None,
+                        state.settle_spent(group[0].model.alias, result.answer.cost_usd if result.answer else None,
                                            answered=result.answer is not None)
                     else:
                         result = Outcome(cached, None, attempts=0)
@@ -366,7 +367,8 @@ class Runner:
             outcome = await provider.embed(request.model, [m["content"] for m in request.messages])
         else:
             outcome = await provider.complete(request.model, request.messages, request.params)
-        state.settle_spent(outcome.answer.cost_usd if outcome.answer else None, answered=outcome.answer is not None)
+        state.settle_spent(request.model.alias, outcome.answer.cost_usd if outcome.answer else None,
+                           answered=outcome.answer is not None)
         failure = outcome.failure
         return settle(request, outcome.answer, failure_class=failure.error_class if failure else None,
                       failure=failure.message if failure else None, attempts=outcome.attempts)
@@ -499,21 +501,29 @@ class _Budget:
         self.completed = 0
         self.in_flight = 0
         self.streak = 0
+        self.unpriced: set[str] = set()  # models that answered at a price nobody knows
 
     def settle_streak(self, failed: bool) -> None:
         """A case that ended in an error (its call or its grader) extends the streak; any other ends it."""
         self.streak = self.streak + 1 if failed else 0
 
-    def settle_spent(self, cost_usd: float | None, *, answered: bool = True) -> None:
+    def settle_spent(self, model: str, cost_usd: float | None, *, answered: bool = True) -> None:
         """A call paid for (now, or earlier in a resumed run); a failed call costs nothing."""
         if answered:
             self.completed += 1
             self.spent += cost_usd or 0.0
+            if cost_usd is None:
+                self.unpriced.add(model)
 
     def stop_reason(self) -> str | None:
         if self.streak >= self.limits.max_consecutive_errors:
             return f"{self.streak} calls in a row failed; stopped sending new calls"
         limit = self.limits.max_cost_usd
+        if limit is not None and self.unpriced:  # counted as $0, the budget would never stop anything
+            models = ", ".join(repr(m) for m in sorted(self.unpriced))
+            return (f"max_cost_usd ${limit:g} cannot be kept: the price of model {models} is unknown; stopped sending "
+                    "new calls (give it input_cost_per_token and output_cost_per_token in llmops.yaml, 0 for a free "
+                    "local model)")
         if limit is not None and self.completed:
             estimate = self.spent / self.completed
             if self.spent + estimate * (self.in_flight + 1) > limit:

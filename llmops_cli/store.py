@@ -558,11 +558,12 @@ class Store:
             yield CallRecord.from_dict(data)
 
     def result_rows_since(self, since: float) -> list[tuple[Any, ...]]:
-        """Flat rows for `stats`: (created_at, suite, prompt, model, model_id, error_class, cached, latency, cost,
-        tokens_in, tokens_out)."""
+        """Flat rows for `stats`: (created_at, suite, prompt, model, model_id, error_class, cached, shared, latency,
+        cost, tokens_in, tokens_out)."""
         return self.db.execute(
-            "SELECT created_at, suite, prompt, model, model_id, error_class, cached, latency_s, cost_usd, tokens_in,"
-            " tokens_out FROM results WHERE created_at >= ?", (since,)).fetchall()
+            "SELECT created_at, suite, prompt, model, model_id, error_class, cached,"
+            " COALESCE(json_extract(record, '$.shared'), 0), latency_s, cost_usd, tokens_in, tokens_out"
+            " FROM results WHERE created_at >= ?", (since,)).fetchall()
 
 
 def record_dict(record: CallRecord) -> dict[str, Any]:

@@ -128,3 +128,27 @@ def test_diff_outside_git_gives_a_usable_hint(tmp_path: Path, server: StandinSer
         assert run.code == 2, run.stderr
         assert "--no-baseline" not in run.stderr  # not an option of diff
         assert "git commit" in run.stderr and "llmops diff support HEAD" in run.stderr
+
+
+def test_diff_by_default_compares_with_where_the_branch_left_the_baseline(tmp_path: Path, server: StandinServer) -> None:
+    """With no BASE, `llmops diff` shows what `llmops eval` gates: the change since the merge base with
+    gate.baseline, not main's later commits undone. A BASE named on the command line is taken as written."""
+    root = make_repo(tmp_path / "repo", server)
+    git(root, "checkout", "-q", "-b", "pr")
+    (root / "prompts" / "support.yaml").write_text(WORSE_PROMPT)
+    commit_all(root, "Simplify the system prompt")
+    git(root, "checkout", "-q", "main")
+    prompt = root / "prompts" / "support.yaml"
+    prompt.write_text(prompt.read_text().replace("description: Classify a support ticket",
+                                                 "description: Classify a support ticket (owned by the desk team)"))
+    commit_all(root, "Describe the owner")
+    git(root, "checkout", "-q", "pr")
+
+    run = cli(root, "diff", "support")
+    assert run.code == 0, run.stdout + run.stderr
+    assert "owned by the desk team" not in run.stdout, "main's later commit is not part of this change"
+    assert "merge base" in run.stdout.splitlines()[0]
+    assert [line for line in run.stdout.splitlines() if line.startswith("+  - {role: system")]
+
+    tip = cli(root, "diff", "support", "main")
+    assert tip.code == 0 and "-description: Classify a support ticket (owned by the desk team)" in tip.stdout

@@ -287,6 +287,29 @@ def test_a_resumed_run_keeps_its_budget(tmp_path: Path, server: StandinServer) -
         store.close()
 
 
+def test_a_budget_is_not_kept_with_an_unknown_price(tmp_path: Path, server: StandinServer) -> None:
+    """A model whose price nobody knows (not in litellm's table, none in llmops.yaml) would count $0 against
+    max_cost_usd: the budget would never stop anything. The run stops at the first such answer and says which
+    model needs a price; without a budget the unknown price stops nothing."""
+    root = write_project(tmp_path / "p", server.base_url)
+    config = root / "llmops.yaml"
+    config.write_text(config.read_text().replace("openai/gpt-4o-mini", "openai/our-own-finetune"))
+    project, calls = plan(root)
+    outcome, store = run(root, calls, project, concurrency=1, max_cost_usd=0.05)
+    try:
+        assert outcome.stopped is not None, "the run went on spending an unknown amount"
+        assert "max_cost_usd $0.05 cannot be kept" in outcome.stopped and "'default'" in outcome.stopped
+        assert "input_cost_per_token" in outcome.stopped
+        assert len(list(store.results("run-1"))) == 1 and server.stats()["chat"] == 1
+    finally:
+        store.close()
+    free, store = run(root, calls, project, run_id="run-2", concurrency=1)
+    try:
+        assert free.stopped is None and len(list(store.results("run-2"))) == 6
+    finally:
+        store.close()
+
+
 def identity(record: Any) -> tuple[str, str, str, str, str, int]:
     return (record.side, record.suite, record.prompt, record.model, record.case_id, record.repeat)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import llmops
 
 from llmops_cli._standin import StandinServer
@@ -53,3 +54,19 @@ def test_unknown_figures_read_unknown_never_nan(tmp_path: Path, server: StandinS
     latency = values[header.index("latency_p95_s")]
     assert latency and len(latency.replace(".", "").lstrip("0")) <= 6  # rounded, not 0.0123456789012
     assert values[header.index("spent_usd")] == ""
+
+
+def test_a_request_shared_within_a_run_is_spent_once(tmp_path: Path, server: StandinServer) -> None:
+    """Identical requests of one run (here a baseline identical to the head, `--no-cache`) are sent once;
+    the copies are counted as calls, never as money spent again, nor as latencies measured again."""
+    from conftest import ENV, results_json
+    from test_gate import make_repo
+
+    root = make_repo(tmp_path / "repo", server)
+    assert llmops("eval", "--baseline", "main", "--no-cache", cwd=root, env=ENV).code == 0
+    (group,) = results_json(root)["groups"]
+    rows = [r for key in ("cases", "base_cases") for c in group[key] for r in c["runs"]]
+    assert sum(1 for r in rows if r["shared"]) == len(rows) // 2 > 0
+    (stats,) = json.loads(llmops("stats", "--format", "json", cwd=root).stdout)
+    assert stats["calls"] == len(rows) and stats["shared"] == len(rows) // 2
+    assert stats["spent_usd"] == pytest.approx(sum(r["cost_usd"] for r in rows if not r["shared"]))

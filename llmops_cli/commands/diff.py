@@ -40,18 +40,21 @@ class PromptDiff:
     cases: list[CaseDiff]
 
 
-def open_side(root: Path, ref: str | None) -> Source:
+def open_side(root: Path, ref: str | None, *, merge_base: bool = False) -> Source:
+    """The project at `ref` (None: the work tree); with `merge_base`, where HEAD's branch left `ref`."""
     if ref is None or ref == WORK_TREE:
         return WorkTree(root)
     from llmops_cli import gitref
 
-    return gitref.open_ref(root, ref)
+    return gitref.open_baseline(root, ref) if merge_base else gitref.open_ref(root, ref)
 
 
-def _load(root: Path, ref: str | None) -> Project:
-    source = open_side(root, ref)
+def _load(root: Path, ref: str | None, *, merge_base: bool = False) -> tuple[Project, str]:
+    """The project at a side, and the label that says which commit it is."""
+    source = open_side(root, ref, merge_base=merge_base)
+    label = getattr(source, "label", None) if merge_base else None
     try:
-        return load_project(source)  # reads every file it needs now
+        return load_project(source), label or str(ref)  # reads every file it needs now
     finally:
         close = getattr(source, "close", None)
         if close is not None:
@@ -65,9 +68,13 @@ def diff_prompt(root: Path, name: str, base_ref: str | None, head_ref: str | Non
         raise InputError(f"{root}: {problem}; `llmops diff` compares a prompt between git commits (or a commit and the "
                          "work tree): commit the project first (git init; git add -A; git commit), then edit and run "
                          f"`llmops diff {name} HEAD`")
-    head = _load(root, head_ref)
+    head, _ = _load(root, head_ref)
+    # No BASE: what `llmops eval` gates, the change since this branch left gate.baseline (its merge base);
+    # a BASE named on the command line is taken as written, as `git diff BASE` does (`A...B` for a merge base).
+    defaulted = base_ref is None
     base_ref = base_ref or head.config.gate.baseline
-    base = _load(root, base_ref)
+    merge_base = "..." in base_ref or (defaulted and head_ref is None)
+    base, base_label = _load(root, base_ref, merge_base=merge_base)
     if name not in head.prompts and name not in base.prompts:
         raise InputError(f"prompts/{name}.yaml: no such prompt at {base_ref} or {head_ref or 'the work tree'}; "
                          f"known: {', '.join(sorted(head.prompts))}")
@@ -85,7 +92,7 @@ def diff_prompt(root: Path, name: str, base_ref: str | None, head_ref: str | Non
             cases.append(_case_diff(suite_name, case.id, base, head, name, base_cases.get(case.id), case))
         head_ids = {c.id for c in head.cases.get(suite_name, ())}
         cases += [CaseDiff(suite_name, cid, "only-base") for cid in base_cases if cid not in head_ids]
-    return PromptDiff(name, str(base_ref), head_ref or "work tree", template, cases), base, head
+    return PromptDiff(name, base_label if merge_base else str(base_ref), head_ref or "work tree", template, cases), base, head
 
 
 def _case_diff(suite: str, case_id: str, base: Project, head: Project, name: str, base_case: object,

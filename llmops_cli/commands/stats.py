@@ -31,23 +31,26 @@ def parse_by(text: str) -> list[str]:
 
 
 def stats(root: Path, since: float, by: list[str]) -> Any:
-    """A pandas DataFrame: one row per group, calls made (cache hits excluded from spend)."""
+    """A pandas DataFrame: one row per group, calls made. Cache hits and requests shared with an identical
+    one of the same run were not paid for again: they are excluded from spend and from latency."""
     import pandas as pd
 
     with Store(root) as store:
         rows = store.result_rows_since(since)
-    columns = ["created_at", "suite", "prompt", "model", "model_id", "error_class", "cached", "latency_s", "cost_usd",
-               "tokens_in", "tokens_out"]
+    columns = ["created_at", "suite", "prompt", "model", "model_id", "error_class", "cached", "shared", "latency_s",
+               "cost_usd", "tokens_in", "tokens_out"]
     frame = pd.DataFrame(rows, columns=columns)
     if frame.empty:
         return frame
     frame["error"] = frame["error_class"].notna()
-    frame["spent_usd"] = frame["cost_usd"].where(frame["cached"] == 0, 0.0)
-    fresh = frame[~frame["error"] & (frame["cached"] == 0)]  # a cache hit repeats an old latency
+    sent = (frame["cached"] == 0) & (frame["shared"] == 0)
+    frame["spent_usd"] = frame["cost_usd"].where(sent, 0.0)
+    fresh = frame[~frame["error"] & sent]  # a cache hit or a shared answer repeats another call's latency
     grouped = frame.groupby(by, sort=True)
     table = pd.DataFrame({
         "calls": grouped.size(),
         "cached": grouped["cached"].sum(),
+        "shared": grouped["shared"].sum(),
         "error_rate": grouped["error"].mean(),
         "tokens_in": grouped["tokens_in"].sum(),
         "tokens_out": grouped["tokens_out"].sum(),
