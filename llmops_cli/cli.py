@@ -564,7 +564,10 @@ def entry() -> NoReturn:
     what `eval` needs, 220 ms after a 1,000-case run), more than `llmops --help` may take in all. By then the
     command has closed everything it wrote (the store, the reports, the step summary); the exit handlers
     still run and the output is flushed, so nothing is lost. main() itself exits normally, for callers that
-    run it in their own process."""
+    run it in their own process, and so does a process being profiled or traced (cProfile, coverage), whose
+    tool writes its results at the normal exit."""
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        main()  # leaves through SystemExit, the usual way
     try:
         main()
         code = 0

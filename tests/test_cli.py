@@ -50,3 +50,11 @@ def test_a_gate_failure_still_exits_1_with_its_report_written(tmp_path: Path, se
         assert db.execute("SELECT COUNT(*) FROM results").fetchone() == (1,)
     finally:
         db.close()
+
+
+def test_a_profiled_command_exits_the_usual_way(tmp_path: Path) -> None:
+    """cProfile (and coverage) write their results at the interpreter's normal exit, which entry() keeps for them."""
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(tmp_path / "out.prof"), "-m", "llmops_cli",
+                           "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out.prof").stat().st_size > 0
