@@ -72,6 +72,10 @@ BUILTIN_PATTERNS: dict[str, str] = {
 ALWAYS_ON = "secret"
 
 
+MEMO_TEXT_MAX = 16_384
+MEMO_ENTRIES = 1_024
+
+
 class Redactor:
     """The rules of a run, compiled once; `text()` is what every stored string goes through."""
 
@@ -82,20 +86,29 @@ class Redactor:
         self.names = [rule.name for rule in rules] + ([ALWAYS_ON] if all(r.name != ALWAYS_ON for r in rules) else [])
         self.patterns = builtin + custom
         self.secrets: list[str] = []
+        self._done: dict[str, str] = {}  # text -> redacted: a suite's system prompt recurs in every case
         self.add_secrets(secrets)
 
     def add_secrets(self, secrets: Sequence[str]) -> None:
         self.secrets = sorted({*self.secrets, *(s for s in secrets if s)}, key=len, reverse=True)
+        self._done = {}
 
     @property
     def active(self) -> bool:
         return bool(self.patterns)
 
     def text(self, value: str) -> str:
-        value = scrub_keys(value, self.secrets)
+        done = self._done.get(value)
+        if done is not None:
+            return done
+        redacted = scrub_keys(value, self.secrets)
         for name, pattern in self.patterns:
-            value = pattern.sub(_mask(name), value)
-        return value
+            redacted = pattern.sub(_mask(name), redacted)
+        if len(value) <= MEMO_TEXT_MAX:
+            if len(self._done) >= MEMO_ENTRIES:  # bounded: at most MEMO_ENTRIES x MEMO_TEXT_MAX characters kept
+                self._done = {}
+            self._done[value] = redacted
+        return redacted
 
     def messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Each message's content, and the arguments of an assistant turn's tool calls."""

@@ -235,3 +235,15 @@ def test_every_builtin_rule_is_linear_on_a_megabyte_of_adversarial_text(rule: st
     done = subprocess.run([sys.executable, "-c", LINEAR_CHECK, rule, str(Path(__file__).parent)],
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_a_key_learnt_during_a_run_masks_a_text_seen_before() -> None:
+    """The redactor remembers texts it has redacted (a suite's system prompt recurs in every case); a key
+    added later (the provider path learns the key of each model it calls) still masks them."""
+    from llmops_cli.redact import Redactor
+
+    redactor = Redactor()
+    text = "answer with the code Zq9Vx7Lm2Kp4"
+    assert redactor.text(text) == text
+    redactor.add_secrets(["Zq9Vx7Lm2Kp4"])
+    assert redactor.text(text) == "answer with the code [key]"

@@ -24,9 +24,23 @@ def _validator(schema_json: str) -> Any:
     return validator_for(schema)(schema)
 
 
+_COMPILED: dict[int, tuple[Mapping[str, Any], Any]] = {}  # id(schema) -> (schema, validator), for schemas in use
+
+
+def _compiled(schema: Mapping[str, Any]) -> Any:
+    """The validator of a schema object, found without serialising the schema again for every answer."""
+    hit = _COMPILED.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    validator = _validator(canonical_json(schema))
+    if len(_COMPILED) < 256:  # the schema is kept alive with its entry, so its id is not reused
+        _COMPILED[id(schema)] = (schema, validator)
+    return validator
+
+
 def schema_errors(value: Any, schema: Mapping[str, Any]) -> str | None:
     """None when `value` validates; else the first error, readable."""
-    error = next(iter(_validator(canonical_json(schema)).iter_errors(value)), None)
+    error = next(iter(_compiled(schema).iter_errors(value)), None)
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(root)"
