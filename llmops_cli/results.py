@@ -48,6 +48,10 @@ from llmops_cli.recommend import recommend
 from llmops_cli.report.prose import reasons
 from llmops_cli.store import CallRecord, RunRow, group_records
 
+# What results.json keeps of the run's config: enough to judge its records again (`llmops merge`, `report`),
+# `adaptive` included, whose suites take their levels from first runs and report the calls added.
+CONFIG_KEPT = ("suites", "gate_settings", "prompt_hashes", "tool_hashes", "adaptive")
+
 
 def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[str, Any]) -> Document:
     config = run.config
@@ -74,7 +78,7 @@ def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[
             baseline=BaselineRef(run.baseline_ref, run.baseline_commit) if run.baseline_ref else None,
             options=config.get("options", {}), redaction=tuple(config.get("redaction", [])),
             python_assertions=config.get("allow_python", False), notes=tuple(config.get("notes", [])),
-            config={k: config[k] for k in ("suites", "gate_settings", "prompt_hashes") if k in config}),
+            config={k: config[k] for k in CONFIG_KEPT if k in config}),
         gate=gate, groups=tuple(groups), suites=suites, adaptive=adaptive.summary(config, records))
 
 

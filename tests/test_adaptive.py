@@ -4,6 +4,7 @@ CLI against the stand-in."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -191,3 +192,22 @@ def test_power_estimates_the_repeats_a_drop_needs_from_the_last_comparison(tmp_p
     assert needed == 1 or (repeat_drop(40, noise, needed - 1, ALPHA) or 1.0) > 0.2
     small = cli(root, "eval", "--power", "0.05")
     assert "no number of runs sees 5 points with 40 cases (add cases)" in small.stdout
+
+
+def test_sharded_adaptive_runs_merge_into_the_whole_runs_verdict(tmp_path: Path, server: StandinServer) -> None:
+    """Each shard samples its own disagreeing cases again; merged, the shards give the unsharded run's
+    levels, comparison, gate and account of the calls added."""
+    root = _adaptive_repo(tmp_path, server)
+    assert cli(root, "eval", "--baseline", "main", "--out", str(tmp_path / "whole")).code == 1
+    for i in (1, 2):
+        assert cli(root, "eval", "--baseline", "main", "--shard", f"{i}/2", "--out", str(tmp_path / f"s{i}")).code == 1
+    merged = cli(root, "merge", str(tmp_path / "s1"), str(tmp_path / "s2"), "--out", str(tmp_path / "merged"))
+    assert merged.code == 1, merged.stdout + merged.stderr
+    whole, doc = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("whole", "merged"))
+    assert doc["adaptive"] is not None and doc["adaptive"]["calls_added"] == whole["adaptive"]["calls_added"] == 12
+    assert doc["adaptive"]["groups"] == whole["adaptive"]["groups"]
+    (group,), (whole_group,) = doc["groups"], whole["groups"]
+    assert group["comparisons"] == whole_group["comparisons"]
+    assert group["metrics"]["correctness"] == whole_group["metrics"]["correctness"]
+    assert doc["gate"]["status"] == whole["gate"]["status"] == "failed"
+    assert "repeat auto: 12 calls added" in merged.stdout
