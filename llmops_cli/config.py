@@ -332,6 +332,7 @@ def _parse_models(top: Fields, problems: Problems, file: str) -> dict[str, Model
         fields.only(known)
         model = fields.get("model", str, required=True)
         find_endpoint_params(value.get("params"), file, f"models.{alias}.params", problems)
+        _check_answer_params(value.get("params"), file, f"models.{alias}.params", problems)
         key_env = _env_name(fields, "api_key_env", "the key itself never goes in llmops.yaml")
         base_env = _env_name(fields, "api_base_env", "e.g. LLMOPS_STANDIN_URL")
         api_base = fields.get("api_base", str)
@@ -492,6 +493,19 @@ def _parse_refusal(top: Fields, problems: Problems, file: str) -> RefusalConfig:
     )
 
 
+def _check_answer_params(params: Any, file: str, where: str, problems: Problems) -> None:
+    """Parameters that change the shape of the answer llmops reads: a stream would be read as no answer at
+    all, and of n answers only the first would be scored."""
+    if not isinstance(params, LineDict):
+        return
+    if params.get("stream"):
+        problems.add(file, params.line_of("stream"), f"{where}.stream: llmops reads (and caches) each answer whole; "
+                                                     "remove stream")
+    if "n" in params and params["n"] != 1:
+        problems.add(file, params.line_of("n"), f"{where}.n: llmops scores one answer a call; remove n and use "
+                                                "repeat: N in suite.yaml (or --repeat N) for several")
+
+
 def parse_prompt(name: str, text: str, path: str, models: Mapping[str, ModelSpec], problems: Problems,
                  tools: Collection[str] | None = None) -> Prompt | None:
     """One prompt; `tools` names the tool files that loaded (None: tool names are not checked)."""
@@ -503,6 +517,7 @@ def parse_prompt(name: str, text: str, path: str, models: Mapping[str, ModelSpec
     if "params" in data:
         find_credentials(data["params"], path, "params", problems)
         find_endpoint_params(data["params"], path, "params", problems)
+        _check_answer_params(data["params"], path, "params", problems)
     model = fields.get("model", str, "default")
     if models and model not in models:
         fields.bad("model" if "model" in data else None,
