@@ -161,19 +161,14 @@ class APITimeoutError(APIConnectionError):
 def status_error(response: httpx.Response) -> APIStatusError:
     """The SDK's error for a non-2xx answer: its class by status, "Error code: N - <error.message>" as its
     text, and the answer's `error` object (else the whole body) as `body`."""
-    message = f"Error code: {response.status_code}"
-    text = response.text.strip()
-    body: object = text
+    body: object = response.text.strip()
     try:
-        body = json.loads(text)
+        body = json.loads(str(body))
     except ValueError:
         pass
-    else:
-        error = body.get("error", body) if isinstance(body, dict) else None
-        said = error.get("message") if isinstance(error, dict) else None
-        if isinstance(said, str) and said:
-            message += f" - {said}"
     data = body.get("error", body) if isinstance(body, dict) else body
+    said = data.get("message") if isinstance(data, dict) else None
+    message = f"Error code: {response.status_code}" + (f" - {said}" if isinstance(said, str) and said else "")
     kind = _BY_STATUS.get(response.status_code) or (InternalServerError if response.status_code >= 500
                                                      else APIStatusError)
     return kind(message, response=response, body=data)
@@ -182,12 +177,11 @@ def status_error(response: httpx.Response) -> APIStatusError:
 def answer_data(response: httpx.Response) -> Any:
     """A 2xx answer's JSON. As the SDK does: a body that says it is JSON and is not raises JSONDecodeError
     (a malformed answer); a body of another type is read as JSON if it is, else kept as text."""
-    content_type = response.headers.get("content-type", "*").split(";")[0]
-    if content_type.endswith("json"):
-        return json.loads(response.content)
     try:
         return json.loads(response.content)
     except ValueError:
+        if response.headers.get("content-type", "").split(";")[0].endswith("json"):
+            raise
         return response.text
 
 
