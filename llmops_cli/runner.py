@@ -269,8 +269,7 @@ class Runner:
         while not loop.done:
             key = _step_key(call, loop)
             result = await provider.complete(call.model, loop.messages, call.params)
-            state.settle_spent(call.model.alias, result.answer.cost_usd if result.answer else None,
-                               answered=result.answer is not None)
+            state.settle(call.model.alias, result)
             attempts += result.attempts
             if result.answer is None:
                 return loop, Outcome(None, result.failure, attempts)
@@ -319,8 +318,7 @@ class Runner:
                                         else (self._cached_loop(group[0]), Outcome(cached, None, attempts=0)))
                     elif cached is None:
                         result = await provider.complete(group[0].model, group[0].messages, group[0].params)
-                        state.settle_spent(group[0].model.alias, result.answer.cost_usd if result.answer else None,
-                                           answered=result.answer is not None)
+                        state.settle(group[0].model.alias, result)
                     else:
                         result = Outcome(cached, None, attempts=0)
                     graded = await self._grade(group, result.answer, cached is None and loop is None, provider, state)
@@ -367,8 +365,7 @@ class Runner:
             outcome = await provider.embed(request.model, [m["content"] for m in request.messages])
         else:
             outcome = await provider.complete(request.model, request.messages, request.params)
-        state.settle_spent(request.model.alias, outcome.answer.cost_usd if outcome.answer else None,
-                           answered=outcome.answer is not None)
+        state.settle(request.model.alias, outcome)
         failure = outcome.failure
         return settle(request, outcome.answer, failure_class=failure.error_class if failure else None,
                       failure=failure.message if failure else None, attempts=outcome.attempts)
@@ -506,6 +503,10 @@ class _Budget:
     def settle_streak(self, failed: bool) -> None:
         """A case that ended in an error (its call or its grader) extends the streak; any other ends it."""
         self.streak = self.streak + 1 if failed else 0
+
+    def settle(self, model: str, outcome: Outcome) -> None:
+        """A call just made: paid for when it was answered."""
+        self.settle_spent(model, outcome.answer.cost_usd if outcome.answer else None, answered=outcome.answer is not None)
 
     def settle_spent(self, model: str, cost_usd: float | None, *, answered: bool = True) -> None:
         """A call paid for (now, or earlier in a resumed run); a failed call costs nothing."""
