@@ -431,22 +431,22 @@ def rerun_(traces: Path = typer.Argument(...,
                            baseline_run=baseline_run, allow_new_endpoints=allow_new_endpoints, formats=formats, out=out)
     result = guarded(lambda: rerun(_root(project), traces, options))
     doc = result.document
-    m, ingest = doc["metrics"], doc["ingest"]
-    console.print(f"rerun {doc['run']['id']}: {m['replayed']} traces replayed ({m['rendered']} rendered, "
-                  f"{m['as_logged']} as logged), {ingest['skipped']} skipped, {m['errors']} errors; "
-                  f"agreement {pct(m['agreement'])}{interval(m['agreement_ci'])}, exact {pct(m['exact_agreement'])}, "
-                  f"similarity {ratio(m['similarity_mean'])}, schema {pct(m['schema_validity'])}, "
-                  f"refusal {pct(m['refusal_rate'])}; {m['changed']} changed", markup=False)
-    for item in doc["skipped"][:20]:
-        console.print(f"skipped: {item['position']}: {item['reason']}", markup=False)
-    changed = [row["id"] for row in doc["traces"] if not row["agreed"] and row["error"] is None]
+    m = doc.metrics
+    console.print(f"rerun {doc.run.id}: {m.replayed} traces replayed ({m.rendered} rendered, "
+                  f"{m.as_logged} as logged), {doc.ingest.skipped} skipped, {m.errors} errors; "
+                  f"agreement {pct(m.agreement)}{interval(m.agreement_ci)}, exact {pct(m.exact_agreement)}, "
+                  f"similarity {ratio(m.similarity_mean)}, schema {pct(m.schema_validity)}, "
+                  f"refusal {pct(m.refusal_rate)}; {m.changed} changed", markup=False)
+    for item in doc.skipped[:20]:
+        console.print(f"skipped: {item.position}: {item.reason}", markup=False)
+    changed = [row.id for row in doc.traces if not row.agreed and row.error is None]
     for trace_id in changed[:20]:
         console.print(f"changed: {trace_id}", markup=False)
     if len(changed) > 20:
         console.print(f"... and {len(changed) - 20} more changed (see the report)", markup=False)
-    for reason in doc["gate"]["reasons"]:
+    for reason in doc.gate.reasons:
         console.print(f"- {reason}", markup=False)
-    console.print(f"gate: {doc['gate']['status']} (exit {result.exit_code}) · reports: {result.files[0].parent}",
+    console.print(f"gate: {doc.gate.status} (exit {result.exit_code}) · reports: {result.files[0].parent}",
                   markup=False)
     raise typer.Exit(result.exit_code)
 

@@ -23,7 +23,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, ClassVar, Literal, TypeVar, Union
 
 from llmops_cli.power import Sensitivity
 from llmops_cli.stats import Comparison
@@ -35,7 +35,7 @@ JSONObject = Mapping[str, Any]  # an opaque JSON object, kept as written (option
 Status = Literal["passed", "failed", "incomplete"]
 EXIT_CODES: Mapping[Status, int] = {"passed": 0, "failed": 1, "incomplete": 3}
 
-_OMIT_NONE = {"omit_none": True}  # a key written only when it has a value
+OMIT_NONE = {"omit_none": True}  # a key written only when it has a value
 
 
 class DocumentError(ValueError):
@@ -158,7 +158,7 @@ class ThresholdRow:
     base: float | None = None
     passed: bool | None = None
     note: str = ""
-    sensitivity: Sensitivity | None = field(default=None, metadata=_OMIT_NONE)
+    sensitivity: Sensitivity | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,13 +355,13 @@ class Recommendation:
 class SuiteEntry:
     """What changed in a suite's exam since the baseline, and the advice for a suite of candidates."""
 
-    kind: str | None = field(default=None, metadata=_OMIT_NONE)
-    golden_changes: GoldenChanges | None = field(default=None, metadata=_OMIT_NONE)
-    golden_changed_by: tuple[str, ...] | None = field(default=None, metadata=_OMIT_NONE)
-    template_diffs: Mapping[str, str] | None = field(default=None, metadata=_OMIT_NONE)
-    tool_diffs: Mapping[str, str] | None = field(default=None, metadata=_OMIT_NONE)
-    only_in: str | None = field(default=None, metadata=_OMIT_NONE)
-    recommendation: Recommendation | None = field(default=None, metadata=_OMIT_NONE)
+    kind: str | None = field(default=None, metadata=OMIT_NONE)
+    golden_changes: GoldenChanges | None = field(default=None, metadata=OMIT_NONE)
+    golden_changed_by: tuple[str, ...] | None = field(default=None, metadata=OMIT_NONE)
+    template_diffs: Mapping[str, str] | None = field(default=None, metadata=OMIT_NONE)
+    tool_diffs: Mapping[str, str] | None = field(default=None, metadata=OMIT_NONE)
+    only_in: str | None = field(default=None, metadata=OMIT_NONE)
+    recommendation: Recommendation | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,11 +393,12 @@ class Adaptive:
 class Document:
     """results.json: the run, the gate, one group per suite x prompt x model, and per-suite notes."""
 
+    versioned: ClassVar[bool] = True  # written with schema_version first
     run: RunInfo
     gate: GateResult = GateResult()
     groups: tuple[Group, ...] = ()
     suites: Mapping[str, SuiteEntry] = field(default_factory=dict)
-    adaptive: Adaptive | None = field(default=None, metadata=_OMIT_NONE)
+    adaptive: Adaptive | None = field(default=None, metadata=OMIT_NONE)
 
     def to_json(self) -> dict[str, Any]:
         """The document as JSON values, `schema_version` first."""
@@ -442,7 +443,7 @@ def json_fields(value: object) -> list[tuple[str, object]] | None:
         return list(value.to_json().items())
     if not dataclasses.is_dataclass(value) or isinstance(value, type):
         return None
-    out: list[tuple[str, object]] = [("schema_version", SCHEMA_VERSION)] if isinstance(value, Document) else []
+    out: list[tuple[str, object]] = [("schema_version", SCHEMA_VERSION)] if getattr(value, "versioned", False) else []
     for f in dataclasses.fields(value):
         item = getattr(value, f.name)
         if item is not None or not f.metadata.get("omit_none"):
@@ -523,6 +524,16 @@ def _bad(value: object, what: str) -> _Bad:
 def _kind(value: object) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null",
             int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+T = TypeVar("T")
+
+
+def read_json(cls: type[T], data: object) -> T:
+    """A typed part of a document (or the rerun document) from JSON values; DocumentError with key paths."""
+    value = _read(cls, data)
+    assert isinstance(value, cls)
+    return value
 
 
 def _read(tp: Any, value: object) -> object:

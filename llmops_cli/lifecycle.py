@@ -20,13 +20,14 @@ from typing import Any, TypeVar
 
 from llmops_cli.document import Document
 from llmops_cli.redact import scrub_environment
+from llmops_cli.rerun_document import RerunDocument
 from llmops_cli.store import RUN_KINDS, STORE_DIR, Store
 
 REPORTS_DIR = "reports"
 LABELS = (*RUN_KINDS, "merge")  # what made a run; a merged run is an eval run (kind "eval") labelled "merge"
 CRASH_TEXT_MAX = 300
 
-D = TypeVar("D", Document, dict[str, Any])  # an eval's typed document, or a rerun's JSON one
+D = TypeVar("D", Document, RerunDocument)  # an eval's document, or a rerun's
 
 
 def new_run_id(label: str) -> str:
@@ -42,10 +43,9 @@ def report_dir(root: Path, run_id: str, out: Path | None = None) -> Path:
     return out if out is not None else root / STORE_DIR / REPORTS_DIR / run_id
 
 
-def document_status(document: Document | dict[str, Any]) -> str:
+def document_status(document: Document | RerunDocument) -> str:
     """The stored status a finished run takes from its document's gate."""
-    gate = document.gate.status if isinstance(document, Document) else document["gate"]["status"]
-    return "incomplete" if gate == "incomplete" else "complete"
+    return "incomplete" if document.gate.status == "incomplete" else "complete"
 
 
 def crash_text(exc: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import re
 import typing
@@ -14,6 +15,7 @@ import pytest
 from llmops_cli.document import SCHEMA_VERSION, Document, DocumentError, Metrics
 from llmops_cli.metrics import MetricContext
 from llmops_cli.metrics.compute import compute
+from llmops_cli.report import write_json
 from llmops_cli.results import build_document
 from llmops_cli.store import CallRecord, RunRow
 
@@ -188,3 +190,70 @@ def test_a_malformed_shard_file_is_refused_with_its_key_path(tmp_path: Path) -> 
         _load(tmp_path, str(shard))
     assert caught.value.exit_code == 2
     assert any("shard.json: groups[0].cases[0].runs[0].passed" in str(p) for p in caught.value.problems)
+
+
+# --- the rerun document ----------------------------------------------------------------------------
+
+
+def _rerun_block() -> str:
+    return DOCS.read_text(encoding="utf-8").split("## `llmops rerun`", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+
+
+def test_docs_name_every_key_of_the_rerun_model_and_no_other() -> None:
+    from llmops_cli.rerun_document import RerunDocument
+
+    block = _rerun_block()
+    model = _model_keys(RerunDocument, set()) | {"schema_version"}
+    assert sorted(model - set(re.findall(r"[a-z_][a-z0-9_]*", block))) == [], "keys docs/results.md does not name"
+    column = {line.split()[0].removesuffix("[]") for line in block.splitlines() if line.strip() and not line.startswith(" " * 20)}
+    assert sorted(column - model) == [], "keys docs/results.md names that the rerun model does not have"
+
+
+def _rerun_document() -> Any:
+    from llmops_cli import agreement
+    from llmops_cli.config import RerunThresholds
+    from llmops_cli.rerun_document import IngestCounts, ReplayGate, ReplayInfo, RerunDocument, SkippedTrace
+
+    logged = {f"t{i}": agreement.Logged(f"t{i}", f"x.jsonl:{i + 1}", "jsonl", i % 2 == 0, '{"a": 1}') for i in range(3)}
+    records = [_record("head", f"t{i}", True) for i in range(3)]
+    records[1] = dataclasses.replace(records[1], output=None, error="boom", error_class="server_error")
+    rows = agreement.compare(records, logged, has_schema=True)
+    metrics = agreement.metrics(rows)
+    bounds = agreement.check(metrics, RerunThresholds(min_agreement=0.9), has_schema=True)
+    return RerunDocument(
+        run=ReplayInfo(id="r", created_at=1.0, git_commit=None, prompt="p", prompt_path="prompts/p.yaml", has_schema=True,
+                       model="m", model_id="openai/m", traces_file="x.jsonl", sample=1.0, seed=0, vars_attribute=None,
+                       redaction=("secret",)),
+        gate=ReplayGate(status="failed", exit_code=1, reasons=tuple(agreement.reason(b) for b in bounds),
+                        thresholds=tuple(bounds)),
+        ingest=IngestCounts(selected=4, usable=3, skipped=1, ignored_spans=0, sources={"jsonl": 3}),
+        metrics=metrics, skipped=(SkippedTrace("x.jsonl:4", None, "no output"),), traces=tuple(rows),
+        baseline=agreement.paired_with("r0", rows, rows[:2]))
+
+
+def test_the_rerun_document_reads_back_what_it_writes() -> None:
+    from llmops_cli.rerun_document import RerunDocument
+
+    document = _rerun_document()
+    data = json.loads(json.dumps(document.to_json()))
+    assert list(data)[:3] == ["schema_version", "kind", "run"] and data["kind"] == "rerun"
+    assert RerunDocument.from_json(data) == document
+    failed = data["traces"][1]
+    assert failed["error_class"] == "server_error" and "new_output" not in failed and failed["logged_output"] == '{"a": 1}'
+    buffer = io.StringIO()
+    write_json(document, buffer)
+    assert json.loads(buffer.getvalue()) == data
+
+
+def test_a_malformed_stored_rerun_document_is_refused_with_its_key_path() -> None:
+    from llmops_cli.rerun_document import RerunDocument
+
+    data = _rerun_document().to_json()
+    data["metrics"]["replayed"] = "three"
+    data["traces"][0]["agreed"] = "yes"
+    with pytest.raises(DocumentError) as raised:
+        RerunDocument.from_json(data)
+    assert raised.value.problems == ["metrics.replayed: a string is not an integer",
+                                     "traces[0].agreed: a string is not a boolean"]
+    with pytest.raises(DocumentError):
+        RerunDocument.from_json({**data, "kind": "eval"})

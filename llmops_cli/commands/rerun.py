@@ -22,6 +22,7 @@ from typing import Any
 from llmops_cli import agreement
 from llmops_cli.cases import Case, canonical_json, sha256_text
 from llmops_cli.config import ALWAYS_REDACTED, BUILTIN_REDACTIONS, ProjectConfig, RedactRule, RerunThresholds
+from llmops_cli.document import EXIT_CODES, DocumentError, Status, as_json
 from llmops_cli.errors import InputError
 from llmops_cli.lifecycle import Run, RunStart, report_dir
 from llmops_cli.plan import PlannedCall, request_key
@@ -30,6 +31,7 @@ from llmops_cli.providers import api_key, secrets_in_use
 from llmops_cli.redact import Redactor
 from llmops_cli.render import RenderError
 from llmops_cli.report import fmt, refuse_project_folder, write_reports
+from llmops_cli.rerun_document import IngestCounts, ReplayGate, ReplayInfo, RerunDocument, SkippedTrace, TraceRow
 from llmops_cli.scoring.refusal import refusal_phrases
 from llmops_cli.scoring.score import ScoreContext
 from llmops_cli.source import WorkTree
@@ -38,7 +40,6 @@ from llmops_cli.tooldefs import request_params
 from llmops_cli.traces import Ignored, Skip, Trace, read_traces
 from llmops_cli.trust import guard_pull_request
 
-SCHEMA_VERSION = 1
 MAX_LISTED_SKIPS = 1_000  # in the document; the count is always whole
 MISSING_HINT = "the trace carries no such variable (template variables: --vars-attribute, llm.prompt_template.variables)"
 
@@ -60,12 +61,12 @@ class RerunOptions:
 
 @dataclass
 class RerunResult:
-    document: dict[str, Any]
+    document: RerunDocument
     files: list[Path] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
-        return int(self.document["gate"]["exit_code"])
+        return self.document.gate.exit_code
 
 
 @dataclass
@@ -183,19 +184,19 @@ def _check_skips(path: Path, ingest: Ingest, options: RerunOptions, redactor: Re
     raise InputError([why, *lines])
 
 
-def _earlier_rows(root: Path, run_id: str) -> list[dict[str, Any]]:
+def _earlier_rows(root: Path, run_id: str) -> tuple[TraceRow, ...]:
     with Store(root) as store:
         run = store.get_run(run_id)
-    document = (run.summary or {}).get("rerun") if run else None
-    if not isinstance(document, dict) or not isinstance(document.get("traces"), list):
+    try:
+        return RerunDocument.from_json((run.summary or {}).get("rerun") if run else None).traces
+    except DocumentError:
         raise InputError(f"--baseline-run {run_id!r}: no finished `llmops rerun` run with that id in "
-                         ".llmops/llmops.db; `llmops runs` lists them")
-    return list(document["traces"])
+                         ".llmops/llmops.db; `llmops runs` lists them") from None
 
 
 def _run(root: Path, project: Project, options: RerunOptions, path: Path, calls: list[PlannedCall],
          logged: dict[str, agreement.Logged], ingest: Ingest, redactor: Redactor,
-         earlier: list[dict[str, Any]] | None) -> RerunResult:
+         earlier: tuple[TraceRow, ...] | None) -> RerunResult:
     from llmops_cli import gitref
     from llmops_cli.runner import RunLimits, Runner
 
@@ -216,7 +217,7 @@ def _run(root: Path, project: Project, options: RerunOptions, path: Path, calls:
                 lambda: _document(run.id, store, run_config, options, thresholds, project, path,
                                   [r for r in store.results(run.id) if r.side == "head" and r.grader is None], logged,
                                   ingest, redactor, earlier, stopped),
-                lambda document: {"gate": document["gate"], "rerun": document})
+                lambda document: {"gate": as_json(document.gate), "rerun": document.to_json()})
     return RerunResult(document, write_reports(document, report_dir(root, run.id, options.out), options.formats))
 
 
@@ -228,44 +229,42 @@ def _thresholds(configured: RerunThresholds, given: RerunThresholds) -> RerunThr
 def _document(run_id: str, store: Store, run_config: dict[str, Any], options: RerunOptions,
               thresholds: RerunThresholds, project: Project, path: Path, records: list[Any],
               logged: dict[str, agreement.Logged], ingest: Ingest, redactor: Redactor,
-              earlier: list[dict[str, Any]] | None, stopped: str | None) -> dict[str, Any]:
+              earlier: tuple[TraceRow, ...] | None, stopped: str | None) -> RerunDocument:
     has_schema = project.prompts[options.prompt].schema is not None
     by_id = {r.case_id: r for r in records}
     rows = agreement.compare([by_id[t_id] for t_id in logged if t_id in by_id], logged, has_schema)
     metrics = agreement.metrics(rows)
     bounds = agreement.check(metrics, thresholds, has_schema)
     missing = len(logged) - len(rows)
-    error_rate = metrics["errors"] / metrics["replayed"] if metrics["replayed"] else 0.0
-    reasons = [agreement.reason(b) for b in bounds if not b["passed"]]
+    error_rate = metrics.errors / metrics.replayed if metrics.replayed else 0.0
+    reasons = [agreement.reason(b) for b in bounds if not b.passed]
     incomplete = []
     if stopped or missing:
         incomplete.append(f"the replay stopped early ({stopped or 'interrupted'}): {missing} of {len(logged)} traces "
                           "not replayed; run the same command again to finish (answers so far are cached)")
     if error_rate > project.config.limits.max_error_rate:
-        incomplete.append(f"{metrics['errors']} of {metrics['replayed']} calls failed ({fmt.pct(error_rate)}), over "
+        incomplete.append(f"{metrics.errors} of {metrics.replayed} calls failed ({fmt.pct(error_rate)}), over "
                           f"limits.max_error_rate {fmt.pct(project.config.limits.max_error_rate)}")
-    status = "incomplete" if incomplete else "failed" if reasons else "passed"
+    status: Status = "incomplete" if incomplete else "failed" if reasons else "passed"
     run = store.get_run(run_id)
     skipped = ingest.skipped
-    return {
-        "schema_version": SCHEMA_VERSION, "kind": "rerun",
-        "run": {"id": run_id, "created_at": run.created_at if run else None, "git_commit": run.git_commit if run else None,
-                "prompt": options.prompt, "prompt_path": project.prompts[options.prompt].path, "has_schema": has_schema,
-                "model": options.model, "model_id": project.config.models[options.model].model,
-                "traces_file": run_config["traces"], "sample": options.sample, "seed": options.seed,
-                "vars_attribute": options.vars_attribute, "redaction": run_config["redaction"]},
-        "gate": {"status": status, "exit_code": {"passed": 0, "failed": 1, "incomplete": 3}[status],
-                 "reasons": incomplete + reasons, "thresholds": bounds},
-        "ingest": {"selected": len(ingest.traces) + len(skipped), "usable": len(ingest.traces),
-                   "skipped": len(skipped), "ignored_spans": ingest.ignored,
-                   "sources": _count(t.source for t in ingest.traces)},
-        "metrics": metrics,
-        "skipped": [{"position": redactor.text(s.position), "id": redactor.text(s.id) if s.id else None,
-                     "reason": redactor.text(s.reason)} for s in skipped[:MAX_LISTED_SKIPS]],
-        "traces": rows,
-        "baseline": ({"run": options.baseline_run, **agreement.paired_with(rows, earlier)}
-                     if earlier is not None else None),
-    }
+    return RerunDocument(
+        run=ReplayInfo(id=run_id, created_at=run.created_at if run else None, git_commit=run.git_commit if run else None,
+                       prompt=options.prompt, prompt_path=project.prompts[options.prompt].path, has_schema=has_schema,
+                       model=options.model, model_id=project.config.models[options.model].model,
+                       traces_file=run_config["traces"], sample=options.sample, seed=options.seed,
+                       vars_attribute=options.vars_attribute, redaction=tuple(run_config["redaction"])),
+        gate=ReplayGate(status=status, exit_code=EXIT_CODES[status], reasons=tuple(incomplete + reasons),
+                        thresholds=tuple(bounds)),
+        ingest=IngestCounts(selected=len(ingest.traces) + len(skipped), usable=len(ingest.traces), skipped=len(skipped),
+                         ignored_spans=ingest.ignored, sources=_count(t.source for t in ingest.traces)),
+        metrics=metrics,
+        skipped=tuple(SkippedTrace(position=redactor.text(s.position), id=redactor.text(s.id) if s.id else None,
+                                   reason=redactor.text(s.reason)) for s in skipped[:MAX_LISTED_SKIPS]),
+        traces=tuple(rows),
+        baseline=agreement.paired_with(options.baseline_run, rows, earlier)
+        if earlier is not None and options.baseline_run else None,
+    )
 
 
 def _count(values: Any) -> dict[str, int]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from llmops_cli.document import Document
+from llmops_cli.document import Document, DocumentError, as_json
 from llmops_cli.errors import InputError
 from llmops_cli.lifecycle import report_dir
 from llmops_cli.report import refuse_project_folder, write_reports
 from llmops_cli.report.fmt import number
+from llmops_cli.rerun_document import RerunDocument
 from llmops_cli.results import build_document
 from llmops_cli.store import RunRow, Store
 
@@ -41,17 +41,25 @@ def load_run(root: Path, run_id: str) -> RunRow:
     return run
 
 
-def load_document(root: Path, run_id: str) -> Document | dict[str, Any]:
+def load_document(root: Path, run_id: str) -> Document | RerunDocument:
     """A run's document: an eval run's is rebuilt from its stored calls (reports are views of the
     store); a rerun run's is the one it stored when it finished."""
     run = load_run(root, run_id)
     if run.kind == "rerun":
-        document = (run.summary or {}).get("rerun")
-        if not isinstance(document, dict) or "metrics" not in document:
+        document = stored_rerun(run)
+        if document is None:
             raise InputError(f"run {run.id!r} is a `llmops rerun` run that did not finish ({run.status}): "
                              "it has no report; rerun the traces")
         return document
     return load_eval_document(root, run)
+
+
+def stored_rerun(run: RunRow) -> RerunDocument | None:
+    """The document a rerun run stored when it finished; None if it did not finish (or is unreadable)."""
+    try:
+        return RerunDocument.from_json((run.summary or {}).get("rerun"))
+    except DocumentError:
+        return None
 
 
 def load_eval_document(root: Path, run: RunRow) -> Document:
@@ -63,15 +71,14 @@ def load_eval_document(root: Path, run: RunRow) -> Document:
 
 def rerun_lines(run: RunRow) -> list[str]:
     """What a rerun run measured, from its stored document (the trace file may be gone)."""
-    document = (run.summary or {}).get("rerun")
-    if not isinstance(document, dict) or not isinstance(document.get("metrics"), dict):
+    document = stored_rerun(run)
+    if document is None:
         return [f"rerun run {run.id}: {run.status}, no figures recorded (it did not finish)"]
-    m = document["metrics"]
-    figures = ", ".join(f"{k} {number(v)}" for k, v in m.items()
+    m = document.metrics
+    figures = ", ".join(f"{k} {number(v)}" for k, v in as_json(m).items()
                         if isinstance(v, (int, float, str)) and not isinstance(v, bool) and k not in ("replayed", "errors"))
-    gate = (document.get("gate") or {}).get("status", "n/a")
-    return [f"rerun run {run.id}: {run.status}, agreement gate {gate}",
-            f"{m.get('replayed')} traces replayed, {m.get('errors')} errors",
+    return [f"rerun run {run.id}: {run.status}, agreement gate {document.gate.status}",
+            f"{m.replayed} traces replayed, {m.errors} errors",
             figures, f"reports: .llmops/reports/{run.id}/ (`llmops report {run.id}` re-renders them)"]
 
 
@@ -81,9 +88,9 @@ def list_line(run: RunRow) -> str:
 
     when = datetime.datetime.fromtimestamp(run.created_at).strftime("%Y-%m-%d %H:%M")
     if run.kind == "rerun":
-        document = (run.summary or {}).get("rerun")
-        m = document.get("metrics") if isinstance(document, dict) else None
-        size = f"{m.get('replayed')} traces replayed, {m.get('errors')} errors" if isinstance(m, dict) else "no figures"
+        document = stored_rerun(run)
+        m = document.metrics if document is not None else None
+        size = f"{m.replayed} traces replayed, {m.errors} errors" if m is not None else "no figures"
         return f"{run.id}  {when}  rerun       {run.status:<10}  {size}"
     gate = (run.summary or {}).get("gate", {}).get("status", run.status)
     groups = len((run.summary or {}).get("groups", []))
@@ -93,5 +100,4 @@ def list_line(run: RunRow) -> str:
 def report(root: Path, run_id: str, formats: tuple[str, ...], out: Path | None) -> list[Path]:
     refuse_project_folder(root, out)
     document = load_document(root, run_id)
-    run = document.run.id if isinstance(document, Document) else str(document["run"]["id"])
-    return write_reports(document, report_dir(root, run, out), formats)
+    return write_reports(document, report_dir(root, document.run.id, out), formats)

@@ -1,7 +1,7 @@
 """Report formats: each a pure function of the results document, registered by name.
 
 A new format is one module plus one line in FORMATS; its eval writer reads the typed document
-(document.py). `llmops rerun` writes a document of its own kind ("kind": "rerun", a JSON mapping);
+(document.py). `llmops rerun` writes a document of its own kind ("kind": "rerun", rerun_document.py);
 each format's entry names its writer for either kind, under one file name.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from llmops_cli.document import Document, as_json, json_fields
 from llmops_cli.errors import IncompleteError, InputError
 from llmops_cli.report import html, junit, markdown, rerun_html, rerun_junit, rerun_markdown
+from llmops_cli.rerun_document import RerunDocument
 
 
 def write_json(document: Any, handle: TextIO, depth: int = 0) -> None:
@@ -52,15 +53,15 @@ def _text(render: Callable[[Document], str]) -> Callable[[Document, TextIO], Non
     return write
 
 
-def _rerun_text(render: Callable[[Mapping[str, Any]], str]) -> Callable[[Mapping[str, Any], TextIO], None]:
-    def write(document: Mapping[str, Any], handle: TextIO) -> None:
+def _rerun_text(render: Callable[[RerunDocument], str]) -> Callable[[RerunDocument, TextIO], None]:
+    def write(document: RerunDocument, handle: TextIO) -> None:
         handle.write(render(document))
 
     return write
 
 
 Writer = Callable[[Document, TextIO], None]
-RerunWriter = Callable[[Mapping[str, Any], TextIO], None]
+RerunWriter = Callable[[RerunDocument, TextIO], None]
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ FORMATS: dict[str, Format] = {
 }
 
 
-def step_summary(document: Document | Mapping[str, Any]) -> str:
+def step_summary(document: Document | RerunDocument) -> str:
     """The head of report.md (verdict and summary tables) for $GITHUB_STEP_SUMMARY."""
     if isinstance(document, Document):
         return markdown.render(document, step_summary=True)
@@ -127,9 +128,9 @@ def write_atomic(path: Path, write: Callable[[TextIO], None]) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def write_reports(document: Document | Mapping[str, Any], out: Path, formats: tuple[str, ...]) -> list[Path]:
+def write_reports(document: Document | RerunDocument, out: Path, formats: tuple[str, ...]) -> list[Path]:
     """Write each format into `out`; the Markdown also goes to $GITHUB_STEP_SUMMARY when set."""
-    run_id = document.run.id if isinstance(document, Document) else document["run"]["id"]
+    run_id = document.run.id
     try:
         out.mkdir(parents=True, exist_ok=True)
         written = []

@@ -8,8 +8,6 @@ none, nor any fetch.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from typing import Any
 
 from jinja2 import Template
 
@@ -17,18 +15,19 @@ from llmops_cli.report import fmt
 from llmops_cli.report.html import VERDICT, csp
 from llmops_cli.report.page import environment
 from llmops_cli.report.rerun_markdown import MAX_LISTED
+from llmops_cli.rerun_document import RerunDocument
 
 TRIM = 4000
 MODES = (("rendered", "Rendered with the prompt"), ("as_logged", "Replayed as logged (no variables)"))
 
 
-def render(doc: Mapping[str, Any]) -> str:
-    traces = doc["traces"]
+def render(doc: RerunDocument) -> str:
+    traces = doc.traces
     return _template().render(
-        doc=doc, gate=doc["gate"], csp=csp(None), verdicts=VERDICT, sample=format(doc["run"]["sample"], "g"),
-        changed=[r for r in traces if not r["agreed"] and r["error"] is None],
-        errors=[r for r in traces if r["error"] is not None],
-        modes=[(label, [r["id"] for r in traces if r["mode"] == mode]) for mode, label in MODES])
+        doc=doc, gate=doc.gate, csp=csp(None), verdicts=VERDICT, sample=format(doc.run.sample, "g"),
+        changed=[r for r in traces if not r.agreed and r.error is None],
+        errors=[r for r in traces if r.error is not None],
+        modes=[(label, [r.id for r in traces if r.mode == mode]) for mode, label in MODES])
 
 
 @functools.cache
