@@ -478,6 +478,12 @@ def test_baseline_results_file_gives_the_same_regressions_without_baseline_calls
     doc = results_json(root)
     assert doc["run"]["baseline"]["ref"] == "results:results.json"
     assert doc_regressions(doc) == REGRESSED and stdout_regressions(from_file) == REGRESSED
+    # The saved calls were paid for by the main branch's run: this run neither sent nor spent them.
+    n = len(ALL_CASES)
+    assert f"calls: {2 * n} scored, {n} sent, {n} from the cache" in from_file.stdout, from_file.stdout
+    assert doc["groups"][0]["base_metrics"]["sent_calls"] == 0
+    (stats,) = json.loads(cli(root, "stats", "--format", "json").stdout)
+    assert stats["calls"] - stats["cached"] - stats["shared"] == n
 
     asked = server.request_count
     from_git = cli(root, "eval", "--baseline", "main")

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +189,8 @@ def _baseline_from_results(path: Path, head: Project, notes: list[str]) -> Basel
         document = Document.from_json(data)
     except DocumentError as exc:
         raise InputError([f"{path}: {p}; pass the results.json written by `llmops eval`" for p in exc.problems]) from None
-    records = list(records_from_document(document, side="base"))
+    # Answers of the base branch's own run, reused: like cached answers, this run neither sent nor paid for them.
+    records = [replace(r, cached=True) for r in records_from_document(document, side="base")]
     hashes: dict[str, dict[str, str]] = {}
     for record in records:
         hashes.setdefault(record.suite, {})[record.case_id] = record.case_hash
