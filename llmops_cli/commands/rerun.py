@@ -15,6 +15,7 @@ stored with the run and rendered by the report formats' rerun writers.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -257,7 +258,7 @@ def _document(run_id: str, store: Store, run_config: dict[str, Any], options: Re
         gate=ReplayGate(status=status, exit_code=EXIT_CODES[status], reasons=tuple(incomplete + reasons),
                         thresholds=tuple(bounds)),
         ingest=IngestCounts(selected=len(ingest.traces) + len(skipped), usable=len(ingest.traces), skipped=len(skipped),
-                         ignored_spans=ingest.ignored, sources=_count(t.source for t in ingest.traces)),
+                            ignored_spans=ingest.ignored, sources=dict(Counter(t.source for t in ingest.traces))),
         metrics=metrics,
         skipped=tuple(SkippedTrace(position=redactor.text(s.position), id=redactor.text(s.id) if s.id else None,
                                    reason=redactor.text(s.reason)) for s in skipped[:MAX_LISTED_SKIPS]),
@@ -265,11 +266,3 @@ def _document(run_id: str, store: Store, run_config: dict[str, Any], options: Re
         baseline=agreement.paired_with(options.baseline_run, rows, earlier)
         if earlier is not None and options.baseline_run else None,
     )
-
-
-def _count(values: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts
-
