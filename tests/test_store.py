@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from llmops_cli._standin import StandinServer
-from llmops_cli.store import MIGRATIONS, CachedAnswer, CallRecord, GraderRole, Store
+from llmops_cli.store import MIGRATIONS, CachedAnswer, CallRecord, GraderRole, Store, record_dict
 
 ANSWER = CachedAnswer(text='{"category": "refund"}', finish_reason="stop", tokens_in=12, tokens_out=5,
                       cost_usd=0.0001, latency_s=0.25)
@@ -190,7 +190,7 @@ def old_store(root: Path, rows: list[tuple[str, str, str, dict[str, object]]]) -
     db.execute("INSERT INTO runs (id, created_at, status, config) VALUES ('old', 1.0, 'complete', '{}')")
     db.execute("INSERT INTO cache VALUES ('old-key', 'openai/gpt-4o-mini', ?, 1.0)", (json.dumps(vars(ANSWER)),))
     for side, model, case_id, fields in rows:
-        record = {**vars(make_record(case_id)), "side": side, "model": model, **fields}
+        record = {**record_dict(make_record(case_id)), "side": side, "model": model, **fields}
         record.pop("graders")
         record.pop("grader")
         db.execute("INSERT INTO results (run_id, side, suite, prompt, model, case_id, repeat, key, created_at, record)"

@@ -26,7 +26,7 @@ from llmops_cli.report import fmt, refuse_project_folder, write_reports
 from llmops_cli.report.diffview import file_diff
 from llmops_cli.report.markdown import sensitivity_lines, truncated_line
 from llmops_cli.report.prose import skipped_lines
-from llmops_cli.results import build_document, records_from_document, summary_of
+from llmops_cli.results import records_from_document, stored_document, summary_of
 from llmops_cli.runner import Progress, RunLimits, Runner, RunOutcome, identity
 from llmops_cli.source import WorkTree
 from llmops_cli.store import CallId, CallRecord, Store
@@ -389,7 +389,7 @@ def _judge(store: Store, run: Run, outcome: dict[str, Any]) -> Document:
     """Judge the stored calls and finish the run complete or incomplete (incomplete too if judging fails)."""
     row = store.get_run(run.id)
     assert row is not None
-    return run.judge(lambda: build_document(row, store.results(run.id), outcome),
+    return run.judge(lambda: stored_document(row, store, outcome),
                      lambda document: {**summary_of(document), "outcome": outcome}, outcome)
 
 

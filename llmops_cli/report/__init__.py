@@ -78,7 +78,7 @@ FORMATS: dict[str, Format] = {
     "md": Format("report.md", _text(markdown.render), _rerun_text(rerun_markdown.render)),
     "json": Format("results.json", write_json, write_json),
     "junit": Format("junit.xml", _text(junit.render), _rerun_text(rerun_junit.render)),
-    "html": Format("report.html", _text(html.render), _rerun_text(rerun_html.render)),
+    "html": Format("report.html", html.write, _rerun_text(rerun_html.render)),
 }
 
 
