@@ -11,7 +11,8 @@ test), and is summarised in its case's record (`graders`) so metrics keep gradin
 model's cost. An answer's text is kept once, in `outputs` under the hash of its JSON form: the cache
 entry (the raw answer, key values scrubbed, so a cached answer scores like a fresh one) and each result
 (the redacted output) refer to it, so the two share one copy whenever redaction changes nothing.
-Each result commits as its call finishes, so an interrupted run loses no completed call. Schema
+Each result commits as its call finishes, so an interrupted run loses no completed call. A report reads
+a run back one side x suite x prompt x model group at a time (`result_groups`, `results_of`). Schema
 changes are numbered migrations appended to MIGRATIONS; `_llmops_migrations` records which ran.
 """
 
