@@ -567,8 +567,9 @@ class Store:
         return (CallId(*row) for row in rows)
 
     def results_of(self, rows: Sequence[int]) -> Iterator[CallRecord]:
-        """The records of these rows (ids from `result_groups`), in that order, read a chunk at a time."""
-        return _records(self._rows_of(rows))
+        """The records of these rows (ids from `result_groups`), in that order, read a chunk at a time; equal small
+        objects in them are shared, so they are for reading only."""
+        return _records(self._rows_of(rows), share_objects=True)
 
     def _rows_of(self, rows: Sequence[int]) -> Iterator[tuple[str, str | None]]:
         for start in range(0, len(rows), 500):
@@ -588,9 +589,12 @@ class Store:
             " FROM results WHERE created_at >= ?", (since,)).fetchall()
 
 
-def _records(rows: Iterable[tuple[str, str | None]]) -> Iterator[CallRecord]:
-    """Records from their stored JSON and their output's (kept once in `outputs`; older rows hold it inline)."""
+def _records(rows: Iterable[tuple[str, str | None]], share_objects: bool = False) -> Iterator[CallRecord]:
+    """Records from their stored JSON and their output's (kept once in `outputs`; older rows hold it inline).
+    With `share_objects`, equal small flat objects (a system message, an assertion's verdict, a tool call) are one
+    instance across records: for readers that never change a record (judging a 100k-case run)."""
     memo: dict[str, str] = {}  # one copy of each repeated string (system prompts, model names, verdicts)
+    objects: dict[tuple[tuple[str, type, object], ...], dict[str, Any]] = {}
 
     def shared(obj: dict[str, Any]) -> dict[str, Any]:
         if len(memo) > MEMO_STRINGS:  # most strings are unique (keys, outputs): the memo stays small
@@ -598,6 +602,10 @@ def _records(rows: Iterable[tuple[str, str | None]]) -> Iterator[CallRecord]:
         for k, v in obj.items():
             if type(v) is str and len(v) < 4096:
                 obj[k] = memo.setdefault(v, v)
+        if share_objects and len(obj) <= SHARED_OBJECT_KEYS and all(type(v) in _FLAT for v in obj.values()):
+            if len(objects) > MEMO_STRINGS:
+                objects.clear()
+            return objects.setdefault(tuple((k, type(v), v) for k, v in obj.items()), obj)  # 1 and True differ
         return obj
 
     for record, output in rows:
@@ -631,7 +639,9 @@ def _alive(pid: int) -> bool:
 
 
 MAX_LISTED_MATCHES = 10
-MEMO_STRINGS = 20000  # distinct strings `results_of` keeps to share; cleared when passed
+MEMO_STRINGS = 20000  # distinct strings (and objects) a read keeps to share; cleared when passed
+SHARED_OBJECT_KEYS = 4  # a message, a verdict, a tool call: a record itself has many more keys
+_FLAT = frozenset({str, int, float, bool, type(None)})
 _RECORD_FIELDS = tuple(f.name for f in fields(CallRecord))
 _RESULT_COLUMNS = ("run_id, side, suite, prompt, model, case_id, repeat, key, created_at, record, model_id, error_class,"
                    " cached, latency_s, cost_usd, tokens_in, tokens_out, queue_s")
