@@ -387,7 +387,8 @@ class Store:
                 found[key] = CachedAnswer.from_json(response, json.loads(text) if text is not None else None)
         return found
 
-    def _cached_keys(self, keys: Sequence[str]) -> set[str]:
+    def cached_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of these requests the cache answers (their answers are not read)."""
         found: set[str] = set()
         for start in range(0, len(keys), 500):
             chunk = list(keys[start:start + 500])
@@ -472,7 +473,7 @@ class Store:
         the answer and dropped its claim in between, and the caller takes it from the cache."""
         host, pid, now = socket.gethostname(), os.getpid(), time.time()
         with self._transaction():
-            answered = self._cached_keys(keys)
+            answered = self.cached_keys(keys)
             keys = [key for key in keys if key not in answered]
             self.db.executemany("INSERT OR IGNORE INTO inflight VALUES (?, ?, ?, ?, ?)",
                                 [(key, owner, pid, host, now) for key in keys])

@@ -150,7 +150,7 @@ def _plan(root: Path, options: EvalOptions, notes: list[str]) -> _Plan:
 def _dry_run(store: Store, plan: _Plan, options: EvalOptions, notes: list[str]) -> DryRun:
     calls = plan.calls
     keys = sorted({c.request_key for c in calls})  # an agent loop's later steps depend on its answers
-    cached = len(store.cache_get_many(keys)) if not options.no_cache else 0
+    cached = len(store.cached_keys(keys)) if not options.no_cache else 0
     if any(adaptive.is_adaptive(s, options.selection) for s in plan.head.suites.values()):
         notes.append(f"repeat auto: these are the first runs; cases whose first runs disagree between base and "
                      f"head run again at both refs, up to limits.max_repeat ({plan.head.config.limits.max_repeat}) "
