@@ -40,7 +40,7 @@ from llmops_cli.document import Adaptive, AdaptiveGroup
 from llmops_cli.gate import compare_values
 from llmops_cli.metrics import PAIRED, REGISTRY, MetricContext
 from llmops_cli.stats import Comparison, is_significant_drop, sign_flip_p_value
-from llmops_cli.store import CallRecord, group_records
+from llmops_cli.store import CallId, CallRecord, group_records
 
 if TYPE_CHECKING:
     from llmops_cli.config import Suite
@@ -138,15 +138,16 @@ def level_metrics(metrics: Mapping[str, Any], first: Mapping[str, Any]) -> dict[
     return {**metrics, **{k: first[k] for k in LEVEL_METRICS if k in first}}
 
 
-def summary(config: Mapping[str, Any], records: Iterable[CallRecord]) -> Adaptive | None:
-    """What the adaptive stage added, for results.json: per group, the cases run again and the calls added."""
+def summary(config: Mapping[str, Any], calls: Iterable[CallId]) -> Adaptive | None:
+    """What the adaptive stage added, for results.json: per group, the cases run again and the calls added.
+    `calls` are the run's calls of the model under test (no grader call): their ids say all it needs."""
     adaptive = config.get("adaptive")
     if not adaptive:
         return None
     added: dict[GroupKey, dict[str, Any]] = {}
     first_calls = 0
-    for r in records:
-        if r.grader is not None or r.suite not in adaptive["suites"]:
+    for r in calls:
+        if r.suite not in adaptive["suites"]:
             continue
         if r.repeat == 0:
             first_calls += 1

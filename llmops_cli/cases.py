@@ -25,7 +25,7 @@ MAX_FILE_VAR_CHARS = 8 * 1024 * 1024
 ReadFile = Callable[[str], str | None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Case:
     id: str
     vars: Mapping[str, Any]

@@ -30,7 +30,7 @@ from llmops_cli.scoring.score import ScoreContext, applicable
 from llmops_cli.tooldefs import request_params
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedCall:
     side: str
     suite: str
@@ -176,7 +176,7 @@ def plan_calls(project: Project, side: str, selection: Selection) -> list[Planne
             ctx = ScoreContext(suite.asserts, prompt.schema, phrases, project.config.allow_python, graders,
                                {t.name: t.parameters for t in tools})
             compiled = project.compiled[prompt_name]
-            offered = request_params(tools, prompt.tool_choice)
+            params = {**prompt.params, **request_params(tools, prompt.tool_choice)}  # one copy for every call
             for case in project.cases.get(suite.name, ()):
                 if not (matches(case, selection.filter) and in_shard(case.id, selection.shard)):
                     continue
@@ -191,7 +191,6 @@ def plan_calls(project: Project, side: str, selection: Selection) -> list[Planne
                     continue
                 agent = AgentSpec(case.tool_results, suite.max_steps) if case.tool_results is not None else None
                 for spec in models:
-                    params = {**prompt.params, **offered}
                     for sample in range(repeat):
                         first = request_key(spec, params, messages, sample)
                         key = loop_key(first, agent) if agent else first

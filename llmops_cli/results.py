@@ -10,12 +10,13 @@ A suite with several candidates (models, or prompt variants with `prompts: [a, b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, cast
 
 from llmops_cli import adaptive
 from llmops_cli.document import (
+    AssertionResult,
     BaselineRef,
     CallResult,
     CaseResult,
@@ -46,7 +47,9 @@ from llmops_cli.metrics import PAIRED, MetricContext
 from llmops_cli.metrics.compute import case_scores, compute
 from llmops_cli.recommend import recommend
 from llmops_cli.report.prose import reasons
-from llmops_cli.store import CallRecord, RunRow, group_records
+from llmops_cli.store import CallId, CallRecord, RunRow, SideGroup, Store, group_records
+
+Shapes = dict[tuple[tuple[str, bool], ...], tuple[AssertionResult, ...]]  # assertion verdicts without messages
 
 # What results.json keeps of the run's config: enough to judge its records again (`llmops merge`, `report`),
 # `adaptive` included, whose suites take their levels from first runs and report the calls added.
@@ -54,18 +57,29 @@ CONFIG_KEPT = ("suites", "gate_settings", "prompt_hashes", "tool_hashes", "adapt
 
 
 def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[str, Any]) -> Document:
-    config = run.config
-    settings = GateSettings(**config.get("gate_settings", {}))
+    """The document of records held in memory (a merge of shards, a test)."""
     records = list(records)
     grouped = group_records(records)
+    return _document(run, grouped, grouped.__getitem__, lambda: (r.call_id for r in records if r.grader is None),
+                     outcome)
+
+
+def stored_document(run: RunRow, store: Store, outcome: Mapping[str, Any]) -> Document:
+    """The document of a stored run, its records read one group (side x suite x prompt x model) at a time and let
+    go once their group is judged: a 100k-case run never holds every record beside the whole document."""
+    rows = store.result_groups(run.id)
+    return _document(run, rows, lambda key: list(store.results_of(rows[key])), lambda: store.call_ids(run.id), outcome)
+
+
+def _document(run: RunRow, keys: Collection[SideGroup], load: Callable[[SideGroup], list[CallRecord]],
+              calls: Callable[[], Iterable[CallId]], outcome: Mapping[str, Any]) -> Document:
+    """The document of a run whose records come by group: `keys` names the groups, `load` reads one."""
+    config = run.config
+    settings = GateSettings(**config.get("gate_settings", {}))
     resampled = set((config.get("adaptive") or {}).get("suites", ()))
-    groups = []
-    for (side, suite, prompt, model), head in sorted(grouped.items()):
-        if side != "head":
-            continue
-        base = grouped.get(("base", suite, prompt, model))
-        groups.append(_group(config["suites"][suite], suite, prompt, model, head, base, settings,
-                             has_baseline=run.baseline_ref is not None, first_runs_levels=suite in resampled))
+    shapes: Shapes = {}
+    groups = [_judged_group(config, key, keys, load, settings, run.baseline_ref is not None, resampled, shapes)
+              for key in sorted(keys) if key[0] == "head"]
     decision = decide(groups, outcome, settings)
     gate = GateResult(status=decision.status, exit_code=decision.exit_code, reasons=tuple(reasons(decision)),
                       skipped=decision.skipped)
@@ -79,7 +93,18 @@ def build_document(run: RunRow, records: Iterable[CallRecord], outcome: Mapping[
             options=config.get("options", {}), redaction=tuple(config.get("redaction", [])),
             python_assertions=config.get("allow_python", False), notes=tuple(config.get("notes", [])),
             config={k: config[k] for k in CONFIG_KEPT if k in config}),
-        gate=gate, groups=tuple(groups), suites=suites, adaptive=adaptive.summary(config, records))
+        gate=gate, groups=tuple(groups), suites=suites,
+        adaptive=adaptive.summary(config, calls()) if config.get("adaptive") else None)
+
+
+def _judged_group(config: Mapping[str, Any], key: SideGroup, keys: Collection[SideGroup],
+                  load: Callable[[SideGroup], list[CallRecord]], settings: GateSettings, has_baseline: bool,
+                  resampled: set[str], shapes: Shapes) -> Group:
+    """A head group judged against its base group; their records go when it returns."""
+    _, suite, prompt, model = key
+    base_key = ("base", suite, prompt, model)
+    return _group(config["suites"][suite], suite, prompt, model, load(key), load(base_key) if base_key in keys else None,
+                  settings, has_baseline=has_baseline, first_runs_levels=suite in resampled, shapes=shapes)
 
 
 def _suite_entry(config: Mapping[str, Any], advice: Recommendation | None) -> SuiteEntry:
@@ -110,8 +135,8 @@ def _missing_base(suite_config: Mapping[str, Any], suite: str, prompt: str, mode
 
 
 def _group(suite_config: Mapping[str, Any], suite: str, prompt: str, model: str, head: list[CallRecord],
-           base: list[CallRecord] | None, settings: GateSettings, has_baseline: bool = True,
-           first_runs_levels: bool = False) -> Group:
+           base: list[CallRecord] | None, settings: GateSettings, has_baseline: bool, first_runs_levels: bool,
+           shapes: Shapes) -> Group:
     context = MetricContext(has_schema=bool(suite_config.get("has_schema", {}).get(prompt)))
     computed = compute(head, context)
     base_computed = compute(base, context) if base else None
@@ -141,10 +166,10 @@ def _group(suite_config: Mapping[str, Any], suite: str, prompt: str, model: str,
         passed=not incomplete and all(t.passed is not False for t in thresholds), incomplete=incomplete,
         metrics=metrics, base_metrics=base_metrics, comparisons=compared, thresholds=tuple(thresholds),
         regressions=tuple(changes.regressions) if changes else (), fixes=tuple(changes.fixes) if changes else (),
-        cases=_cases(head), base_cases=_cases(base) if base else ())
+        cases=_cases(head, shapes), base_cases=_cases(base, shapes) if base else ())
 
 
-def _cases(records: list[CallRecord]) -> tuple[CaseResult, ...]:
+def _cases(records: list[CallRecord], shapes: Shapes) -> tuple[CaseResult, ...]:
     scores = case_scores(records)
     runs: dict[str, list[CallRecord]] = {}
     for r in sorted(records, key=lambda r: (r.case_id, r.repeat)):
@@ -152,18 +177,30 @@ def _cases(records: list[CallRecord]) -> tuple[CaseResult, ...]:
     return tuple(CaseResult(case_id=first.case_id, case_hash=first.case_hash, tags=tuple(first.tags),
                             expect_refusal=first.expect_refusal, score=scores[case_id],
                             passed=scores[case_id] == 1.0, messages=tuple(first.messages),
-                            runs=tuple(_call(r) for r in case_runs))
+                            runs=tuple(_call(r, shapes) for r in case_runs))
                  for case_id, case_runs in runs.items() for first in case_runs[:1])
 
 
-def _call(r: CallRecord) -> CallResult:
+def _call(r: CallRecord, shapes: Shapes) -> CallResult:
     return CallResult(
         repeat=r.repeat, key=r.key, output=r.output, error=r.error, error_class=r.error_class, attempts=r.attempts,
         cached=r.cached, finish_reason=r.finish_reason, latency_s=r.latency_s, tokens_in=r.tokens_in,
         tokens_out=r.tokens_out, cost_usd=r.cost_usd, passed=r.passed and r.ok, refused=r.refused, empty=r.empty,
-        schema_valid=r.schema_valid, assertions=tuple(assertion_results(r.assertions)),
+        schema_valid=r.schema_valid, assertions=_assertions(r.assertions, shapes),
         graders=tuple(GraderCall(**a) for a in r.graders), shared=r.shared,
         tool_calls=tool_call_results(r.tool_calls), steps=tuple(_step(s) for s in r.steps))
+
+
+def _assertions(verdicts: list[dict[str, Any]], shapes: Shapes) -> tuple[AssertionResult, ...]:
+    """A run's assertion verdicts; those without a message are one shared tuple per shape (type, passed),
+    as most runs of a large run pass alike: 100k cases then hold one copy, not 100k."""
+    if any(v.get("message") for v in verdicts):
+        return tuple(assertion_results(verdicts))
+    shape = tuple((str(v["type"]), bool(v["passed"])) for v in verdicts)
+    found = shapes.get(shape)
+    if found is None:
+        found = shapes[shape] = tuple(assertion_results(verdicts))
+    return found
 
 
 def _step(step: Mapping[str, Any]) -> StepResult:

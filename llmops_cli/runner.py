@@ -41,6 +41,7 @@ from llmops_cli.scoring.tools import args_problem
 from llmops_cli.store import CachedAnswer, CallId, CallRecord, GraderRole, Store, ToolCall
 
 WAIT_POLL_S = 0.2
+CACHED_CHUNK = 2000  # calls served from the cache per read and write
 _UNSENT_CALL = r"coroutine '[^']*(completion|embedding)[^']*' was never awaited"
 _GRADED = frozenset(grader_kinds())  # assertion types that need a grader call
 
@@ -217,9 +218,19 @@ class Runner:
 
     def _serve_cached(self, todo: list[PlannedCall], progress: Progress) -> tuple[list[PlannedCall], list[Job]]:
         """Record every call answered by the cache (verdicts included); return the calls still to send, and
-        the cached answers whose grader verdicts are not cached yet."""
+        the cached answers whose grader verdicts are not cached yet. A chunk of calls at a time: a warm
+        100k-case run never holds every cached answer and record at once."""
         if not self.limits.use_cache:
             return todo, []
+        left: list[PlannedCall] = []
+        grading: list[Job] = []
+        for start in range(0, len(todo), CACHED_CHUNK):
+            unanswered, ungraded = self._serve_cached_chunk(todo[start:start + CACHED_CHUNK], progress)
+            left += unanswered
+            grading += ungraded
+        return left, grading
+
+    def _serve_cached_chunk(self, todo: list[PlannedCall], progress: Progress) -> tuple[list[PlannedCall], list[Job]]:
         loops = {id(c): self._cached_loop(c) for c in todo if c.agent is not None}
         hits = self.store.cache_get_many(sorted({c.key for c in todo if c.agent is None}))
         hits.update({c.key: loops[id(c)].final() for c in todo if id(c) in loops and loops[id(c)].done})

@@ -11,7 +11,8 @@ test), and is summarised in its case's record (`graders`) so metrics keep gradin
 model's cost. An answer's text is kept once, in `outputs` under the hash of its JSON form: the cache
 entry (the raw answer, key values scrubbed, so a cached answer scores like a fresh one) and each result
 (the redacted output) refer to it, so the two share one copy whenever redaction changes nothing.
-Each result commits as its call finishes, so an interrupted run loses no completed call. Schema
+Each result commits as its call finishes, so an interrupted run loses no completed call. A report reads
+a run back one side x suite x prompt x model group at a time (`result_groups`, `results_of`). Schema
 changes are numbered migrations appended to MIGRATIONS; `_llmops_migrations` records which ran.
 """
 
@@ -25,7 +26,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -209,9 +210,10 @@ class GraderRole:
     index: int
 
 
-@dataclass
+@dataclass(slots=True)
 class CallRecord:
-    """One call of a run, scored. Stored as JSON in `results.record`."""
+    """One call of a run, scored. Stored as JSON in `results.record`. Slotted: a report of a 100k-case run
+    holds a group's records at once, and an instance dict would double each record's size."""
 
     side: str
     suite: str
@@ -385,7 +387,8 @@ class Store:
                 found[key] = CachedAnswer.from_json(response, json.loads(text) if text is not None else None)
         return found
 
-    def _cached_keys(self, keys: Sequence[str]) -> set[str]:
+    def cached_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of these requests the cache answers (their answers are not read)."""
         found: set[str] = set()
         for start in range(0, len(keys), 500):
             chunk = list(keys[start:start + 500])
@@ -470,7 +473,7 @@ class Store:
         the answer and dropped its claim in between, and the caller takes it from the cache."""
         host, pid, now = socket.gethostname(), os.getpid(), time.time()
         with self._transaction():
-            answered = self._cached_keys(keys)
+            answered = self.cached_keys(keys)
             keys = [key for key in keys if key not in answered]
             self.db.executemany("INSERT OR IGNORE INTO inflight VALUES (?, ?, ?, ?, ?)",
                                 [(key, owner, pid, host, now) for key in keys])
@@ -541,21 +544,42 @@ class Store:
         self.db.execute("COMMIT")
 
     def results(self, run_id: str) -> Iterator[CallRecord]:
+        """Every record of a run (grader calls' rows included), in the order they were written."""
         rows = self.db.execute("SELECT r.record, o.text FROM results r LEFT JOIN outputs o ON o.hash = r.output_hash"
                                " WHERE r.run_id = ? ORDER BY r.rowid", (run_id,))
-        memo: dict[str, str] = {}  # one copy of each repeated string (system prompts, model names, verdicts)
+        return _records(rows)
 
-        def shared(obj: dict[str, Any]) -> dict[str, Any]:
-            for k, v in obj.items():
-                if type(v) is str and len(v) < 4096:
-                    obj[k] = memo.setdefault(v, v)
-            return obj
+    def result_groups(self, run_id: str) -> dict[SideGroup, list[int]]:
+        """The rows of a run's calls by side and suite x prompt x model, each group in the order written, grader
+        calls' rows left out (as `group_records` does): row ids only, read from the key's index, so a report
+        reads its records one group at a time (`results_of`) instead of a 100k-case run's all at once."""
+        groups: dict[SideGroup, list[int]] = {}
+        for rowid, side, suite, prompt, model in self.db.execute(
+                "SELECT rowid, side, suite, prompt, model FROM results WHERE run_id = ? AND grader_kind = ''", (run_id,)):
+            groups.setdefault((side, suite, prompt, model), []).append(rowid)
+        for rows in groups.values():
+            rows.sort()
+        return groups
 
-        for record, output in rows:
-            data = json.loads(record, object_hook=shared)
-            if output is not None:  # kept once in `outputs` (older rows hold it inline)
-                data["output"] = json.loads(output)
-            yield CallRecord.from_dict(data)
+    def call_ids(self, run_id: str) -> Iterator[CallId]:
+        """Which calls a run recorded (grader calls left out), from the key columns alone: no record is read."""
+        rows = self.db.execute("SELECT side, suite, prompt, model, case_id, repeat FROM results WHERE run_id = ?"
+                               " AND grader_kind = ''", (run_id,))
+        return (CallId(*row) for row in rows)
+
+    def results_of(self, rows: Sequence[int]) -> Iterator[CallRecord]:
+        """The records of these rows (ids from `result_groups`), in that order, read a chunk at a time; equal small
+        objects in them are shared, so they are for reading only."""
+        return _records(self._rows_of(rows), share_objects=True)
+
+    def _rows_of(self, rows: Sequence[int]) -> Iterator[tuple[str, str | None]]:
+        for start in range(0, len(rows), 500):
+            chunk = rows[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found = {rowid: (record, output) for rowid, record, output in self.db.execute(
+                f"SELECT r.rowid, r.record, o.text FROM results r LEFT JOIN outputs o ON o.hash = r.output_hash"
+                f" WHERE r.rowid IN ({marks})", chunk)}
+            yield from (found[rowid] for rowid in chunk)
 
     def result_rows_since(self, since: float) -> list[tuple[Any, ...]]:
         """Flat rows for `stats`: (created_at, suite, prompt, model, model_id, error_class, cached, shared, latency,
@@ -566,10 +590,36 @@ class Store:
             " FROM results WHERE created_at >= ?", (since,)).fetchall()
 
 
+def _records(rows: Iterable[tuple[str, str | None]], share_objects: bool = False) -> Iterator[CallRecord]:
+    """Records from their stored JSON and their output's (kept once in `outputs`; older rows hold it inline).
+    With `share_objects`, equal small flat objects (a system message, an assertion's verdict, a tool call) are one
+    instance across records: for readers that never change a record (judging a 100k-case run)."""
+    memo: dict[str, str] = {}  # one copy of each repeated string (system prompts, model names, verdicts)
+    objects: dict[tuple[tuple[str, type, object], ...], dict[str, Any]] = {}
+
+    def shared(obj: dict[str, Any]) -> dict[str, Any]:
+        if len(memo) > MEMO_STRINGS:  # most strings are unique (keys, outputs): the memo stays small
+            memo.clear()
+        for k, v in obj.items():
+            if type(v) is str and len(v) < 4096:
+                obj[k] = memo.setdefault(v, v)
+        if share_objects and len(obj) <= SHARED_OBJECT_KEYS and all(type(v) in _FLAT for v in obj.values()):
+            if len(objects) > MEMO_STRINGS:
+                objects.clear()
+            return objects.setdefault(tuple((k, type(v), v) for k, v in obj.items()), obj)  # 1 and True differ
+        return obj
+
+    for record, output in rows:
+        data = json.loads(record, object_hook=shared)
+        if output is not None:
+            data["output"] = json.loads(output)
+        yield CallRecord.from_dict(data)
+
+
 def record_dict(record: CallRecord) -> dict[str, Any]:
     """A record as JSON-ready data; its fields are already plain JSON values (but the grader mark), so no
     deep copy (dataclasses.asdict) is needed: this runs once per stored call."""
-    data = dict(vars(record))
+    data = {name: getattr(record, name) for name in _RECORD_FIELDS}
     data["grader"] = asdict(record.grader) if record.grader is not None else None
     return data
 
@@ -590,6 +640,10 @@ def _alive(pid: int) -> bool:
 
 
 MAX_LISTED_MATCHES = 10
+MEMO_STRINGS = 20000  # distinct strings (and objects) a read keeps to share; cleared when passed
+SHARED_OBJECT_KEYS = 4  # a message, a verdict, a tool call: a record itself has many more keys
+_FLAT = frozenset({str, int, float, bool, type(None)})
+_RECORD_FIELDS = tuple(f.name for f in fields(CallRecord))
 _RESULT_COLUMNS = ("run_id, side, suite, prompt, model, case_id, repeat, key, created_at, record, model_id, error_class,"
                    " cached, latency_s, cost_usd, tokens_in, tokens_out, queue_s")
 _RUN_COLUMNS = ("id, created_at, finished_at, status, git_commit, git_dirty, baseline_ref, baseline_commit, config,"

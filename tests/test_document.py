@@ -7,6 +7,7 @@ import io
 import json
 import re
 import typing
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,8 @@ from llmops_cli.document import SCHEMA_VERSION, Document, DocumentError, Metrics
 from llmops_cli.metrics import MetricContext
 from llmops_cli.metrics.compute import compute
 from llmops_cli.report import write_json
-from llmops_cli.results import build_document
-from llmops_cli.store import CallRecord, RunRow
+from llmops_cli.results import build_document, stored_document
+from llmops_cli.store import CallRecord, GraderRole, RunRow, Store
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "results.md"
 
@@ -159,6 +160,42 @@ def test_the_reader_reads_back_what_the_writer_wrote() -> None:
     assert Document.from_json(data) == document
     assert data["gate"]["status"] == "failed" and data["gate"]["reasons"] == [
         "s x m (p): correctness 0.75 breaks min 0.9 (base 1)", "s x m (p): correctness 0.6667 breaks max_drop 0 (base 1)"]
+
+
+def test_a_stored_run_is_judged_one_group_at_a_time(tmp_path: Path) -> None:
+    """A stored run's document reads its records group by group (a 100k-case run never holds every record
+    beside the whole document), and is the document its records make in memory: grader rows, a model only
+    at the baseline, and the adaptive summary (read from the call ids) included."""
+    config = {"suites": {"s": {"kind": "quality", "prompts": ["p"], "same_cases": ["a", "b", "c"],
+                               "thresholds": {"correctness": {"min": 0.5, "max_drop": 0.2}}}},
+              "gate_settings": {"alpha": 0.05}, "adaptive": {"max_repeat": 3, "suites": ["s"], "note": None}}
+    records = [dataclasses.replace(_record(side, case, passed), model=model, repeat=repeat)
+               for model in ("m", "n") for side in ("head", "base") for case, passed in (("a", True), ("b", False))
+               for repeat in (0, 1)]
+    records += [_record("head", "c", True), dataclasses.replace(_record("base", "gone", True), model="old"),
+                _record("head", "a", True, grader=GraderRole("judge", "m", 0))]
+    reads: list[int] = []
+
+    class Watched(Store):
+        def results(self, run_id: str) -> Iterator[CallRecord]:
+            raise AssertionError("a report must not read every record of a run at once")
+
+        def results_of(self, rows: Sequence[int]) -> Iterator[CallRecord]:
+            reads.append(len(rows))
+            return super().results_of(rows)
+
+    with Store(tmp_path) as store:
+        store.start_run("r1", "", config, baseline_ref="main")
+        store.record_many("r1", records)
+        run = store.get_run("r1")
+        assert run is not None
+        in_memory = build_document(run, store.results("r1"), {})
+    with Watched(tmp_path) as watched:
+        streamed = stored_document(run, watched, {})
+    assert streamed == in_memory
+    assert [g.model for g in streamed.groups] == ["m", "n"] and streamed.adaptive is not None
+    assert streamed.adaptive.calls_added == 8 and streamed.adaptive.first_calls == 10
+    assert reads == [5, 4, 4, 4], "each head group and its base group, one read each (the grader row left out)"
 
 
 @pytest.mark.parametrize(("edit", "problem"), [

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import FAKE_KEY, case_lines, write_project
 
-from llmops_cli import providers
+from llmops_cli import providers, runner
 from llmops_cli._standin import StandinServer
 from llmops_cli.config import ModelSpec
 from llmops_cli.plan import PlannedCall, Selection, plan_calls
@@ -324,6 +324,24 @@ def test_offline_serves_only_the_cache(tmp_path: Path, server: StandinServer) ->
         assert server.stats()["chat"] == before
         assert sorted(c.case.id for c in outcome.misses) == sorted(c.case.id for c in calls[4:])
         assert sorted(r.case_id for r in store.results("run-2")) == sorted(c.case.id for c in calls[:4])
+    finally:
+        store.close()
+
+
+def test_cached_answers_are_served_a_chunk_at_a_time(tmp_path: Path, server: StandinServer,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warm run reads cached answers and writes their records a chunk at a time (a 100k-case run never holds
+    them all): no call is lost or reordered at a chunk's edge, in chunks that mix hits and misses."""
+    monkeypatch.setattr(runner, "CACHED_CHUNK", 2)
+    root = write_project(tmp_path / "p", server.base_url)
+    project, calls = plan(root)
+    cached = calls[1::2]
+    run(root, cached, project)[1].close()
+    outcome, store = run(root, calls, project, run_id="run-2", offline=True)
+    try:
+        assert len(calls) > 2 * runner.CACHED_CHUNK and outcome.progress.cached == len(cached)
+        assert [c.case.id for c in outcome.misses] == [c.case.id for c in calls[0::2]]
+        assert [r.case_id for r in store.results("run-2")] == [c.case.id for c in cached]
     finally:
         store.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import threading
 from pathlib import Path
 
 from llmops_cli._standin import StandinServer
-from llmops_cli.store import MIGRATIONS, CachedAnswer, CallRecord, GraderRole, Store
+from llmops_cli.store import MIGRATIONS, CachedAnswer, CallRecord, GraderRole, Store, record_dict
 
 ANSWER = CachedAnswer(text='{"category": "refund"}', finish_reason="stop", tokens_in=12, tokens_out=5,
                       cost_usd=0.0001, latency_s=0.25)
@@ -71,6 +72,25 @@ def dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return child.pid
+
+
+def test_a_group_is_read_by_its_rows_with_equal_small_objects_shared(tmp_path: Path) -> None:
+    """Judging reads a run one group at a time, by row ids from the key's index, grader rows left out; its
+    records share one instance of each equal message or verdict (100k cases hold one, not 100k copies)."""
+    with Store(tmp_path) as store:
+        store.start_run("r1", "h", {})
+        records = [make_record(c) for c in ("a", "b", "c")]
+        records.insert(1, dataclasses.replace(make_record("a"), grader=GraderRole("judge", "default", 0)))
+        records.append(dataclasses.replace(make_record("d"), model="other"))
+        store.record_many("r1", records)
+        groups = store.result_groups("r1")
+        assert list(groups) == [("head", "support", "support", "default"), ("head", "support", "support", "other")]
+        a, b, c = store.results_of(groups[("head", "support", "support", "default")])
+        assert [r.case_id for r in (a, b, c)] == ["a", "b", "c"] and a.grader is None
+        assert a.assertions[0] is b.assertions[0] is c.assertions[0] and a.assertions == records[0].assertions
+        assert a.messages[0] is not b.messages[0], "unequal objects stay apart"
+        x, y = [r for r in store.results("r1") if r.grader is None][:2]
+        assert x.assertions[0] is not y.assertions[0], "a plain read gives records of their own, to change"
 
 
 def test_resume_run_takes_over_only_unfinished_runs_whose_process_is_gone(tmp_path: Path) -> None:
@@ -190,7 +210,7 @@ def old_store(root: Path, rows: list[tuple[str, str, str, dict[str, object]]]) -
     db.execute("INSERT INTO runs (id, created_at, status, config) VALUES ('old', 1.0, 'complete', '{}')")
     db.execute("INSERT INTO cache VALUES ('old-key', 'openai/gpt-4o-mini', ?, 1.0)", (json.dumps(vars(ANSWER)),))
     for side, model, case_id, fields in rows:
-        record = {**vars(make_record(case_id)), "side": side, "model": model, **fields}
+        record = {**record_dict(make_record(case_id)), "side": side, "model": model, **fields}
         record.pop("graders")
         record.pop("grader")
         db.execute("INSERT INTO results (run_id, side, suite, prompt, model, case_id, repeat, key, created_at, record)"

@@ -26,7 +26,7 @@ from llmops_cli.report import fmt, refuse_project_folder, write_reports
 from llmops_cli.report.diffview import file_diff
 from llmops_cli.report.markdown import sensitivity_lines, truncated_line
 from llmops_cli.report.prose import skipped_lines
-from llmops_cli.results import build_document, records_from_document, summary_of
+from llmops_cli.results import records_from_document, stored_document, summary_of
 from llmops_cli.runner import Progress, RunLimits, Runner, RunOutcome, identity
 from llmops_cli.source import WorkTree
 from llmops_cli.store import CallId, CallRecord, Store
@@ -86,8 +86,47 @@ class Baseline:
     source: str = ""  # what the comparison is with (a commit, a results file's content hash): part of the run's identity
 
 
+class _Plan:
+    """What a run needs until its calls are made: the head project, the baseline and the planned calls (rendered
+    messages). `release` lets them go before the run is judged, so a 100k-case eval never holds its project and
+    rendered calls beside its results and their document."""
+
+    def __init__(self, head: Project, baseline: Baseline | None, calls: list[PlannedCall]) -> None:
+        self._parts: tuple[Project, Baseline | None, list[PlannedCall]] | None = (head, baseline, calls)
+
+    def _held(self) -> tuple[Project, Baseline | None, list[PlannedCall]]:
+        if self._parts is None:
+            raise RuntimeError("the plan was released: its calls are made")
+        return self._parts
+
+    @property
+    def head(self) -> Project:
+        return self._held()[0]
+
+    @property
+    def baseline(self) -> Baseline | None:
+        return self._held()[1]
+
+    @property
+    def calls(self) -> list[PlannedCall]:
+        return self._held()[2]
+
+    def release(self) -> None:
+        self._parts = None
+
+
 def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress], None] = lambda p: None) -> EvalResult | DryRun:
     refuse_project_folder(root, options.out)
+    notes: list[str] = []
+    plan = _plan(root, options, notes)
+    with Store(root) as store:
+        if options.dry_run:
+            return _dry_run(store, plan, options, notes)
+        return _run(root, store, plan, options, notes, on_progress)
+
+
+def _plan(root: Path, options: EvalOptions, notes: list[str]) -> _Plan:
+    """Load and check the head (and the baseline), and plan every call; input errors surface here, before anything runs."""
     head = load_project(WorkTree(root), options.selection.suites)
     if head.config.allow_python and str(root) not in sys.path:
         sys.path.insert(0, str(root))  # `python` assertions name modules of the user's project
@@ -96,8 +135,8 @@ def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress],
     if options.selection.filter and not calls:
         raise InputError(f"--filter {options.selection.filter!r} matches no case; a typo here would skip the "
                          "whole exam (use a case id glob or tag:NAME)")
-    notes = [f"--model {m}: an ad-hoc litellm model string, not an alias of llmops.yaml (the provider's usual key "
-             "variable applies)" for m in options.selection.models if is_adhoc(head.config.models, m)]
+    notes += [f"--model {m}: an ad-hoc litellm model string, not an alias of llmops.yaml (the provider's usual key "
+              "variable applies)" for m in options.selection.models if is_adhoc(head.config.models, m)]
     baseline = _baseline(root, head, options, notes)
     if baseline and baseline.project is not None:
         _refuse_dropped_lock(head, baseline.project)
@@ -105,16 +144,18 @@ def evaluate(root: Path, options: EvalOptions, on_progress: Callable[[Progress],
     _refuse_new_endpoints(head, baseline, options)
     for spec in {c.model.alias: c.model for c in calls if not options.offline}.values():
         api_key(spec)  # a missing key is an input error before anything runs
-    with Store(root) as store:
-        if options.dry_run:
-            keys = sorted({c.request_key for c in calls})  # an agent loop's later steps depend on its answers
-            cached = len(store.cache_get_many(keys)) if not options.no_cache else 0
-            if any(adaptive.is_adaptive(s, options.selection) for s in head.suites.values()):
-                notes.append(f"repeat auto: these are the first runs; cases whose first runs disagree between base and "
-                             f"head run again at both refs, up to limits.max_repeat ({head.config.limits.max_repeat}) "
-                             f"runs a side and at most {adaptive.MAX_CALLS_FACTOR}x these calls")
-            return DryRun(len(calls), len(keys), cached, len(head.suites), notes)
-        return _run(root, store, head, baseline, calls, options, notes, on_progress)
+    return _Plan(head, baseline, calls)
+
+
+def _dry_run(store: Store, plan: _Plan, options: EvalOptions, notes: list[str]) -> DryRun:
+    calls = plan.calls
+    keys = sorted({c.request_key for c in calls})  # an agent loop's later steps depend on its answers
+    cached = len(store.cached_keys(keys)) if not options.no_cache else 0
+    if any(adaptive.is_adaptive(s, options.selection) for s in plan.head.suites.values()):
+        notes.append(f"repeat auto: these are the first runs; cases whose first runs disagree between base and "
+                     f"head run again at both refs, up to limits.max_repeat ({plan.head.config.limits.max_repeat}) "
+                     f"runs a side and at most {adaptive.MAX_CALLS_FACTOR}x these calls")
+    return DryRun(len(calls), len(keys), cached, len(plan.head.suites), notes)
 
 
 def _refuse_unlocked(project: Project) -> None:
@@ -274,9 +315,9 @@ def _text_diff(old: str, new: str, old_path: str, new_path: str) -> str:
     return file_diff(old, new, f"a/{old_path}", f"b/{new_path}")
 
 
-def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, calls: list[PlannedCall],
-         options: EvalOptions, notes: list[str], on_progress: Callable[[Progress], None]) -> EvalResult:
-    cfg = head.config
+def _run(root: Path, store: Store, plan: _Plan, options: EvalOptions, notes: list[str],
+         on_progress: Callable[[Progress], None]) -> EvalResult:
+    cfg = plan.head.config
     limits = RunLimits.from_config(
         cfg.limits, concurrency=options.concurrency or cfg.limits.concurrency,
         max_cost_usd=options.max_cost if options.max_cost is not None else cfg.limits.max_cost_usd,
@@ -284,40 +325,28 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
     settings = GateSettings(alpha=cfg.gate.alpha, max_error_rate=cfg.limits.max_error_rate,
                             require_significance=options.require_significance or cfg.gate.require_significance)
     run_config = {
-        "suites": _suite_config(root, head, baseline, not options.selection.suites), "gate_settings": settings.__dict__,
-        "redaction": [r.name for r in cfg.redact], "allow_python": cfg.allow_python, "notes": notes,
-        "prompt_hashes": {name: head.prompt_version(name) for name in head.prompts},
-        "tool_hashes": {name: sha256_text(t.text) for name, t in head.tools.items()},
+        "suites": _suite_config(root, plan.head, plan.baseline, not options.selection.suites),
+        "gate_settings": settings.__dict__, "redaction": [r.name for r in cfg.redact], "allow_python": cfg.allow_python,
+        "notes": notes, "prompt_hashes": {name: plan.head.prompt_version(name) for name in plan.head.prompts},
+        "tool_hashes": {name: sha256_text(t.text) for name, t in plan.head.tools.items()},
         "options": _options_dict(options, limits),
     }
-    resampled = _adaptive_config(head, baseline, options)
+    resampled = _adaptive_config(plan.head, plan.baseline, options)
     if resampled is not None:  # max_repeat is part of the plan: a changed one is a new run, not a resume
         run_config["adaptive"] = resampled
         run_config["options"] = {**_options_dict(options, limits), "max_repeat": resampled["max_repeat"]}
-    plan_hash = sha256_text(canonical_json([run_config["options"], baseline.source if baseline else None,
-                                            sorted(c.key + repr(tuple(identity(c))) for c in calls)]))
+    ref, commit, source = ((plan.baseline.ref, plan.baseline.commit, plan.baseline.source) if plan.baseline
+                           else (None, None, None))  # no local holds the baseline: `release` must let it go
+    plan_hash = sha256_text(canonical_json([run_config["options"], source,
+                                            sorted(c.key + repr(tuple(identity(c))) for c in plan.calls)]))
     from llmops_cli import gitref
 
     paths = ["llmops.yaml", "llmops.lock", "prompts", "evals", "tools"]
-    start = RunStart("eval", run_config, plan_hash, gitref.head_commit(root), gitref.is_dirty(root, paths),
-                     baseline.ref if baseline else None, baseline.commit if baseline else None)
+    start = RunStart("eval", run_config, plan_hash, gitref.head_commit(root), gitref.is_dirty(root, paths), ref, commit)
     with Run.begin(store, start, resume=True) as run:
-        done: set[CallId] = set()
-        if run.resumed:
-            done = {r.call_id for r in store.results(run.id) if r.ok and r.grader is None}
-            notes.append(f"resumed run {run.id}: {len(done)} completed calls kept")
-        elif baseline is not None and baseline.records:
-            store.record_many(run.id, baseline.records)
-        redactor = Redactor(cfg.redact, secrets_in_use([*cfg.models.values(), *(c.model for c in calls)]))
         outcome: dict[str, Any] = {}
         try:
-            result = Runner(store, run.id, limits, redactor, on_progress).run(calls, done)
-            if resampled is not None and resampled["note"] is None and baseline and baseline.project:
-                result = _resample(store, run.id, head, baseline.project, run_config, options.selection, result,
-                                   Runner(store, run.id, limits, redactor, on_progress))
-            outcome = {"stopped": result.stopped, "offline_misses": len(result.misses),
-                       "misses": [f"{c.suite}/{c.case.id} x {c.model.alias}" + (" (baseline)" if c.side == "base" else "")
-                                  for c in result.misses[:50]]}
+            outcome = _make_calls(store, run, plan, run_config, limits, options, notes, on_progress)
         except KeyboardInterrupt:
             outcome = {"interrupted": True}
             raise
@@ -328,10 +357,32 @@ def _run(root: Path, store: Store, head: Project, baseline: Baseline | None, cal
             outcome = {"crashed": crash_text(exc)}
             raise
         finally:
+            plan.release()  # judged from the store alone: the project and rendered calls go first
             document = _judge(store, run, outcome)
     folder = report_dir(root, run.id, options.out)
     files = write_reports(document, folder, options.formats)
     return EvalResult(document, folder, files, notes)
+
+
+def _make_calls(store: Store, run: Run, plan: _Plan, run_config: Mapping[str, Any], limits: RunLimits,
+                options: EvalOptions, notes: list[str], on_progress: Callable[[Progress], None]) -> dict[str, Any]:
+    """Make the plan's calls (and the adaptive stage's) into the run; the outcome the gate is told of."""
+    cfg, calls, baseline = plan.head.config, plan.calls, plan.baseline
+    done: set[CallId] = set()
+    if run.resumed:
+        done = {r.call_id for r in store.results(run.id) if r.ok and r.grader is None}
+        notes.append(f"resumed run {run.id}: {len(done)} completed calls kept")
+    elif baseline is not None and baseline.records:
+        store.record_many(run.id, baseline.records)
+    redactor = Redactor(cfg.redact, secrets_in_use([*cfg.models.values(), *(c.model for c in calls)]))
+    result = Runner(store, run.id, limits, redactor, on_progress).run(calls, done)
+    resampled = run_config.get("adaptive")
+    if resampled is not None and resampled["note"] is None and baseline and baseline.project:
+        result = _resample(store, run.id, plan.head, baseline.project, run_config, options.selection, result,
+                           Runner(store, run.id, limits, redactor, on_progress))
+    return {"stopped": result.stopped, "offline_misses": len(result.misses),
+            "misses": [f"{c.suite}/{c.case.id} x {c.model.alias}" + (" (baseline)" if c.side == "base" else "")
+                       for c in result.misses[:50]]}
 
 
 def _adaptive_config(head: Project, baseline: Baseline | None, options: EvalOptions) -> dict[str, Any] | None:
@@ -389,7 +440,7 @@ def _judge(store: Store, run: Run, outcome: dict[str, Any]) -> Document:
     """Judge the stored calls and finish the run complete or incomplete (incomplete too if judging fails)."""
     row = store.get_run(run.id)
     assert row is not None
-    return run.judge(lambda: build_document(row, store.results(run.id), outcome),
+    return run.judge(lambda: stored_document(row, store, outcome),
                      lambda document: {**summary_of(document), "outcome": outcome}, outcome)
 
 

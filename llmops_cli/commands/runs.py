@@ -10,7 +10,7 @@ from llmops_cli.lifecycle import report_dir
 from llmops_cli.report import refuse_project_folder, write_reports
 from llmops_cli.report.fmt import number
 from llmops_cli.rerun_document import RerunDocument
-from llmops_cli.results import build_document
+from llmops_cli.results import stored_document
 from llmops_cli.store import RunRow, Store
 
 LISTED_KINDS = ("eval", "rerun")  # scratch runs of `llmops diff --run` have no result to list
@@ -66,7 +66,7 @@ def load_eval_document(root: Path, run: RunRow) -> Document:
     """An eval run's document, rebuilt from its stored calls and the outcome it finished with."""
     with Store(root) as store:
         outcome = (run.summary or {}).get("outcome", {})
-        return build_document(run, store.results(run.id), outcome)
+        return stored_document(run, store, outcome)
 
 
 def rerun_lines(run: RunRow) -> list[str]:

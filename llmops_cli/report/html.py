@@ -22,7 +22,7 @@ import functools
 import json
 import secrets
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from jinja2 import Template
 
@@ -47,6 +47,7 @@ PREVIEW = 140
 STATUSES = ("pass", "fail", "error", "regression", "fix")
 SUMMARY_METRICS = ("cases", "correctness", "schema_validity", "refusal_rate", "unsafe_compliance", "errors",
                    "latency_p95_s", "cost_usd")
+WRITE_PIECES = 4096  # template pieces gathered per write
 VERDICT = {"passed": "Gate passed", "failed": "Gate FAILED", "incomplete": "Run INCOMPLETE"}
 
 
@@ -58,11 +59,26 @@ def csp(nonce: str | None) -> str:
 
 def render(doc: Document, nonce: str | None = None) -> str:
     """The page for one results document; `nonce` is fresh per render unless given."""
+    return "".join(_template().generate(**_context(doc, nonce)))
+
+
+def write(doc: Document, handle: TextIO, nonce: str | None = None) -> None:
+    """The page written as the template yields it: a 100k-case page never exists as one string."""
+    pieces: list[str] = []
+    for piece in _template().generate(**_context(doc, nonce)):
+        pieces.append(piece)
+        if len(pieces) >= WRITE_PIECES:
+            handle.write("".join(pieces))
+            pieces.clear()
+    handle.write("".join(pieces))
+
+
+def _context(doc: Document, nonce: str | None) -> dict[str, Any]:
     nonce = nonce or secrets.token_urlsafe(18)
     run, groups = doc.run, doc.groups
     baseline = run.baseline
     order = sorted(range(len(groups)), key=lambda i: groups[i].kind == "redteam")  # quality first
-    return _template().render(
+    return dict(
         run=run, gate=doc.gate, groups=groups, nonce=nonce, csp=csp(nonce), verdicts=VERDICT,
         commit=(run.git_commit or "no commit")[:10], dirty=run.git_dirty, baseline=baseline,
         base_commit=((baseline.commit if baseline else None) or "")[:10],
