@@ -85,7 +85,7 @@ def _adaptive_repo(tmp_path: Path, server: StandinServer, max_repeat: int = 3) -
 
 def test_only_disagreeing_cases_run_again_at_both_refs(tmp_path: Path, server: StandinServer) -> None:
     root = _adaptive_repo(tmp_path, server)
-    run = cli(root, "eval", "--baseline", "main")
+    run = cli(root, "eval", "--baseline", "main", "--format", "md,json,html")
     assert run.code == 1, run.stdout + run.stderr
     doc = results_json(root)
     (group,) = doc["groups"]
@@ -103,6 +103,7 @@ def test_only_disagreeing_cases_run_again_at_both_refs(tmp_path: Path, server: S
             "and head, 3 runs a side (max_repeat 3)")
     assert any(out.startswith(line) for out in run.stdout.splitlines()), run.stdout
     assert f"- {line}" in (latest_report_dir(root) / "report.md").read_text()
+    assert f'<p class="adaptive">{line}' in (latest_report_dir(root) / "report.html").read_text()
     assert group["metrics"]["correctness"] == 9 / 12  # levels from the first runs
 
     # The extra runs are ordinary cached calls: the same command again sends nothing.

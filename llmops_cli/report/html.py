@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from jinja2 import Template
 
+from llmops_cli.adaptive import describe as describe_adaptive
 from llmops_cli.document import CaseChange, CaseResult, Document, Group, Metrics, RunInfo, StepResult
 from llmops_cli.metrics import REGISTRY
 from llmops_cli.report import fmt
@@ -86,7 +87,7 @@ def _context(doc: Document, nonce: str | None) -> dict[str, Any]:
         has_redteam=any(kind_of(g) == "redteam" for g in groups), matrices=matrices(groups),
         filters=filters(groups), ordered=[(i, groups[i]) for i in order], suite_changes=suite_changes(doc),
         recommendations=[(name, s.recommendation) for name, s in doc.suites.items() if s.recommendation],
-        notes=notes(run))
+        notes=notes(run), adaptive=describe_adaptive(doc.adaptive) if doc.adaptive else None)
 
 
 def kind_of(g: Group) -> str:
