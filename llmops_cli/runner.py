@@ -308,9 +308,8 @@ class Runner:
                 queue.put_nowait(((group, None), time.perf_counter()))
         state = _Budget(self.limits)
         # A resumed run keeps its budget: what it already paid for (answers, grader calls) counts against max_cost_usd.
-        for record in self.store.results(self.run_id):
-            if record.output is not None and not record.cached:
-                state.settle_spent(record.model, record.cost_usd)
+        for model, cost in self.store.paid_calls(self.run_id):
+            state.settle_spent(model, cost)
         outcome = RunOutcome(progress)
 
         async def worker() -> None:

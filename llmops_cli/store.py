@@ -549,6 +549,13 @@ class Store:
                                " WHERE r.run_id = ? ORDER BY r.rowid", (run_id,))
         return _records(rows)
 
+    def paid_calls(self, run_id: str) -> list[tuple[str, float | None]]:
+        """(model, cost) of each answered call the run sent itself (cache hits left out), from the columns: a
+        resumed run's budget, without decoding the records it just wrote (older rows hold the output inline)."""
+        return self.db.execute(
+            "SELECT model, cost_usd FROM results WHERE run_id = ? AND cached = 0"
+            " AND (output_hash IS NOT NULL OR json_extract(record, '$.output') IS NOT NULL)", (run_id,)).fetchall()
+
     def result_groups(self, run_id: str) -> dict[SideGroup, list[int]]:
         """The rows of a run's calls by side and suite x prompt x model, each group in the order written, grader
         calls' rows left out (as `group_records` does): row ids only, read from the key's index, so a report
